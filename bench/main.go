@@ -1,0 +1,412 @@
+// Command bench measures syscall micro-benchmarks natively and under lx in
+// the same run and prints the lx/native ratios.
+//
+//	go run ./bench [-lx PATH] [-ops a,b] [-rounds N] [-native-only]
+//
+// It compiles micro.c (embedded) with gcc into a temp dir under
+// ./bench/out (lx bind-mounts the caller's cwd, so the binary and its temp
+// files must live below it), then, for each op and each round, runs
+// "./micro OP" natively and "LX run -- ./micro OP" back to back. The
+// figures are informational only; nothing asserts them.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	_ "embed"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+)
+
+//go:embed micro.c
+var microSrc []byte
+
+// allOps lists the ops of micro.c in table order.
+var allOps = []string{"getppid", "stat", "openclose", "read4k", "forkwait", "forkexec", "pipe"}
+
+// aim is the target for an op under lx: either a ratio to native or an
+// absolute lx time.
+type aim struct {
+	ratio float64 // lx/native must be <= ratio (0: unused)
+	absNs float64 // lx ns/op must be <= absNs (0: unused)
+}
+
+var aims = map[string]aim{
+	"getppid":   {ratio: 1.05},
+	"read4k":    {ratio: 1.05},
+	"stat":      {absNs: 6000},
+	"openclose": {absNs: 10000},
+	"forkwait":  {ratio: 1.2},
+}
+
+func (a aim) String() string {
+	switch {
+	case a.ratio > 0:
+		return fmt.Sprintf("≤%g×", a.ratio)
+	case a.absNs > 0:
+		return fmt.Sprintf("≤%g µs", a.absNs/1000)
+	}
+	return "-"
+}
+
+func (a aim) met(lxNs, ratio float64) bool {
+	if a.ratio > 0 && ratio > a.ratio {
+		return false
+	}
+	if a.absNs > 0 && lxNs > a.absNs {
+		return false
+	}
+	return true
+}
+
+func main() {
+	lxFlag := flag.String("lx", "", "path to the lx binary (default: build ./cmd/lx into a temp dir)")
+	opsFlag := flag.String("ops", strings.Join(allOps, ","), "comma-separated ops to run")
+	rounds := flag.Int("rounds", 3, "rounds per op; native and lx runs are interleaved")
+	nativeOnly := flag.Bool("native-only", false, "run natively only (no lx)")
+	static := flag.Bool("static", false, "link micro statically")
+	timeout := flag.Duration("timeout", 10*time.Minute, "time limit for one run of micro")
+	flag.Parse()
+	if flag.NArg() != 0 {
+		fail("unexpected arguments: %s", strings.Join(flag.Args(), " "))
+	}
+	if *rounds < 1 {
+		fail("-rounds must be >= 1")
+	}
+	ops, err := parseOps(*opsFlag)
+	if err != nil {
+		fail("%v", err)
+	}
+
+	gcc, err := exec.LookPath("gcc")
+	if err != nil {
+		fail("gcc not found in PATH; install gcc to build micro.c")
+	}
+
+	cwd, err := os.Getwd()
+	if err != nil {
+		fail("getwd: %v", err)
+	}
+	root, _ := moduleRoot(cwd)
+
+	// Work dir under the cwd so that lx (which bind-mounts the cwd) sees it.
+	base := filepath.Join(cwd, "lxbench-out")
+	if root == cwd {
+		base = filepath.Join(cwd, "bench", "out")
+	}
+	if err := os.MkdirAll(base, 0o755); err != nil {
+		fail("mkdir %s: %v", base, err)
+	}
+	work, err := os.MkdirTemp(base, "run-")
+	if err != nil {
+		fail("mkdtemp: %v", err)
+	}
+	code := 0
+	defer func() {
+		os.RemoveAll(work)
+		os.Remove(base) // only if empty
+		os.Exit(code)
+	}()
+	// On ^C/SIGTERM the children get the signal too (micro removes its own
+	// files); remove the work dir and stop.
+	sigc := make(chan os.Signal, 1)
+	signal.Notify(sigc, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		s := <-sigc
+		time.Sleep(200 * time.Millisecond)
+		os.RemoveAll(work)
+		os.Remove(base)
+		fmt.Fprintf(os.Stderr, "bench: %v\n", s)
+		os.Exit(1)
+	}()
+	failf := func(format string, args ...any) {
+		fmt.Fprintf(os.Stderr, "bench: "+format+"\n", args...)
+		code = 1
+	}
+
+	// Build micro.
+	src := filepath.Join(work, "micro.c")
+	if err := os.WriteFile(src, microSrc, 0o644); err != nil {
+		failf("write micro.c: %v", err)
+		return
+	}
+	gccArgs := []string{"-O2", "-o", "micro", "micro.c"}
+	if *static {
+		gccArgs = append([]string{"-static"}, gccArgs...)
+	}
+	if out, err := runIn(work, gcc, gccArgs...); err != nil {
+		failf("gcc %s: %v: %s", strings.Join(gccArgs, " "), err, firstLine(out))
+		return
+	}
+
+	// Find or build lx.
+	lx := *lxFlag
+	if !*nativeOnly && lx == "" {
+		if root == "" {
+			failf("no go.mod for module lx above %s; pass -lx PATH", cwd)
+			return
+		}
+		tmp, err := os.MkdirTemp("", "lxbench-lx-")
+		if err != nil {
+			failf("mkdtemp: %v", err)
+			return
+		}
+		defer os.RemoveAll(tmp)
+		lx = filepath.Join(tmp, "lx")
+		fmt.Fprintf(os.Stderr, "bench: building lx (go build -o %s ./cmd/lx)\n", lx)
+		if out, err := runIn(root, "go", "build", "-o", lx, "./cmd/lx"); err != nil {
+			failf("building lx failed: %v: %s", err, firstLine(out))
+			return
+		}
+	}
+	if !*nativeOnly {
+		// micro runs with cmd.Dir = work, so make the path absolute.
+		p, err := exec.LookPath(lx)
+		if err == nil {
+			p, err = filepath.Abs(p)
+		}
+		if err != nil {
+			failf("lx: %v", err)
+			return
+		}
+		lx = p
+	}
+
+	printHeader(lx, *nativeOnly, *rounds, *static)
+
+	type result struct{ native, lx, ratio []float64 }
+	results := map[string]*result{}
+	for _, op := range ops {
+		r := &result{}
+		results[op] = r
+		for i := 0; i < *rounds; i++ {
+			// Alternate which side goes first to spread drift evenly.
+			lxFirst := !*nativeOnly && i%2 == 1
+			var nat, lxv float64
+			if lxFirst {
+				if lxv, err = measure(work, *timeout, op, lx); err != nil {
+					failf("lx run failed (%s): %v", op, err)
+					return
+				}
+			}
+			if nat, err = measure(work, *timeout, op, ""); err != nil {
+				failf("native run failed (%s): %v", op, err)
+				return
+			}
+			if !*nativeOnly && !lxFirst {
+				if lxv, err = measure(work, *timeout, op, lx); err != nil {
+					failf("lx run failed (%s): %v", op, err)
+					return
+				}
+			}
+			r.native = append(r.native, nat)
+			if !*nativeOnly {
+				r.lx = append(r.lx, lxv)
+				r.ratio = append(r.ratio, lxv/nat)
+			}
+		}
+	}
+
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	w := len("op")
+	for _, op := range ops {
+		w = max(w, len(op))
+	}
+	fmt.Fprintf(tw, "%-*s\tnative ns\tlx ns\tlx/native\taim\tok\t\n", w, "op")
+	for _, op := range ops {
+		r := results[op]
+		a, hasAim := aims[op]
+		nat := fmtNs(median(r.native))
+		lxs, ratio, mark := "-", "-", "-"
+		if !*nativeOnly {
+			l, q := median(r.lx), median(r.ratio)
+			lxs, ratio = fmtNs(l), fmt.Sprintf("%.2f×", q)
+			if hasAim {
+				mark = "✗"
+				if a.met(l, q) {
+					mark = "✓"
+				}
+			}
+		}
+		fmt.Fprintf(tw, "%-*s\t%s\t%s\t%s\t%s\t%s\t\n", w, op, nat, lxs, ratio, a, mark)
+	}
+	tw.Flush()
+	fmt.Printf("\n(median of %d rounds; each figure is micro's median of 5 batches; ratio = median of per-round lx/native)\n", *rounds)
+}
+
+func parseOps(s string) ([]string, error) {
+	known := map[string]bool{}
+	for _, op := range allOps {
+		known[op] = true
+	}
+	var ops []string
+	for _, op := range strings.Split(s, ",") {
+		op = strings.TrimSpace(op)
+		if op == "" {
+			continue
+		}
+		if !known[op] {
+			return nil, fmt.Errorf("unknown op %q (known: %s)", op, strings.Join(allOps, ","))
+		}
+		ops = append(ops, op)
+	}
+	if len(ops) == 0 {
+		return nil, errors.New("no ops selected")
+	}
+	return ops, nil
+}
+
+// measure runs micro for one op in dir, natively if lx == "" or else under
+// "lx run --", and returns its ns/op.
+func measure(dir string, timeout time.Duration, op, lx string) (float64, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	var cmd *exec.Cmd
+	if lx == "" {
+		cmd = exec.CommandContext(ctx, "./micro", op)
+	} else {
+		cmd = exec.CommandContext(ctx, lx, "run", "--", "./micro", op)
+	}
+	cmd.Dir = dir
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	if ctx.Err() != nil {
+		return 0, fmt.Errorf("timed out after %v", timeout)
+	}
+	if err != nil {
+		msg := firstLine(stderr.Bytes())
+		if msg == "" {
+			msg = firstLine(stdout.Bytes())
+		}
+		if msg == "" {
+			return 0, err
+		}
+		return 0, fmt.Errorf("%v: %s", err, msg)
+	}
+	sc := bufio.NewScanner(&stdout)
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) == 2 && f[0] == op {
+			v, err := strconv.ParseFloat(f[1], 64)
+			if err == nil && v > 0 {
+				return v, nil
+			}
+		}
+	}
+	return 0, fmt.Errorf("no %q line in output: %q", op, firstLine(stdout.Bytes()))
+}
+
+func printHeader(lx string, nativeOnly bool, rounds int, static bool) {
+	nproc := strings.TrimSpace(cmdOut("nproc"))
+	if nproc == "" {
+		nproc = strconv.Itoa(runtime.NumCPU())
+	}
+	kernel := strings.TrimSpace(cmdOut("uname", "-r"))
+	if kernel == "" {
+		b, _ := os.ReadFile("/proc/sys/kernel/osrelease")
+		kernel = strings.TrimSpace(string(b))
+	}
+	cpu := ""
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				cpu = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	host, _ := os.Hostname()
+	fmt.Printf("date:    %s\n", time.Now().Format(time.RFC3339))
+	fmt.Printf("machine: %s, nproc %s, kernel %s", host, nproc, kernel)
+	if cpu != "" {
+		fmt.Printf(", %s", cpu)
+	}
+	fmt.Println()
+	link := "dynamic"
+	if static {
+		link = "static"
+	}
+	if nativeOnly {
+		fmt.Printf("lx:      - (native only)\n")
+	} else {
+		fmt.Printf("lx:      %s\n", lx)
+	}
+	fmt.Printf("micro:   gcc -O2, %s; %d rounds\n\n", link, rounds)
+}
+
+func moduleRoot(dir string) (string, error) {
+	for d := dir; ; d = filepath.Dir(d) {
+		b, err := os.ReadFile(filepath.Join(d, "go.mod"))
+		if err == nil {
+			for _, line := range strings.Split(string(b), "\n") {
+				if f := strings.Fields(line); len(f) == 2 && f[0] == "module" && f[1] == "lx" {
+					return d, nil
+				}
+			}
+		}
+		if filepath.Dir(d) == d {
+			return "", errors.New("module lx not found")
+		}
+	}
+}
+
+func runIn(dir, name string, args ...string) ([]byte, error) {
+	cmd := exec.Command(name, args...)
+	cmd.Dir = dir
+	return cmd.CombinedOutput()
+}
+
+func cmdOut(name string, args ...string) string {
+	out, err := exec.Command(name, args...).Output()
+	if err != nil {
+		return ""
+	}
+	return string(out)
+}
+
+func firstLine(b []byte) string {
+	s := strings.TrimSpace(string(b))
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i]
+	}
+	return s
+}
+
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := append([]float64(nil), xs...)
+	sort.Float64s(s)
+	n := len(s)
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
+}
+
+func fmtNs(ns float64) string {
+	if ns >= 1000 {
+		return strconv.FormatFloat(ns, 'f', 0, 64)
+	}
+	return strconv.FormatFloat(ns, 'f', 1, 64)
+}
+
+func fail(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "bench: "+format+"\n", args...)
+	os.Exit(1)
+}

@@ -1,0 +1,236 @@
+// Package routes is lx's one route table: for every x86-64 syscall number it
+// says whether the guest's call runs natively, goes to a server (procsrv,
+// fssrv, netsrv, sigsrv) through the seccomp listener, or fails with a fixed
+// errno. The seccomp filter (shared/seccomp), the router and each server's
+// handler table are derived from it; `lx syscalls` prints it (Format).
+//
+// The table itself is in table.go. This package owns no state beyond it and
+// waits on nobody.
+package routes
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"golang.org/x/sys/unix"
+
+	"lx/shared/abi"
+)
+
+// Kind is what happens to a syscall.
+type Kind uint8
+
+const (
+	Unknown Kind = iota // no syscall has this number: the router answers ENOSYS and logs once
+	Native              // SECCOMP_RET_ALLOW
+	Proc                // trapped, served by procsrv
+	FS                  // trapped, fssrv
+	Net                 // trapped, netsrv
+	Sig                 // trapped, sigsrv
+	Deny                // SECCOMP_RET_ERRNO with Route.Errno
+)
+
+var kindNames = [...]string{
+	Unknown: "unknown",
+	Native:  "native",
+	Proc:    "proc",
+	FS:      "fs",
+	Net:     "net",
+	Sig:     "sig",
+	Deny:    "deny",
+}
+
+func (k Kind) String() string {
+	if int(k) < len(kindNames) {
+		return kindNames[k]
+	}
+	return fmt.Sprintf("kind(%d)", uint8(k))
+}
+
+// Server returns the name of the server that serves trapped calls of kind k,
+// or "" when k is not served by a server.
+func (k Kind) Server() string {
+	switch k {
+	case Proc:
+		return "procsrv"
+	case FS:
+		return "fssrv"
+	case Net:
+		return "netsrv"
+	case Sig:
+		return "sigsrv"
+	}
+	return ""
+}
+
+// trapped reports whether calls of kind k go to a server.
+func (k Kind) trapped() bool { return k.Server() != "" }
+
+// ServerKinds returns the kinds served by a server, in start order.
+func ServerKinds() []Kind { return []Kind{Proc, FS, Net, Sig} }
+
+// Op is how an ArgRule compares an argument.
+type Op uint8
+
+const (
+	OpEq      Op = iota // full 64-bit args[Arg] == Val
+	OpMaskAny           // low 32 bits: args[Arg]&Val != 0
+)
+
+// ArgRule lets the filter run a trapped call natively when an argument matches.
+type ArgRule struct {
+	Arg int // argument index, 0..5
+	Op  Op
+	Val uint64 // for OpMaskAny, a 32-bit mask
+}
+
+// String returns the rule in C form, e.g. "args[3]&0x1000".
+func (r ArgRule) String() string {
+	switch r.Op {
+	case OpEq:
+		return fmt.Sprintf("args[%d]==%#x", r.Arg, r.Val)
+	case OpMaskAny:
+		return fmt.Sprintf("args[%d]&%#x", r.Arg, r.Val)
+	}
+	return fmt.Sprintf("args[%d] op(%d) %#x", r.Arg, r.Op, r.Val)
+}
+
+// Route is what happens to one syscall number.
+type Route struct {
+	Nr       int
+	Name     string
+	Kind     Kind       // what happens to the call (for trapped kinds: which server gets it)
+	Errno    unix.Errno // for Deny
+	NativeIf *ArgRule   // optional; only on trapped kinds: when it matches, the filter allows the call natively
+	Note     string     // optional short reason
+}
+
+// byNr is the table indexed by syscall number; Kind is Unknown where the
+// table has no entry.
+var byNr = mustIndex(table)
+
+// Lookup returns the route of syscall nr. Outside the table, and for numbers
+// no syscall has, it returns Route{Nr: nr, Name: abi.SyscallName(nr), Kind: Unknown}.
+func Lookup(nr int) Route {
+	if nr >= 0 && nr < len(byNr) && byNr[nr].Kind != Unknown {
+		return clone(byNr[nr])
+	}
+	return Route{Nr: nr, Name: abi.SyscallName(nr), Kind: Unknown}
+}
+
+// All returns the route of every numbered syscall 0..abi.NSyscalls-1 that has
+// a name, in number order.
+func All() []Route {
+	rs := make([]Route, 0, len(table))
+	for nr, name := range abi.SyscallNames {
+		if name != "" {
+			rs = append(rs, Lookup(nr))
+		}
+	}
+	return rs
+}
+
+// ForServer returns the routes of kind k, in number order.
+func ForServer(k Kind) []Route {
+	var rs []Route
+	for _, r := range All() {
+		if r.Kind == k {
+			rs = append(rs, r)
+		}
+	}
+	return rs
+}
+
+// clone returns r with its own copy of NativeIf, so callers cannot change the table.
+func clone(r Route) Route {
+	if r.NativeIf != nil {
+		rule := *r.NativeIf
+		r.NativeIf = &rule
+	}
+	return r
+}
+
+func mustIndex(entries []Route) *[abi.NSyscalls]Route {
+	idx, err := index(entries)
+	if err != nil {
+		panic("routes: " + err.Error())
+	}
+	return idx
+}
+
+// index places each entry at its syscall number, found by name, and checks
+// that the entry is well formed. Names that are not syscalls, names listed
+// twice and malformed entries are errors; syscalls with no entry are not
+// (TestTableCoversEverySyscall catches those).
+func index(entries []Route) (*[abi.NSyscalls]Route, error) {
+	nrOf := make(map[string]int, abi.NSyscalls)
+	for nr, name := range abi.SyscallNames {
+		if name != "" {
+			nrOf[name] = nr
+		}
+	}
+	idx := new([abi.NSyscalls]Route)
+	for _, e := range entries {
+		nr, ok := nrOf[e.Name]
+		if !ok {
+			return nil, fmt.Errorf("%q is not an x86-64 syscall", e.Name)
+		}
+		if idx[nr].Kind != Unknown {
+			return nil, fmt.Errorf("%s listed twice", e.Name)
+		}
+		if err := check(e); err != nil {
+			return nil, fmt.Errorf("%s: %w", e.Name, err)
+		}
+		e.Nr = nr
+		idx[nr] = e
+	}
+	return idx, nil
+}
+
+func check(r Route) error {
+	switch {
+	case r.Kind == Unknown || r.Kind > Deny:
+		return fmt.Errorf("kind %v is not a route", r.Kind)
+	case r.Kind == Deny && (r.Errno == 0 || r.Errno > 0xffff):
+		return fmt.Errorf("deny needs an errno in 1..65535, have %d", uintptr(r.Errno))
+	case r.Kind != Deny && r.Errno != 0:
+		return fmt.Errorf("errno %v on a %v route", r.Errno, r.Kind)
+	case r.NativeIf == nil:
+		return nil
+	case !r.Kind.trapped():
+		return fmt.Errorf("argument rule on a %v route", r.Kind)
+	case r.NativeIf.Arg < 0 || r.NativeIf.Arg > 5:
+		return fmt.Errorf("argument rule on args[%d]", r.NativeIf.Arg)
+	case r.NativeIf.Op == OpMaskAny && (r.NativeIf.Val == 0 || r.NativeIf.Val > 0xffffffff):
+		return fmt.Errorf("mask %#x is not a non-zero 32-bit mask", r.NativeIf.Val)
+	case r.NativeIf.Op != OpEq && r.NativeIf.Op != OpMaskAny:
+		return fmt.Errorf("unknown argument op %d", r.NativeIf.Op)
+	}
+	return nil
+}
+
+// Format prints the table as aligned text, one syscall a line: number, name,
+// route, errno or argument rule, note. It backs `lx syscalls`.
+func Format(w io.Writer) {
+	var b bytes.Buffer
+	tw := tabwriter.NewWriter(&b, 0, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "NR\tNAME\tROUTE\tERRNO/RULE\tNOTE")
+	for _, r := range All() {
+		route, detail := r.Kind.String(), ""
+		switch {
+		case r.Kind == Deny:
+			detail = unix.ErrnoName(r.Errno)
+		case r.NativeIf != nil:
+			detail = "native if " + r.NativeIf.String()
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", r.Nr, r.Name, route, detail, r.Note)
+	}
+	tw.Flush()
+	// tabwriter pads empty last cells; drop the trailing blanks.
+	for _, line := range strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n") {
+		fmt.Fprintln(w, strings.TrimRight(line, " "))
+	}
+}

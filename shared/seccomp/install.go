@@ -1,0 +1,40 @@
+package seccomp
+
+import (
+	"fmt"
+	"runtime"
+	"unsafe"
+
+	"golang.org/x/net/bpf"
+	"golang.org/x/sys/unix"
+)
+
+// installFlags: a listener fd for SECCOMP_RET_USER_NOTIF, on every thread of
+// the process. The kernel refuses TSYNC with NEW_LISTENER unless TSYNC_ESRCH
+// is set too (Linux 5.7+): without it a failed sync would return a thread id
+// that could not be told apart from a listener fd.
+const installFlags = unix.SECCOMP_FILTER_FLAG_NEW_LISTENER |
+	unix.SECCOMP_FILTER_FLAG_TSYNC |
+	unix.SECCOMP_FILTER_FLAG_TSYNC_ESRCH
+
+// Install installs prog on the calling thread's process with
+// SECCOMP_FILTER_FLAG_NEW_LISTENER|SECCOMP_FILTER_FLAG_TSYNC and returns the
+// listener fd (close-on-exec). The caller has CAP_SYS_ADMIN in its user
+// namespace or has set no_new_privs on the calling thread (TSYNC then sets it
+// on the others). The filter cannot be removed; children inherit it.
+func Install(prog []bpf.RawInstruction) (listener int, err error) {
+	if len(prog) == 0 || len(prog) > maxInsns {
+		return -1, fmt.Errorf("seccomp program has %d instructions, want 1..%d", len(prog), maxInsns)
+	}
+	filter := make([]unix.SockFilter, len(prog))
+	for i, ins := range prog {
+		filter[i] = unix.SockFilter{Code: ins.Op, Jt: ins.Jt, Jf: ins.Jf, K: ins.K}
+	}
+	fprog := unix.SockFprog{Len: uint16(len(filter)), Filter: &filter[0]}
+	fd, _, errno := unix.Syscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, installFlags, uintptr(unsafe.Pointer(&fprog)))
+	runtime.KeepAlive(filter)
+	if errno != 0 {
+		return -1, fmt.Errorf("seccomp(SECCOMP_SET_MODE_FILTER): %w", errno)
+	}
+	return int(fd), nil
+}
