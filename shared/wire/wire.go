@@ -31,7 +31,7 @@ var ErrBadFrame = errors.New("bad frame")
 
 // Call is one seccomp notification as the router hands it to a server.
 type Call struct {
-	_msgpack struct{} `msgpack:",as_array"`
+	_msgpack struct{}  `msgpack:",as_array"`
 	ID       uint64    // seccomp notification id
 	Pid      int32     // host tid of the calling thread
 	Nr       int32     // syscall number
@@ -60,13 +60,13 @@ func (c *Call) validate() error {
 // Trace is one call a server served, for `lx trace`.
 type Trace struct {
 	_msgpack struct{} `msgpack:",as_array"`
-	Pid      int32  // host tid
-	Nr       int32  // syscall number
-	Text     string // the call with decoded arguments, strace style
-	Ret      int64  // result when Errno is 0
-	Errno    int32  // 0 on success
-	Continue bool   // answered with SECCOMP_USER_NOTIF_FLAG_CONTINUE
-	NS       int64  // latency from the router's receive to the reply
+	Pid      int32    // host tid
+	Nr       int32    // syscall number
+	Text     string   // the call with decoded arguments, strace style
+	Ret      int64    // result when Errno is 0
+	Errno    int32    // 0 on success
+	Continue bool     // answered with SECCOMP_USER_NOTIF_FLAG_CONTINUE
+	NS       int64    // latency from the router's receive to the reply
 }
 
 // MaxText bounds Trace.Text.

@@ -1,0 +1,152 @@
+// Command lx runs unmodified Linux programs inside per-user instances.
+//
+// User commands: run, trace, status, shutdown, syscalls, broker. The
+// processes of an instance are hidden roles of this same binary: `lx init`
+// (pid 1 of the instance), `lx router` and `lx server NAME`.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"lx/lxbroker"
+	"lx/shared/routes"
+)
+
+const usage = `usage: lx COMMAND [ARGS]
+
+Run Linux programs in an isolated instance (user, pid, mount, network
+namespaces; every system call that names something served by lx's servers).
+
+Commands:
+  run [-d DISTRO] [--] CMD [ARG...]   run CMD in the instance, with this terminal's
+                                      stdin/stdout/stderr, environment and directory
+  trace [--for DURATION] SERVER...    print one line per call served by the named
+                                      servers (procsrv, fssrv, netsrv, sigsrv)
+  status [--json]                     the running instances and their servers
+  shutdown                            stop every instance and the broker
+  syscalls                            print the route table of every system call
+  broker [--grace DURATION]           run the broker in the foreground (normally
+                                      started on demand)
+
+Run 'lx COMMAND -h' for a command's options.
+`
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(2)
+	}
+	cmd, args := os.Args[1], os.Args[2:]
+	var err error
+	switch cmd {
+	case "run":
+		err = cmdRun(args)
+	case "trace":
+		err = cmdTrace(args)
+	case "status":
+		err = cmdStatus(args)
+	case "shutdown":
+		err = lxbroker.Shutdown()
+	case "syscalls":
+		routes.Format(os.Stdout)
+	case "broker":
+		err = cmdBroker(args)
+	case "init":
+		err = roleInit()
+	case "router":
+		err = roleRouter(args)
+	case "server":
+		err = roleServer(args)
+	case "-h", "--help", "help":
+		fmt.Print(usage)
+	default:
+		fmt.Fprintf(os.Stderr, "lx: unknown command %q; run 'lx --help' for the list\n", cmd)
+		os.Exit(2)
+	}
+	if err != nil {
+		var ee *lxbroker.ExitError
+		if errors.As(err, &ee) {
+			fmt.Fprintln(os.Stderr, ee.Text)
+			os.Exit(ee.Code)
+		}
+		msg := err.Error()
+		if !strings.HasPrefix(msg, "lx: ") {
+			msg = "lx: " + msg
+		}
+		fmt.Fprintln(os.Stderr, msg)
+		os.Exit(125)
+	}
+}
+
+func newFlags(name, synopsis string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ExitOnError)
+	fs.Usage = func() {
+		fmt.Fprintf(os.Stderr, "usage: lx %s %s\n", name, synopsis)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+func cmdRun(args []string) error {
+	fs := newFlags("run", "[-d DISTRO] [--] CMD [ARG...]")
+	distro := fs.String("d", "", "the distro whose instance runs CMD (default: the host root, read-only)")
+	fs.Parse(args)
+	argv := fs.Args()
+	if len(argv) == 0 {
+		fs.Usage()
+		os.Exit(2)
+	}
+	code, err := lxbroker.Run(argv, *distro)
+	if err != nil {
+		return err
+	}
+	os.Exit(code)
+	return nil
+}
+
+func cmdTrace(args []string) error {
+	fs := newFlags("trace", "[--for DURATION] SERVER...")
+	dur := fs.Duration("for", 0, "stop after this long (default: until interrupted)")
+	distro := fs.String("d", "", "the distro whose instance to trace")
+	fs.Parse(args)
+	if fs.NArg() == 0 {
+		fs.Usage()
+		os.Exit(2)
+	}
+	first := true
+	return lxbroker.Stream(&lxbroker.Msg{Op: lxbroker.OpTrace, Servers: fs.Args(), Seconds: dur.Seconds(), Distro: *distro},
+		func(line string) {
+			if first && line == "" { // the broker's "tracing is on"
+				first = false
+				fmt.Fprintln(os.Stderr, "lx: tracing", strings.Join(fs.Args(), ", "))
+				return
+			}
+			fmt.Println(line)
+		})
+}
+
+func cmdStatus(args []string) error {
+	fs := newFlags("status", "[--json]")
+	asJSON := fs.Bool("json", false, "print JSON")
+	fs.Parse(args)
+	return lxbroker.Stream(&lxbroker.Msg{Op: lxbroker.OpStatus}, func(line string) {
+		if *asJSON {
+			fmt.Println(line)
+			return
+		}
+		printStatus(line)
+	})
+}
+
+func cmdBroker(args []string) error {
+	fs := newFlags("broker", "[--grace DURATION]")
+	grace := fs.Duration("grace", 3*time.Second, "how long an instance outlives its last client")
+	fs.Bool("foreground", true, "run in the foreground (always)")
+	fs.Parse(args)
+	return lxbroker.Serve(lxbroker.Options{Grace: *grace, Log: logger("broker")})
+}

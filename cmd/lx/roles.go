@@ -1,0 +1,128 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"strconv"
+	"text/tabwriter"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"golang.org/x/sys/unix"
+
+	"lx/fssrv"
+	"lx/lxbroker"
+	"lx/netsrv"
+	"lx/procsrv"
+	"lx/servers"
+	"lx/shared/ring"
+	"lx/shared/routes"
+	"lx/sigsrv"
+)
+
+// logger is zap, JSON to stderr (a component's log file), human-readable
+// when stderr is a terminal.
+func logger(name string) *zap.Logger {
+	var cfg zap.Config
+	if _, err := unix.IoctlGetTermios(2, unix.TCGETS); err == nil {
+		cfg = zap.NewDevelopmentConfig()
+	} else {
+		cfg = zap.NewProductionConfig()
+		cfg.EncoderConfig.EncodeTime = zapcore.ISO8601TimeEncoder
+		cfg.Sampling = nil
+	}
+	l, err := cfg.Build()
+	if err != nil {
+		return zap.NewNop()
+	}
+	return l.Named(name).With(zap.Int("pid", os.Getpid()))
+}
+
+func roleInit() error {
+	return lxbroker.Init()
+}
+
+// Tables are the four servers' handler tables, by server name.
+var Tables = map[string]func() servers.Table{
+	"procsrv": procsrv.Table,
+	"fssrv":   fssrv.Table,
+	"netsrv":  netsrv.Table,
+	"sigsrv":  sigsrv.Table,
+}
+
+// roleServer is `lx server NAME INITPID` with fds 3 listener, 4 ring,
+// 5 control, 6 trace ring, 7 instance root.
+func roleServer(args []string) error {
+	if len(args) != 2 || Tables[args[0]] == nil {
+		return fmt.Errorf("usage: lx server NAME INITPID (internal)")
+	}
+	name := args[0]
+	initPid, err := strconv.Atoi(args[1])
+	if err != nil {
+		return err
+	}
+	log := logger(name)
+	unix.Umask(0) // creation modes come from the guest's umask
+	r, err := ring.Map(4)
+	if err != nil {
+		return err
+	}
+	ctl, err := servers.MapControl(5)
+	if err != nil {
+		return err
+	}
+	tr, err := ring.Map(6)
+	if err != nil {
+		return err
+	}
+	ids, err := servers.ReadIDMaps(initPid)
+	if err != nil {
+		return fmt.Errorf("id maps of init: %w", err)
+	}
+	s, err := servers.New(servers.Config{Name: name, Table: Tables[name](), Listener: 3, Ring: r,
+		Control: ctl, Trace: tr, Root: 7, IDs: ids, InitPid: initPid, Log: log})
+	if err != nil {
+		return err
+	}
+	return s.Serve(make(chan struct{}))
+}
+
+// roleRouter is `lx router` with fds 3 listener, 4 control, then one ring
+// per server kind in routes.ServerKinds order.
+func roleRouter(args []string) error {
+	ctl, err := servers.MapControl(4)
+	if err != nil {
+		return err
+	}
+	rings := map[routes.Kind]*ring.Ring{}
+	for i, k := range routes.ServerKinds() {
+		r, err := ring.Map(5 + i)
+		if err != nil {
+			return err
+		}
+		rings[k] = r
+	}
+	return servers.Route(servers.RouterConfig{Listener: 3, Rings: rings, Control: ctl, Log: logger("router")})
+}
+
+func printStatus(js string) {
+	var st lxbroker.Status
+	if err := json.Unmarshal([]byte(js), &st); err != nil {
+		fmt.Println(js)
+		return
+	}
+	if len(st.Instances) == 0 {
+		fmt.Println("no instance is running")
+		return
+	}
+	w := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)
+	for _, in := range st.Instances {
+		fmt.Fprintf(w, "instance %s\tinit pid %d\tclients %d\n", in.Name, in.Init, in.Clients)
+		fmt.Fprintf(w, "  COMPONENT\tPID\tUPTIME\tRESTARTS\tCALLS\tERRORS\tLAST CAUSE\n")
+		for _, c := range in.Components {
+			fmt.Fprintf(w, "  %s\t%d\t%.0fs\t%d\t%d\t%d\t%s\n", c.Name, c.Pid, c.UptimeSec, c.Restarts, c.Calls, c.Errors, c.LastCause)
+		}
+	}
+	w.Flush()
+}

@@ -1,0 +1,397 @@
+// Package lxbroker is lx's LXSS Manager: it owns instances (DESIGN §1, §6).
+// It starts an instance (init, router, servers, rings) on the first launch,
+// supervises and restarts its components, relays launches and their exit
+// statuses between clients and init, and tears the instance down when its
+// last client has gone.
+//
+// Owns: the instances, their rings, listener and control pages (so a
+// restarted component re-attaches to the same ones). Waits on: init, for
+// spawns. Lock order: Broker.mu, then Instance.mu, then component.mu.
+package lxbroker
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
+
+	"lx/servers"
+	"lx/shared/ring"
+	"lx/shared/wire"
+)
+
+// DefaultDistro is the instance name when no distro is named: the host root.
+const DefaultDistro = "default"
+
+// Broker serves the broker socket of one host user.
+type Broker struct {
+	dir   string
+	log   *zap.Logger
+	grace time.Duration
+	ln    *net.UnixListener
+
+	mu        sync.Mutex
+	instances map[string]*Instance
+	starting  map[string]chan struct{}
+}
+
+// Options configure Serve.
+type Options struct {
+	Grace time.Duration
+	Log   *zap.Logger
+}
+
+// Serve runs the broker until shutdown. It returns nil at once when another
+// broker of this user already runs.
+func Serve(opts Options) error {
+	dir, err := RuntimeDir()
+	if err != nil {
+		return err
+	}
+	lock, err := os.OpenFile(filepath.Join(dir, "broker.lock"), os.O_CREATE|os.O_RDWR|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return err
+	}
+	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		return nil // another broker holds it
+	}
+	sock := SocketPath(dir)
+	os.Remove(sock)
+	ln, err := net.ListenUnix("unixpacket", &net.UnixAddr{Name: sock, Net: "unixpacket"})
+	if err != nil {
+		return fmt.Errorf("broker socket: %w", err)
+	}
+	ln.SetUnlinkOnClose(true)
+	os.Chmod(sock, 0o600)
+	b := &Broker{dir: dir, log: opts.Log, grace: opts.Grace, ln: ln,
+		instances: map[string]*Instance{}, starting: map[string]chan struct{}{}}
+	b.log.Info("broker up", zap.String("socket", sock), zap.Duration("grace", opts.Grace))
+	for {
+		c, err := ln.AcceptUnix()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			b.log.Warn("accept", zap.Error(err))
+			continue
+		}
+		go b.handle(c)
+	}
+}
+
+// peerAllowed checks with SO_PEERCRED that the client is this user.
+func peerAllowed(c *net.UnixConn) error {
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var cred *unix.Ucred
+	var cerr error
+	raw.Control(func(fd uintptr) { cred, cerr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED) })
+	if cerr != nil {
+		return cerr
+	}
+	if int(cred.Uid) != os.Geteuid() {
+		return fmt.Errorf("this broker serves uid %d only; uid %d must use its own", os.Geteuid(), cred.Uid)
+	}
+	return nil
+}
+
+func (b *Broker) handle(c *net.UnixConn) {
+	defer c.Close()
+	if err := peerAllowed(c); err != nil {
+		send(c, &Msg{Op: OpError, Code: 125, Text: "lx: " + err.Error()})
+		return
+	}
+	m, fds, err := recv(c)
+	if err != nil {
+		return
+	}
+	if m.Version != ProtocolVersion {
+		closeAll(fds)
+		send(c, &Msg{Op: OpError, Code: 125, Text: fmt.Sprintf(
+			"lx: the running broker speaks protocol %d, this lx %d; run `lx shutdown` and try again", ProtocolVersion, m.Version)})
+		return
+	}
+	switch m.Op {
+	case OpRun:
+		b.run(c, m, fds)
+	case OpTrace:
+		closeAll(fds)
+		b.trace(c, m)
+	case OpStatus:
+		closeAll(fds)
+		b.status(c)
+	case OpShutdown:
+		closeAll(fds)
+		b.shutdown()
+		send(c, &Msg{Op: OpExit})
+		b.ln.Close()
+	default:
+		closeAll(fds)
+		send(c, &Msg{Op: OpError, Code: 125, Text: "lx: unknown request " + m.Op})
+	}
+}
+
+// instance returns the running instance for name, starting it if needed.
+// The caller is counted as a client; it must call dropClient.
+func (b *Broker) instance(name string) (*Instance, error) {
+	for {
+		b.mu.Lock()
+		if in := b.instances[name]; in != nil && in.Alive() {
+			in.addClient()
+			b.mu.Unlock()
+			return in, nil
+		}
+		if wait := b.starting[name]; wait != nil {
+			b.mu.Unlock()
+			<-wait
+			continue
+		}
+		wait := make(chan struct{})
+		b.starting[name] = wait
+		b.mu.Unlock()
+		in, err := b.startInstance(name)
+		b.mu.Lock()
+		delete(b.starting, name)
+		if err == nil {
+			b.instances[name] = in
+			in.addClient()
+		}
+		b.mu.Unlock()
+		close(wait)
+		if err != nil {
+			b.log.Error("instance start", zap.String("instance", name), zap.Error(err))
+		}
+		return in, err
+	}
+}
+
+func (b *Broker) forget(in *Instance) {
+	b.mu.Lock()
+	if b.instances[in.name] == in {
+		delete(b.instances, in.name)
+	}
+	b.mu.Unlock()
+}
+
+func distro(m *Msg) string {
+	if m.Distro == "" {
+		return DefaultDistro
+	}
+	return m.Distro
+}
+
+func (b *Broker) run(c *net.UnixConn, m *Msg, fds []int) {
+	defer closeAll(fds)
+	if len(fds) != 3 {
+		send(c, &Msg{Op: OpError, Code: 125, Text: "lx: run needs stdin, stdout and stderr"})
+		return
+	}
+	in, err := b.instance(distro(m))
+	if err != nil {
+		send(c, &Msg{Op: OpError, Code: 125, Text: "lx: " + err.Error()})
+		return
+	}
+	defer in.dropClient()
+	id, done, err := in.Spawn(m, fds)
+	if err != nil {
+		send(c, &Msg{Op: OpError, Code: 125, Text: "lx: " + err.Error()})
+		return
+	}
+	closeAll(fds)
+	fds = nil
+	// The client may send signals; when it goes away its command is killed.
+	gone := make(chan struct{})
+	go func() {
+		defer close(gone)
+		for {
+			sm, sfds, err := recv(c)
+			closeAll(sfds)
+			if err != nil {
+				return
+			}
+			if sm.Op == OpSignal {
+				in.Signal(id, sm.Sig)
+			}
+		}
+	}()
+	select {
+	case res := <-done:
+		send(c, res)
+	case <-gone:
+		in.Signal(id, int(unix.SIGKILL))
+	}
+}
+
+// trace switches tracing on in the named servers and streams their events
+// to the client until it goes away or the requested time has passed.
+func (b *Broker) trace(c *net.UnixConn, m *Msg) {
+	in, err := b.instance(distro(m))
+	if err != nil {
+		send(c, &Msg{Op: OpError, Code: 125, Text: "lx: " + err.Error()})
+		return
+	}
+	defer in.dropClient()
+	type tap struct {
+		c *component
+		r *ring.Ring
+	}
+	var taps []tap
+	defer func() {
+		for _, t := range taps {
+			t.c.ctl.SetTracing(false)
+			t.r.Close()
+			t.c.tracing.Unlock()
+		}
+	}()
+	for _, name := range m.Servers {
+		var comp *component
+		for _, cp := range in.comps {
+			if cp.name == name && cp.trace != nil {
+				comp = cp
+			}
+		}
+		if comp == nil {
+			send(c, &Msg{Op: OpError, Code: 2, Text: fmt.Sprintf("lx: no server %q (servers: procsrv, fssrv, netsrv, sigsrv)", name)})
+			return
+		}
+		if !comp.tracing.TryLock() {
+			send(c, &Msg{Op: OpError, Code: 1, Text: fmt.Sprintf("lx: %s is already being traced", name)})
+			return
+		}
+		r, err := ring.Map(int(comp.trace.Fd()))
+		if err != nil {
+			comp.tracing.Unlock()
+			send(c, &Msg{Op: OpError, Code: 1, Text: "lx: " + err.Error()})
+			return
+		}
+		for r.Pending() > 0 { // stale events of an earlier trace
+			r.Commit()
+		}
+		taps = append(taps, tap{comp, r})
+		comp.ctl.SetTracing(true)
+	}
+	if err := send(c, &Msg{Op: OpLine, Text: ""}); err != nil {
+		return
+	}
+	gone := make(chan struct{})
+	go func() {
+		for {
+			if _, fds, err := recv(c); err != nil {
+				close(gone)
+				return
+			} else {
+				closeAll(fds)
+			}
+		}
+	}()
+	var deadline <-chan time.Time
+	if m.Seconds > 0 {
+		deadline = time.After(time.Duration(m.Seconds * float64(time.Second)))
+	}
+	dec := wire.NewDecoder()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		for _, t := range taps {
+			for {
+				frame, ok := t.r.Peek()
+				if !ok {
+					break
+				}
+				var ev wire.Trace
+				if frame != nil && dec.Trace(frame, &ev) == nil {
+					if send(c, &Msg{Op: OpLine, Text: servers.FormatTrace(t.c.name, &ev)}) != nil {
+						return
+					}
+				}
+				t.r.Commit()
+			}
+		}
+		select {
+		case <-gone:
+			return
+		case <-deadline:
+			send(c, &Msg{Op: OpExit})
+			return
+		case <-in.done:
+			send(c, &Msg{Op: OpError, Code: 1, Text: "lx: the instance ended"})
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// Status is what `lx status --json` prints.
+type Status struct {
+	Broker    int              `json:"broker_pid"`
+	Instances []InstanceStatus `json:"instances"`
+}
+
+// InstanceStatus describes one instance.
+type InstanceStatus struct {
+	Name       string            `json:"name"`
+	Init       int               `json:"init_pid"`
+	Clients    int               `json:"clients"`
+	Components []ComponentStatus `json:"components"`
+}
+
+// ComponentStatus describes one server or the router.
+type ComponentStatus struct {
+	Name      string  `json:"name"`
+	Pid       int     `json:"pid"`
+	UptimeSec float64 `json:"uptime_s"`
+	Restarts  int     `json:"restarts"`
+	LastCause string  `json:"last_cause,omitempty"`
+	Calls     uint64  `json:"calls"`
+	Errors    uint64  `json:"errors"`
+}
+
+func (b *Broker) status(c *net.UnixConn) {
+	st := Status{Broker: os.Getpid(), Instances: []InstanceStatus{}}
+	b.mu.Lock()
+	for _, in := range b.instances {
+		is := InstanceStatus{Name: in.name, Init: in.init.Process.Pid}
+		in.mu.Lock()
+		is.Clients = in.clients
+		in.mu.Unlock()
+		for _, cp := range in.comps {
+			cp.mu.Lock()
+			cs := ComponentStatus{Name: cp.name, UptimeSec: time.Since(cp.started).Seconds(),
+				Restarts: cp.restarts, LastCause: cp.cause, Calls: cp.ctl.Calls(), Errors: cp.ctl.Errors()}
+			if cp.cmd != nil && cp.cmd.Process != nil {
+				cs.Pid = cp.cmd.Process.Pid
+			}
+			cp.mu.Unlock()
+			is.Components = append(is.Components, cs)
+		}
+		st.Instances = append(st.Instances, is)
+	}
+	b.mu.Unlock()
+	sort.Slice(st.Instances, func(i, j int) bool { return st.Instances[i].Name < st.Instances[j].Name })
+	js, _ := json.Marshal(st)
+	send(c, &Msg{Op: OpLine, Text: string(js)})
+	send(c, &Msg{Op: OpExit})
+}
+
+func (b *Broker) shutdown() {
+	b.mu.Lock()
+	var all []*Instance
+	for _, in := range b.instances {
+		all = append(all, in)
+	}
+	b.mu.Unlock()
+	for _, in := range all {
+		in.teardown()
+	}
+	b.log.Info("broker shut down")
+}

@@ -1,0 +1,169 @@
+package lxbroker
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Dial connects to this user's broker, starting one if none runs.
+func Dial() (*net.UnixConn, error) {
+	dir, err := RuntimeDir()
+	if err != nil {
+		return nil, err
+	}
+	addr := &net.UnixAddr{Name: SocketPath(dir), Net: "unixpacket"}
+	if c, err := net.DialUnix("unixpacket", nil, addr); err == nil {
+		return c, nil
+	}
+	if err := startBroker(dir); err != nil {
+		return nil, err
+	}
+	var last error
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		c, err := net.DialUnix("unixpacket", nil, addr)
+		if err == nil {
+			return c, nil
+		}
+		last = err
+	}
+	return nil, fmt.Errorf("cannot reach the broker at %s: %v (see %s)", addr.Name, last,
+		filepath.Join(StateDir(dir), "broker.log"))
+}
+
+func startBroker(dir string) error {
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	args := []string{"broker"}
+	if g := os.Getenv("LX_GRACE"); g != "" {
+		args = append(args, "--grace", g)
+	}
+	cmd := exec.Command(self, args...)
+	log, err := os.OpenFile(filepath.Join(StateDir(dir), "broker.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err == nil {
+		cmd.Stderr = log
+		defer log.Close()
+	}
+	cmd.Dir = "/"
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start broker: %w", err)
+	}
+	return cmd.Process.Release()
+}
+
+// request dials the broker and sends m.
+func request(m *Msg, fds ...int) (*net.UnixConn, error) {
+	c, err := Dial()
+	if err != nil {
+		return nil, err
+	}
+	m.Version = ProtocolVersion
+	if err := send(c, m, fds...); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("talk to the broker: %w", err)
+	}
+	return c, nil
+}
+
+// ExitError is a failure with the exit code lx should end with.
+type ExitError struct {
+	Code int
+	Text string
+}
+
+func (e *ExitError) Error() string { return e.Text }
+
+// Run runs argv in the distro's instance with this process's stdin, stdout,
+// stderr, environment and working directory, and returns its exit status as
+// a shell reports it. Signals lx receives go to the command's process group.
+func Run(argv []string, distro string) (int, error) {
+	cwd, err := os.Getwd()
+	if err != nil {
+		return 125, err
+	}
+	c, err := request(&Msg{Op: OpRun, Argv: argv, Env: os.Environ(), Cwd: cwd, Distro: distro}, 0, 1, 2)
+	if err != nil {
+		return 125, err
+	}
+	defer c.Close()
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT)
+	defer signal.Stop(sigs)
+	go func() {
+		for s := range sigs {
+			send(c, &Msg{Op: OpSignal, Sig: int(s.(syscall.Signal))})
+		}
+	}()
+	m, fds, err := recv(c)
+	closeAll(fds)
+	if err != nil {
+		return 125, fmt.Errorf("lost the broker: %w", err)
+	}
+	switch m.Op {
+	case OpExit:
+		return m.Code, nil
+	case OpError:
+		return m.Code, &ExitError{Code: m.Code, Text: m.Text}
+	}
+	return 125, fmt.Errorf("unexpected answer %q from the broker", m.Op)
+}
+
+// Stream sends a request and calls line for each line the broker sends back.
+func Stream(m *Msg, line func(string)) error {
+	c, err := request(m)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	for {
+		r, fds, err := recv(c)
+		closeAll(fds)
+		if err != nil {
+			if errors.Is(err, errEOF) {
+				return nil
+			}
+			return err
+		}
+		switch r.Op {
+		case OpLine:
+			line(r.Text)
+		case OpExit:
+			return nil
+		case OpError:
+			return &ExitError{Code: r.Code, Text: r.Text}
+		}
+	}
+}
+
+// Shutdown stops every instance and the broker, if one runs.
+func Shutdown() error {
+	dir, err := RuntimeDir()
+	if err != nil {
+		return err
+	}
+	c, err := net.DialUnix("unixpacket", nil, &net.UnixAddr{Name: SocketPath(dir), Net: "unixpacket"})
+	if err != nil {
+		return nil // no broker: nothing runs
+	}
+	defer c.Close()
+	if err := send(c, &Msg{Op: OpShutdown, Version: ProtocolVersion}); err != nil {
+		return err
+	}
+	_, fds, err := recv(c)
+	closeAll(fds)
+	if err != nil && !errors.Is(err, errEOF) {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,404 @@
+package lxbroker
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/oklog/run"
+	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
+
+	"lx/servers"
+	"lx/shared/ring"
+	"lx/shared/routes"
+)
+
+// Ring geometry: a call frame is under 100 bytes.
+const (
+	callSlots      = 256
+	callSlotSize   = 128
+	traceSlots     = 1024
+	traceSlotSize  = 512
+	restartBackoff = 10 * time.Millisecond
+	maxBackoff     = time.Second
+)
+
+// component is one supervised process of an instance: a server or the router.
+type component struct {
+	name     string
+	args     []string
+	files    []*os.File // ExtraFiles, fd 3 onwards
+	ctlFile  *os.File
+	ctl      *servers.Control
+	trace    *os.File // servers only
+	tracing  sync.Mutex
+	mu       sync.Mutex
+	cmd      *exec.Cmd
+	started  time.Time
+	restarts int
+	cause    string
+}
+
+// Instance is one running instance: init, the router and the four servers.
+type Instance struct {
+	name   string
+	b      *Broker
+	log    *zap.Logger
+	dir    string
+	init   *exec.Cmd
+	ctl    *net.UnixConn
+	comps  []*component
+	files  []*os.File // rings, listener, root: kept so restarts re-attach
+	done   chan struct{}
+	stop   chan struct{}
+	once   sync.Once
+	nextID uint64
+	// supervised is set once supervise runs; done closes when it ends.
+	supervised bool
+
+	mu      sync.Mutex
+	clients int
+	grace   *time.Timer
+	waiters map[uint64]chan *Msg
+}
+
+func (b *Broker) startInstance(name string) (*Instance, error) {
+	in := &Instance{name: name, b: b, log: b.log.With(zap.String("instance", name)),
+		dir: filepath.Join(b.dir, "instances", name), done: make(chan struct{}), stop: make(chan struct{}),
+		waiters: map[uint64]chan *Msg{}}
+	if err := os.MkdirAll(in.dir, 0o700); err != nil {
+		return nil, err
+	}
+	if err := in.start(); err != nil {
+		in.teardown()
+		return nil, err
+	}
+	return in, nil
+}
+
+func (in *Instance) logFile(name string) *os.File {
+	f, err := os.OpenFile(filepath.Join(in.dir, name+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil
+	}
+	return f
+}
+
+func (in *Instance) start() error {
+	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	initEnd := os.NewFile(uintptr(pair[1]), "init-control")
+	mine := os.NewFile(uintptr(pair[0]), "control")
+	fc, err := net.FileConn(mine)
+	mine.Close()
+	if err != nil {
+		initEnd.Close()
+		return err
+	}
+	in.ctl = fc.(*net.UnixConn)
+	uid, gid := os.Geteuid(), os.Getegid()
+	in.init = exec.Command("/proc/self/exe", "init")
+	in.init.Args[0] = "lx-init"
+	in.init.ExtraFiles = []*os.File{initEnd}
+	in.init.Stdout, in.init.Stderr = in.logFile("init"), in.logFile("init")
+	in.init.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
+	in.init.SysProcAttr = &syscall.SysProcAttr{
+		Cloneflags: unix.CLONE_NEWUSER | unix.CLONE_NEWPID | unix.CLONE_NEWNS | unix.CLONE_NEWUTS |
+			unix.CLONE_NEWIPC | unix.CLONE_NEWNET,
+		UidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: uid, Size: 1}},
+		GidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: gid, Size: 1}},
+		Setsid:      true,
+	}
+	err = in.init.Start()
+	initEnd.Close()
+	if err != nil {
+		return fmt.Errorf("start init: %w (are user namespaces allowed on this host?)", err)
+	}
+	m, fds, err := recv(in.ctl)
+	if err != nil {
+		return fmt.Errorf("init did not start: %w (see %s)", err, filepath.Join(in.dir, "init.log"))
+	}
+	if m.Op != OpReady || len(fds) != 1 {
+		closeAll(fds)
+		return fmt.Errorf("init failed: %s", m.Text)
+	}
+	listener := os.NewFile(uintptr(fds[0]), "listener")
+	root, err := os.OpenFile(fmt.Sprintf("/proc/%d/root", in.init.Process.Pid), unix.O_PATH|unix.O_DIRECTORY, 0)
+	if err != nil {
+		return fmt.Errorf("instance root: %w", err)
+	}
+	in.files = append(in.files, listener, root)
+	initPid := strconv.Itoa(in.init.Process.Pid)
+	router := &component{name: "router", args: []string{"router"}}
+	rings := map[routes.Kind]*os.File{}
+	for _, k := range routes.ServerKinds() {
+		name := k.Server()
+		rf, err := ring.Create(name, callSlots, callSlotSize)
+		if err != nil {
+			return err
+		}
+		tf, err := ring.Create("trace-"+name, traceSlots, traceSlotSize)
+		if err != nil {
+			return err
+		}
+		rings[k] = rf
+		in.files = append(in.files, rf, tf)
+		in.comps = append(in.comps, &component{name: name, args: []string{"server", name, initPid},
+			files: []*os.File{listener, rf, nil, tf, root}, trace: tf})
+	}
+	router.files = []*os.File{listener, nil}
+	for _, k := range routes.ServerKinds() {
+		router.files = append(router.files, rings[k])
+	}
+	in.comps = append(in.comps, router)
+	for _, c := range in.comps {
+		if c.ctlFile, err = servers.CreateControl(c.name); err != nil {
+			return err
+		}
+		if c.ctl, err = servers.MapControl(int(c.ctlFile.Fd())); err != nil {
+			return err
+		}
+		if c.name == "router" {
+			c.files[1] = c.ctlFile
+		} else {
+			c.files[2] = c.ctlFile
+		}
+	}
+	for _, c := range in.comps {
+		if err := in.spawn(c); err != nil {
+			return err
+		}
+	}
+	in.supervised = true
+	go in.supervise()
+	go in.readInit()
+	in.log.Info("instance up", zap.Int("init", in.init.Process.Pid))
+	return nil
+}
+
+func (in *Instance) spawn(c *component) error {
+	cmd := exec.Command("/proc/self/exe", c.args...)
+	cmd.Args[0] = "lx-" + c.name
+	cmd.ExtraFiles = c.files
+	log := in.logFile(c.name)
+	cmd.Stdout, cmd.Stderr = log, log
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start %s: %w", c.name, err)
+	}
+	if log != nil {
+		log.Close()
+	}
+	c.mu.Lock()
+	c.cmd, c.started = cmd, time.Now()
+	c.mu.Unlock()
+	return nil
+}
+
+// supervise is the instance's run.Group: init, and one restart loop per
+// component. When init ends the instance ends; a component that exits is
+// restarted with bounded exponential backoff.
+func (in *Instance) supervise() {
+	var g run.Group
+	g.Add(func() error {
+		err := in.init.Wait()
+		return fmt.Errorf("init exited: %v", err)
+	}, func(error) { in.init.Process.Kill() })
+	g.Add(func() error { <-in.stop; return errors.New("stopped") }, func(error) { in.once.Do(func() { close(in.stop) }) })
+	for _, c := range in.comps {
+		c := c
+		g.Add(func() error { return in.keep(c) }, func(error) {
+			c.mu.Lock()
+			if c.cmd != nil && c.cmd.Process != nil {
+				c.cmd.Process.Kill()
+			}
+			c.mu.Unlock()
+		})
+	}
+	err := g.Run()
+	in.log.Info("instance down", zap.Error(err))
+	in.cleanup()
+	close(in.done)
+}
+
+func (in *Instance) keep(c *component) error {
+	backoff := restartBackoff
+	for {
+		c.mu.Lock()
+		cmd := c.cmd
+		c.mu.Unlock()
+		err := cmd.Wait()
+		select {
+		case <-in.stop:
+			return nil
+		default:
+		}
+		up := time.Since(c.started)
+		c.mu.Lock()
+		c.restarts++
+		c.cause = fmt.Sprint(err)
+		c.mu.Unlock()
+		in.log.Warn("component exited; restarting", zap.String("component", c.name), zap.Error(err),
+			zap.Duration("up", up), zap.Duration("backoff", backoff))
+		if up > 10*time.Second {
+			backoff = restartBackoff
+		}
+		select {
+		case <-in.stop:
+			return nil
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, maxBackoff)
+		for in.spawn(c) != nil {
+			select {
+			case <-in.stop:
+				return nil
+			case <-time.After(backoff):
+			}
+		}
+	}
+}
+
+// readInit relays init's messages to the clients waiting for them.
+func (in *Instance) readInit() {
+	for {
+		m, fds, err := recv(in.ctl)
+		closeAll(fds)
+		if err != nil {
+			in.mu.Lock()
+			for id, ch := range in.waiters {
+				ch <- &Msg{Op: OpError, Code: 125, Text: "lx: the instance ended"}
+				delete(in.waiters, id)
+			}
+			in.mu.Unlock()
+			in.terminate()
+			return
+		}
+		in.mu.Lock()
+		ch := in.waiters[m.ID]
+		delete(in.waiters, m.ID)
+		in.mu.Unlock()
+		if ch != nil {
+			ch <- m
+		}
+	}
+}
+
+// Spawn asks init to run a command; the returned channel gets its end.
+func (in *Instance) Spawn(m *Msg, fds []int) (uint64, <-chan *Msg, error) {
+	in.mu.Lock()
+	in.nextID++
+	id := in.nextID
+	ch := make(chan *Msg, 1)
+	in.waiters[id] = ch
+	in.mu.Unlock()
+	spawn := *m
+	spawn.Op, spawn.ID = OpSpawn, id
+	if err := send(in.ctl, &spawn, fds...); err != nil {
+		in.mu.Lock()
+		delete(in.waiters, id)
+		in.mu.Unlock()
+		return 0, nil, err
+	}
+	return id, ch, nil
+}
+
+// Signal signals the process group of command id.
+func (in *Instance) Signal(id uint64, sig int) {
+	send(in.ctl, &Msg{Op: OpSignal, ID: id, Sig: sig})
+}
+
+// addClient and dropClient count the instance's clients; the last one to
+// leave starts the grace period after which the instance is torn down.
+func (in *Instance) addClient() {
+	in.mu.Lock()
+	in.clients++
+	if in.grace != nil {
+		in.grace.Stop()
+		in.grace = nil
+	}
+	in.mu.Unlock()
+}
+
+func (in *Instance) dropClient() {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	in.clients--
+	if in.clients > 0 {
+		return
+	}
+	in.grace = time.AfterFunc(in.b.grace, func() {
+		in.mu.Lock()
+		idle := in.clients == 0
+		in.mu.Unlock()
+		if idle {
+			in.log.Info("last client gone; tearing down")
+			in.teardown()
+		}
+	})
+}
+
+// terminate stops the instance without waiting.
+func (in *Instance) terminate() {
+	in.once.Do(func() { close(in.stop) })
+	if in.init != nil && in.init.Process != nil {
+		// pid 1 of the instance's pid namespace: every guest dies with it,
+		// daemons included.
+		in.init.Process.Kill()
+	}
+}
+
+// teardown stops the instance and waits until none of its processes is left.
+func (in *Instance) teardown() {
+	in.terminate()
+	if in.supervised {
+		<-in.done
+		return
+	}
+	if in.init != nil && in.init.Process != nil {
+		in.init.Wait()
+	}
+	in.cleanup()
+}
+
+func (in *Instance) cleanup() {
+	for _, c := range in.comps {
+		c.mu.Lock()
+		if c.cmd != nil && c.cmd.Process != nil {
+			c.cmd.Process.Kill()
+		}
+		c.mu.Unlock()
+	}
+	for _, c := range in.comps {
+		if c.ctlFile != nil {
+			c.ctlFile.Close()
+		}
+	}
+	for _, f := range in.files {
+		f.Close()
+	}
+	if in.ctl != nil {
+		in.ctl.Close()
+	}
+	in.b.forget(in)
+}
+
+// Alive reports whether the instance still runs.
+func (in *Instance) Alive() bool {
+	select {
+	case <-in.stop:
+		return false
+	default:
+		return true
+	}
+}

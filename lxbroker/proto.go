@@ -1,0 +1,110 @@
+package lxbroker
+
+import (
+	"errors"
+	"fmt"
+	"net"
+
+	"github.com/vmihailenco/msgpack/v5"
+	"golang.org/x/sys/unix"
+)
+
+// ProtocolVersion is checked on every client request: a broker started by an
+// older lx refuses a newer client with a message saying what to do.
+const ProtocolVersion = 1
+
+// Msg is every message on the broker socket and on init's control socket
+// (unix SOCK_SEQPACKET: one message a packet, fds attached with SCM_RIGHTS).
+type Msg struct {
+	Op      string   `msgpack:"op"`
+	Version int      `msgpack:"v,omitempty"`
+	ID      uint64   `msgpack:"id,omitempty"`
+	Argv    []string `msgpack:"argv,omitempty"`
+	Env     []string `msgpack:"env,omitempty"`
+	Cwd     string   `msgpack:"cwd,omitempty"`
+	Distro  string   `msgpack:"distro,omitempty"`
+	Servers []string `msgpack:"servers,omitempty"`
+	Seconds float64  `msgpack:"seconds,omitempty"`
+	Code    int      `msgpack:"code,omitempty"`
+	Sig     int      `msgpack:"sig,omitempty"`
+	Text    string   `msgpack:"text,omitempty"`
+}
+
+// Ops.
+const (
+	OpRun      = "run"      // client → broker, with stdin, stdout, stderr
+	OpSignal   = "signal"   // client → broker → init: signal the command's process group
+	OpTrace    = "trace"    // client → broker
+	OpStatus   = "status"   // client → broker
+	OpShutdown = "shutdown" // client → broker
+	OpExit     = "exit"     // broker → client, init → broker: the command ended with Code
+	OpError    = "error"    // any → client: Text, exit Code
+	OpLine     = "line"     // broker → client: one line of output (trace, status)
+	OpSpawn    = "spawn"    // broker → init, with stdin, stdout, stderr
+	OpReady    = "ready"    // init → broker, with the seccomp listener
+)
+
+const maxMsg = 1 << 20
+
+// send writes m and fds as one packet.
+func send(c *net.UnixConn, m *Msg, fds ...int) error {
+	b, err := msgpack.Marshal(m)
+	if err != nil {
+		return err
+	}
+	if len(b) > maxMsg {
+		return fmt.Errorf("message of %d bytes is too large", len(b))
+	}
+	var oob []byte
+	if len(fds) > 0 {
+		oob = unix.UnixRights(fds...)
+	}
+	_, _, err = c.WriteMsgUnix(b, oob, nil)
+	return err
+}
+
+// recv reads one packet. Received fds are close-on-exec.
+func recv(c *net.UnixConn) (*Msg, []int, error) {
+	buf := make([]byte, maxMsg)
+	oob := make([]byte, unix.CmsgSpace(8*4))
+	n, oobn, flags, _, err := c.ReadMsgUnix(buf, oob)
+	if err != nil {
+		return nil, nil, err
+	}
+	var fds []int
+	if oobn > 0 {
+		cmsgs, err := unix.ParseSocketControlMessage(oob[:oobn])
+		if err == nil {
+			for _, cm := range cmsgs {
+				if got, err := unix.ParseUnixRights(&cm); err == nil {
+					fds = append(fds, got...)
+				}
+			}
+		}
+	}
+	for _, fd := range fds {
+		unix.CloseOnExec(fd)
+	}
+	if n == 0 {
+		closeAll(fds)
+		return nil, nil, errEOF
+	}
+	if flags&(unix.MSG_TRUNC|unix.MSG_CTRUNC) != 0 {
+		closeAll(fds)
+		return nil, nil, errors.New("message truncated")
+	}
+	var m Msg
+	if err := msgpack.Unmarshal(buf[:n], &m); err != nil {
+		closeAll(fds)
+		return nil, nil, fmt.Errorf("bad message: %w", err)
+	}
+	return &m, fds, nil
+}
+
+var errEOF = errors.New("connection closed")
+
+func closeAll(fds []int) {
+	for _, fd := range fds {
+		unix.Close(fd)
+	}
+}

@@ -1,0 +1,102 @@
+package procsrv
+
+import (
+	"encoding/binary"
+
+	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
+
+	"lx/servers"
+)
+
+// Execve implements Linux syscall execve(2).
+func Execve(c *servers.Call) (int64, error) { return execveat(c, -1, 0, 0) }
+
+// Execveat implements Linux syscall execveat(2).
+func Execveat(c *servers.Call) (int64, error) { return execveat(c, 0, 1, int(c.Int(4))) }
+
+const (
+	elfClass64  = 2
+	elfData2LSB = 1
+	emX86_64    = 62
+)
+
+// execveat checks the target the way the kernel will, so that the guest
+// gets Linux's errno from procsrv, then lets the kernel load it.
+func execveat(c *servers.Call, d, i, flags int) (int64, error) {
+	if flags&^(unix.AT_EMPTY_PATH|unix.AT_SYMLINK_NOFOLLOW) != 0 {
+		return 0, unix.EINVAL
+	}
+	p, err := c.Path(i)
+	if err != nil {
+		return 0, err
+	}
+	if p == "" {
+		if flags&unix.AT_EMPTY_PATH != 0 {
+			return 0, servers.ErrContinue
+		}
+		return 0, unix.ENOENT
+	}
+	dirfd := int32(unix.AT_FDCWD)
+	if d >= 0 {
+		dirfd = c.Fd(d)
+	}
+	abs, err := c.Abs(dirfd, p)
+	if err != nil {
+		return 0, err
+	}
+	if servers.KernelPath(abs) {
+		return 0, servers.ErrContinue
+	}
+	fd, err := c.OpenPath(abs, flags&unix.AT_SYMLINK_NOFOLLOW != 0)
+	if err != nil {
+		return 0, servers.Fallback(err)
+	}
+	defer unix.Close(fd)
+	if err := checkExec(c, fd, abs); err != nil {
+		return 0, err
+	}
+	if err := c.Valid(); err != nil {
+		return 0, err
+	}
+	Stats.Execs.Add(1)
+	return 0, servers.ErrContinue
+}
+
+func checkExec(c *servers.Call, fd int, abs string) error {
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return err
+	}
+	if st.Mode&unix.S_IFMT == unix.S_IFLNK {
+		return unix.ELOOP // AT_SYMLINK_NOFOLLOW on a symlink
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return unix.EACCES
+	}
+	if err := unix.Faccessat2(fd, "", unix.X_OK, unix.AT_EMPTY_PATH|unix.AT_EACCESS); err != nil {
+		return unix.EACCES
+	}
+	rfd, err := unix.Open(servers.FdPath(fd), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil // execute-only: the kernel may still load it
+	}
+	defer unix.Close(rfd)
+	var h [64]byte
+	n, _ := unix.Pread(rfd, h[:], 0)
+	switch {
+	case n >= 2 && h[0] == '#' && h[1] == '!':
+		return nil // the kernel runs the interpreter, nested ones too
+	case n >= 20 && string(h[:4]) == "\x7fELF":
+		if h[4] != elfClass64 {
+			c.Log().Info("32-bit binaries are not supported", zap.String("path", abs))
+			return unix.ENOEXEC
+		}
+		if h[5] != elfData2LSB || binary.LittleEndian.Uint16(h[18:]) != emX86_64 {
+			return unix.ENOEXEC
+		}
+		return nil
+	default:
+		return unix.ENOEXEC
+	}
+}

@@ -1,0 +1,110 @@
+// Package procsrv is the instance's process server: fork, vfork and clone
+// of processes, exec, identities and limits (DESIGN §4).
+//
+// Each call is validated here with Linux's errors (an exec of a directory,
+// of a non-executable file, of a 32-bit or foreign ELF; an id outside the
+// instance's mapping; a namespace flag) and then continued: the kernel
+// creates the process, replaces the image or changes the credentials of the
+// guest itself, inside the instance's pid and user namespaces.
+//
+// Owns: counters of forks and execs (lost on restart; the process table
+// itself lives in the kernel's pid namespace). Waits on: nobody.
+package procsrv
+
+import (
+	"sync/atomic"
+
+	"golang.org/x/sys/unix"
+
+	"lx/servers"
+)
+
+// Table is procsrv's handler table. Its keys must be exactly the Proc routes.
+func Table() servers.Table {
+	return servers.Table{
+		unix.SYS_FORK:        Fork,
+		unix.SYS_VFORK:       Vfork,
+		unix.SYS_CLONE:       Clone,
+		unix.SYS_EXECVE:      Execve,
+		unix.SYS_EXECVEAT:    Execveat,
+		unix.SYS_SETUID:      Setuid,
+		unix.SYS_SETGID:      Setgid,
+		unix.SYS_SETREUID:    Setreuid,
+		unix.SYS_SETREGID:    Setregid,
+		unix.SYS_SETRESUID:   Setresuid,
+		unix.SYS_SETRESGID:   Setresgid,
+		unix.SYS_SETFSUID:    Setfsuid,
+		unix.SYS_SETFSGID:    Setfsgid,
+		unix.SYS_SETGROUPS:   Setgroups,
+		unix.SYS_SETRLIMIT:   Setrlimit,
+		unix.SYS_PRLIMIT64:   Prlimit64,
+		unix.SYS_PERSONALITY: Personality,
+		unix.SYS_REBOOT:      Reboot,
+		unix.SYS_UNSHARE:     Unshare,
+		unix.SYS_SETNS:       Setns,
+	}
+}
+
+// Stats counts what procsrv served in this incarnation.
+var Stats struct{ Forks, Execs atomic.Uint64 }
+
+// namespaceFlags are the clone/unshare flags that would make a namespace
+// inside the instance, out of fssrv's and netsrv's view.
+const namespaceFlags = unix.CLONE_NEWNS | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC | unix.CLONE_NEWUSER |
+	unix.CLONE_NEWPID | unix.CLONE_NEWNET | unix.CLONE_NEWCGROUP | unix.CLONE_NEWTIME
+
+// Fork implements Linux syscall fork(2).
+func Fork(c *servers.Call) (int64, error) {
+	Stats.Forks.Add(1)
+	return 0, servers.ErrContinue
+}
+
+// Vfork implements Linux syscall vfork(2).
+func Vfork(c *servers.Call) (int64, error) { return Fork(c) }
+
+// Clone implements Linux syscall clone(2) for new processes; threads
+// (CLONE_THREAD) never reach procsrv, the filter runs them natively.
+func Clone(c *servers.Call) (int64, error) {
+	if c.Args[0]&namespaceFlags != 0 {
+		c.Log().Info("clone with namespace flags refused")
+		return 0, unix.EPERM
+	}
+	return Fork(c)
+}
+
+// Unshare implements Linux syscall unshare(2): no new namespaces.
+func Unshare(c *servers.Call) (int64, error) {
+	if c.Args[0]&namespaceFlags != 0 {
+		return 0, unix.EPERM
+	}
+	return 0, servers.ErrContinue
+}
+
+// Setns implements Linux syscall setns(2): an instance has no other
+// namespaces to join.
+func Setns(c *servers.Call) (int64, error) { return 0, unix.EPERM }
+
+// Personality implements Linux syscall personality(2): Linux personalities
+// only (the filter refuses 32-bit system calls).
+func Personality(c *servers.Call) (int64, error) {
+	p := c.Uint(0)
+	if p != 0xffffffff && p&0xff != 0 {
+		return 0, unix.EINVAL
+	}
+	return 0, servers.ErrContinue
+}
+
+// Reboot implements Linux syscall reboot(2). In the instance's pid
+// namespace the kernel turns a restart or power-off into the end of init,
+// and so of the instance.
+func Reboot(c *servers.Call) (int64, error) {
+	if c.Uint(0) != unix.LINUX_REBOOT_MAGIC1 {
+		return 0, unix.EINVAL
+	}
+	switch c.Uint(1) {
+	case unix.LINUX_REBOOT_MAGIC2, 85072278, 369367448, 537993216: // MAGIC2, 2A, 2B, 2C
+	default:
+		return 0, unix.EINVAL
+	}
+	return 0, servers.ErrContinue
+}

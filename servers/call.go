@@ -1,0 +1,180 @@
+package servers
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
+
+	"lx/shared/abi"
+	"lx/shared/seccomp"
+	"lx/shared/wire"
+)
+
+// ErrContinue answers a call with SECCOMP_USER_NOTIF_FLAG_CONTINUE: the
+// kernel runs it itself, in the guest's context, inside the instance's
+// namespaces. Handlers return it after they validated the call.
+var ErrContinue = errors.New("continue in the kernel")
+
+// Handler serves one syscall. It returns the call's result, or an error
+// wrapping a unix.Errno (the guest gets -errno), or ErrContinue. Any other
+// error answers EIO and is logged.
+type Handler func(c *Call) (int64, error)
+
+// Table maps syscall numbers to handlers: the whole of a server.
+type Table map[int]Handler
+
+// Call is one trapped syscall being served.
+type Call struct {
+	wire.Call
+	s       *Server
+	decoded [6]string
+}
+
+// Tid is the host thread id of the caller.
+func (c *Call) Tid() int { return int(c.Pid) }
+
+// Typed argument accessors, named after the C types of the man pages.
+
+func (c *Call) Int(i int) int32      { return int32(c.Args[i]) }
+func (c *Call) Uint(i int) uint32    { return uint32(c.Args[i]) }
+func (c *Call) Long(i int) int64     { return int64(c.Args[i]) }
+func (c *Call) SizeT(i int) uint64   { return c.Args[i] }
+func (c *Call) Pointer(i int) uint64 { return c.Args[i] }
+func (c *Call) ModeT(i int) uint32   { return uint32(c.Args[i]) }
+func (c *Call) Fd(i int) int32       { return int32(c.Args[i]) }
+
+// Note records a decoded form of argument i for the trace line.
+func (c *Call) Note(i int, s string) { c.decoded[i] = s }
+
+// Root is the O_PATH fd of the instance's root directory.
+func (c *Call) Root() int { return c.s.cfg.Root }
+
+// IDs is the instance's user and group id mapping.
+func (c *Call) IDs() *IDMaps { return &c.s.cfg.IDs }
+
+// FromInit reports whether the caller is a thread of the instance's init,
+// whose orders (per-run mounts) fssrv carries out.
+func (c *Call) FromInit() bool {
+	var st unix.Stat_t
+	return unix.Stat("/proc/"+strconv.Itoa(c.s.cfg.InitPid)+"/task/"+strconv.Itoa(c.Tid()), &st) == nil
+}
+
+// Log is the server's logger.
+func (c *Call) Log() *zap.Logger { return c.s.cfg.Log }
+
+// Valid checks that the call is still pending, so that what was read from
+// guest memory was read from the caller (its pid was not reused) and a side
+// effect will not happen on behalf of a task that is gone.
+func (c *Call) Valid() error {
+	if err := seccomp.IDValid(c.s.cfg.Listener, c.ID); err != nil {
+		return fmt.Errorf("notification %d no longer valid: %w", c.ID, unix.EINTR)
+	}
+	return nil
+}
+
+// Read fills buf from guest address addr, or fails with EFAULT.
+func (c *Call) Read(addr uint64, buf []byte) error {
+	n, err := readMem(c.Tid(), addr, buf)
+	if err != nil {
+		return err
+	}
+	if n != len(buf) {
+		return unix.EFAULT
+	}
+	return nil
+}
+
+// Write copies b to guest address addr, or fails with EFAULT.
+func (c *Call) Write(addr uint64, b []byte) error { return writeMem(c.Tid(), addr, b) }
+
+// WriteStruct copies a plain struct to the guest.
+func WriteStruct[T any](c *Call, addr uint64, v *T) error { return c.Write(addr, bytesOf(v)) }
+
+// ReadStruct fills a plain struct from the guest.
+func ReadStruct[T any](c *Call, addr uint64, v *T) error { return c.Read(addr, bytesOf(v)) }
+
+// String reads the NUL-terminated string at argument i, at most max bytes
+// including the NUL: EFAULT for an unmapped byte before the NUL, tooLong
+// when there is no NUL within max.
+func (c *Call) String(i, max int, tooLong unix.Errno) (string, error) {
+	addr := c.Pointer(i)
+	var out []byte
+	var buf [pageSize]byte
+	for len(out) < max {
+		n := pageSize - int(addr%pageSize)
+		if n > max-len(out) {
+			n = max - len(out)
+		}
+		got, err := readMem(c.Tid(), addr, buf[:n])
+		if err != nil {
+			return "", err
+		}
+		if j := bytes.IndexByte(buf[:got], 0); j >= 0 {
+			out = append(out, buf[:j]...)
+			s := string(out)
+			c.decoded[i] = strconv.Quote(s)
+			return s, nil
+		}
+		if got < n {
+			return "", unix.EFAULT
+		}
+		out = append(out, buf[:got]...)
+		addr += uint64(got)
+	}
+	return "", tooLong
+}
+
+// Path reads the path at argument i (PATH_MAX, ENAMETOOLONG beyond).
+func (c *Call) Path(i int) (string, error) { return c.String(i, unix.PathMax, unix.ENAMETOOLONG) }
+
+// InstallFD installs the server's fd into the caller with ADDFD and closes
+// the server's copy. It returns the guest's fd number.
+func (c *Call) InstallFD(fd int, cloexec bool) (int64, error) {
+	defer unix.Close(fd)
+	a := abi.SeccompNotifAddfd{ID: c.ID, Srcfd: uint32(fd)}
+	if cloexec {
+		a.NewfdFlags = unix.O_CLOEXEC
+	}
+	n, err := seccomp.AddFD(c.s.cfg.Listener, &a)
+	if err != nil {
+		if err == unix.ENOENT {
+			return 0, fmt.Errorf("addfd: caller gone: %w", unix.EINTR)
+		}
+		return 0, fmt.Errorf("addfd: %w", err)
+	}
+	return int64(n), nil
+}
+
+// text renders the call strace-style for a trace line.
+func (c *Call) text() string {
+	var b bytes.Buffer
+	b.WriteString(abi.SyscallName(int(c.Nr)))
+	b.WriteByte('(')
+	last := -1
+	for i := range c.Args {
+		if c.Args[i] != 0 || c.decoded[i] != "" {
+			last = i
+		}
+	}
+	for i := 0; i <= last; i++ {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		switch v := int64(c.Args[i]); {
+		case c.decoded[i] != "":
+			b.WriteString(c.decoded[i])
+		case int32(v) == unix.AT_FDCWD && v>>32 == 0:
+			b.WriteString("AT_FDCWD")
+		case v >= -4096 && v < 1<<16:
+			b.WriteString(strconv.FormatInt(v, 10))
+		default:
+			fmt.Fprintf(&b, "%#x", uint64(v))
+		}
+	}
+	b.WriteByte(')')
+	return b.String()
+}

@@ -1,0 +1,74 @@
+package servers
+
+import (
+	"fmt"
+	"os"
+	"sync/atomic"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// Control is the page the broker shares with one server or the router:
+// switches the broker writes and counters the component writes. The broker
+// creates it and keeps it, so counters survive a restart.
+type Control struct {
+	mem []byte
+}
+
+const (
+	ctlTrace     = 0   // u32, broker: 1 = stream trace events
+	ctlCalls     = 64  // u64, component: calls served
+	ctlErrors    = 128 // u64, component: frames dropped, handler panics, failed replies
+	ctlHeartbeat = 192 // u64, component: bumped by the loop at least every heartbeat period
+	ctlPid       = 256 // u32, component: host pid of the current incarnation
+	ctlSize      = 4096
+)
+
+// CreateControl makes a control memfd.
+func CreateControl(name string) (*os.File, error) {
+	fd, err := unix.MemfdCreate("lx-ctl-"+name, unix.MFD_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("memfd for control %s: %w", name, err)
+	}
+	f := os.NewFile(uintptr(fd), "ctl-"+name)
+	if err := f.Truncate(ctlSize); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// MapControl maps a control memfd.
+func MapControl(fd int) (*Control, error) {
+	mem, err := unix.Mmap(fd, 0, ctlSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	if err != nil {
+		return nil, fmt.Errorf("map control fd %d: %w", fd, err)
+	}
+	return &Control{mem: mem}, nil
+}
+
+func (c *Control) u64(off int) *atomic.Uint64 { return (*atomic.Uint64)(unsafe.Pointer(&c.mem[off])) }
+func (c *Control) u32(off int) *atomic.Uint32 { return (*atomic.Uint32)(unsafe.Pointer(&c.mem[off])) }
+
+// Tracing reports whether the broker switched tracing on: one atomic load.
+func (c *Control) Tracing() bool { return c.u32(ctlTrace).Load() != 0 }
+
+// SetTracing switches tracing (broker side).
+func (c *Control) SetTracing(on bool) {
+	var v uint32
+	if on {
+		v = 1
+	}
+	c.u32(ctlTrace).Store(v)
+}
+
+func (c *Control) Calls() uint64     { return c.u64(ctlCalls).Load() }
+func (c *Control) Errors() uint64    { return c.u64(ctlErrors).Load() }
+func (c *Control) Heartbeat() uint64 { return c.u64(ctlHeartbeat).Load() }
+func (c *Control) Pid() int          { return int(c.u32(ctlPid).Load()) }
+
+func (c *Control) addCall()     { c.u64(ctlCalls).Add(1) }
+func (c *Control) addError()    { c.u64(ctlErrors).Add(1) }
+func (c *Control) beat()        { c.u64(ctlHeartbeat).Add(1) }
+func (c *Control) setPid(p int) { c.u32(ctlPid).Store(uint32(p)) }

@@ -1,0 +1,80 @@
+package servers
+
+import (
+	"errors"
+	"os"
+	"runtime"
+	"time"
+
+	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
+
+	"lx/shared/abi"
+	"lx/shared/ring"
+	"lx/shared/routes"
+	"lx/shared/seccomp"
+	"lx/shared/wire"
+)
+
+// RouterConfig is what the router process is started with.
+type RouterConfig struct {
+	Listener int
+	Rings    map[routes.Kind]*ring.Ring // one per server kind
+	Control  *Control
+	Log      *zap.Logger
+}
+
+// Route receives every notification of the instance and writes it as a frame
+// to the ring of the server that owns the call (DESIGN §2). Numbers no
+// syscall has are answered ENOSYS here, with one log line per number.
+func Route(cfg RouterConfig) error {
+	runtime.LockOSThread()
+	cfg.Control.setPid(os.Getpid())
+	if err := seccomp.SetSyncWakeup(cfg.Listener); err != nil {
+		cfg.Log.Warn("no synchronous wake-up on the listener", zap.Error(err))
+	}
+	enc := wire.NewEncoder()
+	logged := map[int32]bool{}
+	var n abi.SeccompNotif
+	for {
+		if err := seccomp.Recv(cfg.Listener, &n); err != nil {
+			if err == unix.EINTR || err == unix.ENOENT {
+				continue
+			}
+			return err
+		}
+		cfg.Control.addCall()
+		r := routes.Lookup(int(n.Data.Nr))
+		rg := cfg.Rings[r.Kind]
+		if n.Data.Arch != unix.AUDIT_ARCH_X86_64 || rg == nil {
+			if !logged[n.Data.Nr] {
+				logged[n.Data.Nr] = true
+				cfg.Log.Warn("unknown syscall answered ENOSYS", zap.Int32("nr", n.Data.Nr),
+					zap.String("route", r.Kind.String()), zap.Uint32("pid", n.Pid))
+			}
+			seccomp.Send(cfg.Listener, &abi.SeccompNotifResp{ID: n.ID, Error: -int32(unix.ENOSYS)})
+			continue
+		}
+		c := wire.Call{ID: n.ID, Pid: int32(n.Pid), Nr: n.Data.Nr, Arch: n.Data.Arch, IP: n.Data.IP,
+			Args: n.Data.Args, RecvNS: time.Now().UnixNano()}
+		frame, err := enc.Call(&c)
+		if err != nil {
+			cfg.Log.Error("encode call", zap.Error(err))
+			seccomp.Send(cfg.Listener, &abi.SeccompNotifResp{ID: n.ID, Error: -int32(unix.EIO)})
+			continue
+		}
+		// A full ring means its server is slow or being restarted: the
+		// guest waits, as it would for a busy kernel.
+		for wait := time.Microsecond; ; wait = min(2*wait, 10*time.Millisecond) {
+			err := rg.Push(frame)
+			if err == nil {
+				break
+			}
+			if !errors.Is(err, ring.ErrFull) {
+				cfg.Log.Error("push", zap.Error(err))
+				break
+			}
+			time.Sleep(wait)
+		}
+	}
+}

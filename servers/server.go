@@ -1,0 +1,172 @@
+package servers
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
+
+	"lx/shared/abi"
+	"lx/shared/ring"
+	"lx/shared/seccomp"
+	"lx/shared/wire"
+)
+
+// HeartbeatPeriod bounds how long a healthy loop goes without a beat.
+const HeartbeatPeriod = 200 * time.Millisecond
+
+// Config is what a server process is started with.
+type Config struct {
+	Name     string
+	Table    Table
+	Listener int        // duplicate of the instance's seccomp listener
+	Ring     *ring.Ring // router → this server
+	Control  *Control
+	Trace    *ring.Ring // this server → tracer; lossy
+	Root     int        // O_PATH fd of the instance root
+	IDs      IDMaps
+	InitPid  int // host pid of the instance's init
+	Log      *zap.Logger
+}
+
+// Server runs one server's loop.
+type Server struct {
+	cfg Config
+	dec *wire.Decoder
+	enc *wire.Encoder
+}
+
+// New checks cfg and returns a Server.
+func New(cfg Config) (*Server, error) {
+	if cfg.Table == nil || cfg.Ring == nil || cfg.Control == nil || cfg.Log == nil {
+		return nil, fmt.Errorf("server %s: incomplete config", cfg.Name)
+	}
+	return &Server{cfg: cfg, dec: wire.NewDecoder(), enc: wire.NewEncoder()}, nil
+}
+
+// Serve consumes the ring until stop is closed. A frame taken but not
+// answered when the previous incarnation died is still at the ring's tail:
+// Serve starts with it. Its notification id is checked before anything is
+// done, so a call that was answered already is not served twice.
+func (s *Server) Serve(stop <-chan struct{}) error {
+	runtime.LockOSThread()
+	s.cfg.Control.setPid(os.Getpid())
+	s.cfg.Log.Info("serving", zap.Int("handlers", len(s.cfg.Table)), zap.Uint64("pending", s.cfg.Ring.Pending()))
+	var c Call
+	c.s = s
+	for {
+		select {
+		case <-stop:
+			return nil
+		default:
+		}
+		s.cfg.Control.beat()
+		if !s.cfg.Ring.Wait(HeartbeatPeriod) {
+			continue
+		}
+		frame, _ := s.cfg.Ring.Peek()
+		if frame == nil {
+			s.reject(frame, errors.New("slot length out of range"))
+			continue
+		}
+		if err := s.dec.Call(frame, &c.Call); err != nil {
+			s.reject(frame, err)
+			continue
+		}
+		s.serve(&c)
+		s.cfg.Ring.Commit()
+	}
+}
+
+func (s *Server) reject(frame []byte, err error) {
+	s.cfg.Ring.Drop()
+	s.cfg.Control.addError()
+	s.cfg.Log.Warn("dropped frame", zap.Error(err), zap.Binary("frame", frame))
+}
+
+func (s *Server) serve(c *Call) {
+	c.decoded = [6]string{}
+	s.cfg.Control.addCall()
+	h := s.cfg.Table[int(c.Nr)]
+	var val int64
+	var err error
+	if h == nil {
+		err = fmt.Errorf("%s has no handler for %s: %w", s.cfg.Name, abi.SyscallName(int(c.Nr)), unix.ENOSYS)
+	} else {
+		val, err = s.call(h, c)
+	}
+	s.reply(c, val, err)
+}
+
+// call runs h, turning a panic into EIO.
+func (s *Server) call(h Handler, c *Call) (val int64, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			s.cfg.Control.addError()
+			s.cfg.Log.Error("handler panicked", zap.String("call", c.text()), zap.Any("panic", p),
+				zap.Int32("pid", c.Pid), zap.Uint64s("args", c.Args[:]), zap.Stack("stack"))
+			val, err = 0, fmt.Errorf("handler panic: %v: %w", p, unix.EIO)
+		}
+	}()
+	return h(c)
+}
+
+// Errno is the errno err carries, EIO for an error that carries none.
+func Errno(err error) unix.Errno {
+	var e unix.Errno
+	if errors.As(err, &e) && e != 0 {
+		return e
+	}
+	return unix.EIO
+}
+
+func (s *Server) reply(c *Call, val int64, err error) {
+	resp := abi.SeccompNotifResp{ID: c.ID}
+	switch {
+	case err == nil:
+		resp.Val = val
+	case errors.Is(err, ErrContinue):
+		resp.Flags = unix.SECCOMP_USER_NOTIF_FLAG_CONTINUE
+	default:
+		e := Errno(err)
+		if e == unix.EIO && !strings.Contains(err.Error(), "input/output error") {
+			s.cfg.Log.Error("call failed without an errno", zap.String("call", c.text()), zap.Error(err))
+		}
+		resp.Error = -int32(e)
+	}
+	if serr := seccomp.Send(s.cfg.Listener, &resp); serr != nil && serr != unix.ENOENT {
+		s.cfg.Control.addError()
+		s.cfg.Log.Warn("send reply", zap.Error(serr), zap.String("call", c.text()))
+	}
+	if s.cfg.Trace != nil && s.cfg.Control.Tracing() {
+		s.trace(c, val, err, resp)
+	}
+}
+
+func (s *Server) trace(c *Call, val int64, err error, resp abi.SeccompNotifResp) {
+	t := wire.Trace{Pid: c.Pid, Nr: c.Nr, Text: c.text(), Ret: val, Errno: -resp.Error,
+		Continue: resp.Flags != 0, NS: time.Now().UnixNano() - c.RecvNS}
+	if b, err := s.enc.Trace(&t); err == nil {
+		s.cfg.Trace.Push(b) // lossy: a full trace ring drops the event
+	}
+}
+
+// FormatTrace renders a trace event as one line: pid, call, result, latency.
+func FormatTrace(server string, t *wire.Trace) string {
+	var res string
+	switch {
+	case t.Continue:
+		res = "CONTINUE"
+	case t.Errno != 0:
+		e := unix.Errno(t.Errno)
+		res = fmt.Sprintf("-1 %s (%s)", unix.ErrnoName(e), e.Error())
+	default:
+		res = fmt.Sprint(t.Ret)
+	}
+	return fmt.Sprintf("%s [pid %d] %s = %s <%.1fµs>", server, t.Pid, t.Text, res, float64(t.NS)/1000)
+}
