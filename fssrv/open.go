@@ -71,7 +71,13 @@ func openat(c *servers.Call, d, i, flags int, mode uint32) (int64, error) {
 	if err != nil {
 		return 0, servers.Fallback(err)
 	}
-	if !path {
+	if path {
+		// ADDFD cannot install an O_PATH file (the kernel's fget refuses
+		// them): the name resolved, so the kernel opens it for the guest.
+		unix.Close(fd)
+		return 0, servers.ErrContinue
+	}
+	{
 		var st unix.Stat_t
 		if err := unix.Fstat(fd, &st); err != nil {
 			unix.Close(fd)

@@ -167,7 +167,7 @@ func (c *Call) text() string {
 		switch v := int64(c.Args[i]); {
 		case c.decoded[i] != "":
 			b.WriteString(c.decoded[i])
-		case int32(v) == unix.AT_FDCWD && v>>32 == 0:
+		case int32(v) == unix.AT_FDCWD && (v>>32 == 0 || v>>32 == -1) && c.Nr != unix.SYS_GETCWD:
 			b.WriteString("AT_FDCWD")
 		case v >= -4096 && v < 1<<16:
 			b.WriteString(strconv.FormatInt(v, 10))

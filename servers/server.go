@@ -56,7 +56,7 @@ func New(cfg Config) (*Server, error) {
 func (s *Server) Serve(stop <-chan struct{}) error {
 	runtime.LockOSThread()
 	s.cfg.Control.setPid(os.Getpid())
-	s.cfg.Log.Info("serving", zap.Int("handlers", len(s.cfg.Table)), zap.Uint64("pending", s.cfg.Ring.Pending()))
+	s.cfg.Log.Info("serving", zap.Int("handlers", len(s.cfg.Table)), zap.Uint64("pending", s.cfg.Ring.Pending()), zap.Any("ids", s.cfg.IDs))
 	var c Call
 	c.s = s
 	for {

@@ -1,0 +1,480 @@
+package main
+
+// End-to-end tests: real guest programs under `lx run`, through the whole
+// pipeline (filter → router → rings → servers). Each test runs in its own
+// directory, which lx binds into the instance read-write.
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"lx/lxbroker"
+)
+
+var lxBin string
+
+func TestMain(m *testing.M) {
+	code := func() int {
+		dir, err := os.MkdirTemp("", "lx-e2e-")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		defer os.RemoveAll(dir)
+		os.Chmod(dir, 0o755)
+		lxBin = filepath.Join(dir, "lx")
+		build := exec.Command("go", "build", "-o", lxBin, ".")
+		build.Stdout, build.Stderr = os.Stderr, os.Stderr
+		if err := build.Run(); err != nil {
+			fmt.Fprintln(os.Stderr, "build lx:", err)
+			return 1
+		}
+		rt := filepath.Join(dir, "run")
+		os.Mkdir(rt, 0o700)
+		os.Setenv("XDG_RUNTIME_DIR", rt)
+		os.Setenv("XDG_STATE_HOME", filepath.Join(dir, "state"))
+		os.Setenv("LX_GRACE", "2s")
+		defer exec.Command(lxBin, "shutdown").Run()
+		return m.Run()
+	}()
+	os.Exit(code)
+}
+
+// lx runs `lx ARGS` in dir and returns stdout, stderr and the exit code.
+func lx(t *testing.T, dir, stdin string, args ...string) (string, string, int) {
+	t.Helper()
+	cmd := exec.Command(lxBin, args...)
+	cmd.Dir = dir
+	cmd.Stdin = strings.NewReader(stdin)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("lx %v: %v", args, err)
+	}
+	return out.String(), errb.String(), code
+}
+
+// guest runs `lx run -- ARGS` in dir and fails the test unless it exits 0.
+func guest(t *testing.T, dir string, args ...string) string {
+	t.Helper()
+	out, errs, code := lx(t, dir, "", append([]string{"run", "--"}, args...)...)
+	if code != 0 {
+		t.Fatalf("lx run %q: exit %d\nstdout: %s\nstderr: %s", args, code, out, errs)
+	}
+	return out
+}
+
+func need(t *testing.T, bins ...string) {
+	t.Helper()
+	for _, b := range bins {
+		if _, err := exec.LookPath(b); err != nil {
+			t.Skipf("skipped: %s is not installed (.ci/run installs it)", b)
+		}
+	}
+}
+
+func write(t *testing.T, path, content string, mode os.FileMode) {
+	t.Helper()
+	os.MkdirAll(filepath.Dir(path), 0o755)
+	if err := os.WriteFile(path, []byte(content), mode); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestUname(t *testing.T) {
+	out := guest(t, t.TempDir(), "uname", "-a")
+	if !strings.HasPrefix(out, "Linux lx ") {
+		t.Fatalf("uname -a in the instance: %q (want hostname lx)", out)
+	}
+}
+
+func TestShellPipeline(t *testing.T) {
+	out := guest(t, t.TempDir(), "sh", "-c", `printf 'pear\napple\nfig\n' | sort | tr a-z A-Z | head -2`)
+	if out != "APPLE\nFIG\n" {
+		t.Fatalf("pipeline: %q", out)
+	}
+}
+
+func TestStdin(t *testing.T) {
+	out, _, code := lx(t, t.TempDir(), "one\ntwo\n", "run", "--", "wc", "-l")
+	if code != 0 || strings.TrimSpace(out) != "2" {
+		t.Fatalf("wc -l of stdin: %q exit %d", out, code)
+	}
+}
+
+func TestLsL(t *testing.T) {
+	dir := t.TempDir()
+	write(t, filepath.Join(dir, "script.sh"), "#!/bin/sh\n", 0o755)
+	write(t, filepath.Join(dir, "notes.txt"), "hello", 0o640)
+	os.Symlink("notes.txt", filepath.Join(dir, "link"))
+	out := guest(t, dir, "ls", "-l")
+	for _, want := range []string{"-rwxr-xr-x", "script.sh", "-rw-r-----", "notes.txt", "link -> notes.txt"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("ls -l lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// tree returns path → mode, size, sha256 or link target, for comparison.
+func tree(t *testing.T, root string) map[string]string {
+	t.Helper()
+	m := map[string]string{}
+	filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			t.Fatal(err)
+		}
+		rel, _ := filepath.Rel(root, p)
+		fi, _ := os.Lstat(p)
+		switch {
+		case fi.Mode()&fs.ModeSymlink != 0:
+			target, _ := os.Readlink(p)
+			m[rel] = "link " + target
+		case fi.IsDir():
+			m[rel] = fi.Mode().String()
+		default:
+			b, _ := os.ReadFile(p)
+			sum := sha256.Sum256(b)
+			m[rel] = fi.Mode().String() + " " + hex.EncodeToString(sum[:])
+		}
+		return nil
+	})
+	return m
+}
+
+func makeTree(t *testing.T, root string) {
+	write(t, filepath.Join(root, "a.txt"), "alpha\n", 0o644)
+	write(t, filepath.Join(root, "bin/run"), "#!/bin/sh\necho run\n", 0o755)
+	write(t, filepath.Join(root, "deep/er/still/file"), strings.Repeat("x", 100000), 0o600)
+	os.Symlink("../a.txt", filepath.Join(root, "deep/link"))
+	os.Link(filepath.Join(root, "a.txt"), filepath.Join(root, "hard"))
+}
+
+func same(t *testing.T, a, b map[string]string) {
+	t.Helper()
+	if len(a) != len(b) {
+		t.Fatalf("trees differ in size: %d vs %d\n%v\n%v", len(a), len(b), a, b)
+	}
+	for k, v := range a {
+		if b[k] != v {
+			t.Errorf("%s: %q vs %q", k, v, b[k])
+		}
+	}
+}
+
+func TestCpA(t *testing.T) {
+	dir := t.TempDir()
+	makeTree(t, filepath.Join(dir, "src"))
+	guest(t, dir, "cp", "-a", "src", "dst")
+	same(t, tree(t, filepath.Join(dir, "src")), tree(t, filepath.Join(dir, "dst")))
+	var a, b syscall.Stat_t
+	syscall.Stat(filepath.Join(dir, "src/a.txt"), &a)
+	syscall.Stat(filepath.Join(dir, "dst/a.txt"), &b)
+	if a.Mtim != b.Mtim {
+		t.Errorf("cp -a lost the mtime: %v vs %v", a.Mtim, b.Mtim)
+	}
+}
+
+func TestMkdirFind(t *testing.T) {
+	dir := t.TempDir()
+	out := guest(t, dir, "sh", "-c", "mkdir -p a/b/c a/d && touch a/b/c/f && find a | sort")
+	if out != "a\na/b\na/b/c\na/b/c/f\na/d\n" {
+		t.Fatalf("find: %q", out)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "a/b/c/f")); err != nil {
+		t.Fatalf("host does not see the guest's file: %v", err)
+	}
+}
+
+func TestTarRoundTrip(t *testing.T) {
+	dir := t.TempDir()
+	makeTree(t, filepath.Join(dir, "src"))
+	guest(t, dir, "sh", "-c", "tar czf x.tgz src && mkdir out && tar xzf x.tgz -C out")
+	same(t, tree(t, filepath.Join(dir, "src")), tree(t, filepath.Join(dir, "out/src")))
+	sums := guest(t, dir, "sh", "-c", "cd src && find . -type f | sort | xargs sha256sum && cd ../out/src && find . -type f | sort | xargs sha256sum")
+	lines := strings.Split(strings.TrimSpace(sums), "\n")
+	half := len(lines) / 2
+	if half == 0 || strings.Join(lines[:half], "\n") != strings.Join(lines[half:], "\n") {
+		t.Fatalf("sha256 differ:\n%s", sums)
+	}
+}
+
+func TestPython(t *testing.T) {
+	need(t, "python3")
+	dir := t.TempDir()
+	write(t, filepath.Join(dir, "in.txt"), "41\n", 0o644)
+	out := guest(t, dir, "python3", "-c", `
+import subprocess, os
+n = int(open("in.txt").read()) + 1
+open("out.txt", "w").write(str(n))
+r = subprocess.run(["sh", "-c", "cat out.txt; echo; echo $$"], capture_output=True, text=True, check=True)
+print(r.stdout.split()[0], os.getcwd() == os.path.realpath("."), os.getpid() < 1000)
+`)
+	if out != "42 True True\n" {
+		t.Fatalf("python: %q", out)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "out.txt")); string(b) != "42" {
+		t.Fatalf("host reads %q", b)
+	}
+}
+
+func TestBusyboxStatic(t *testing.T) {
+	const bb = "/bin/busybox"
+	if _, err := os.Stat(bb); err != nil {
+		t.Skip("skipped: /bin/busybox is missing (.ci/run installs busybox-static)")
+	}
+	if out, _ := exec.Command("file", bb).Output(); len(out) > 0 && !strings.Contains(string(out), "statically") {
+		t.Logf("note: %s", out)
+	}
+	dir := t.TempDir()
+	out := guest(t, dir, bb, "sh", "-c", "echo $((6*7)) > n && busybox cat n && busybox ls -1 /proc/self/ | busybox grep -c exe")
+	if out != "42\n1\n" {
+		t.Fatalf("busybox: %q", out)
+	}
+}
+
+func TestStaticGo(t *testing.T) {
+	dir := t.TempDir()
+	build := exec.Command("go", "build", "-o", filepath.Join(dir, "static"), "testdata/static.go")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	out := guest(t, dir, "./static")
+	if !strings.HasPrefix(out, "static go ok ") {
+		t.Fatalf("static go: %q", out)
+	}
+}
+
+func TestGCC(t *testing.T) {
+	need(t, "gcc")
+	dir := t.TempDir()
+	write(t, filepath.Join(dir, "hello.c"), "#include <stdio.h>\nint main(void){printf(\"hello from gcc under lx\\n\");return 3;}\n", 0o644)
+	out, errs, code := lx(t, dir, "", "run", "--", "sh", "-c", "gcc -O2 -o hello hello.c && ./hello")
+	if code != 3 || out != "hello from gcc under lx\n" {
+		t.Fatalf("gcc: exit %d out %q err %q", code, out, errs)
+	}
+}
+
+func TestTCPEcho(t *testing.T) {
+	need(t, "python3")
+	dir := t.TempDir()
+	b, _ := os.ReadFile("testdata/echo.py")
+	write(t, filepath.Join(dir, "echo.py"), string(b), 0o644)
+	out := guest(t, dir, "python3", "echo.py")
+	if !strings.Contains(out, "client ok") || !strings.Contains(out, "server echoed") {
+		t.Fatalf("echo: %q", out)
+	}
+}
+
+func TestGuestKillsGuest(t *testing.T) {
+	out := guest(t, t.TempDir(), "sh", "-c", "sleep 100 & pid=$!; kill -TERM $pid; wait $pid; echo status $?; kill -0 999999 2>/dev/null || echo gone")
+	if out != "status 143\ngone\n" {
+		t.Fatalf("kill: %q", out)
+	}
+}
+
+func TestHostReadsGuestFile(t *testing.T) {
+	dir := t.TempDir()
+	guest(t, dir, "sh", "-c", "echo written by the guest > from-guest.txt")
+	b, err := os.ReadFile(filepath.Join(dir, "from-guest.txt"))
+	if err != nil || string(b) != "written by the guest\n" {
+		t.Fatalf("host read %q, %v", b, err)
+	}
+}
+
+func TestExitCodes(t *testing.T) {
+	dir := t.TempDir()
+	for _, c := range []struct {
+		args []string
+		code int
+		msg  string
+	}{
+		{[]string{"/etc/passwd"}, 126, "cannot execute"},
+		{[]string{"/nope"}, 127, "no such file"},
+		{[]string{"no-such-command"}, 127, "command not found"},
+		{[]string{"sh", "-c", "exit 9"}, 9, ""},
+		{[]string{"sh", "-c", "kill -SEGV $$"}, 139, ""},
+		{[]string{"/"}, 126, "cannot execute"},
+	} {
+		_, errs, code := lx(t, dir, "", append([]string{"run", "--"}, c.args...)...)
+		if code != c.code || !strings.Contains(errs, c.msg) || strings.Count(strings.TrimSpace(errs), "\n") > 0 {
+			t.Errorf("%q: exit %d stderr %q, want %d with one line containing %q", c.args, code, errs, c.code, c.msg)
+		}
+	}
+}
+
+// TestErrnos runs a C probe natively and under lx: unknown syscall numbers
+// get ENOSYS and the program goes on; bad pointers get EFAULT.
+func TestErrnos(t *testing.T) {
+	need(t, "gcc")
+	dir := t.TempDir()
+	if out, err := exec.Command("gcc", "-O2", "-o", filepath.Join(dir, "probe"), "testdata/probe.c").CombinedOutput(); err != nil {
+		t.Fatalf("gcc: %v\n%s", err, out)
+	}
+	out := guest(t, dir, "./probe")
+	if !strings.Contains(out, "syscall 1000: ENOSYS") || !strings.Contains(out, "stat bad path pointer: EFAULT") || !strings.HasSuffix(out, "still running\n") {
+		t.Fatalf("probe under lx:\n%s", out)
+	}
+}
+
+func status(t *testing.T) lxbroker.Status {
+	t.Helper()
+	out, errs, code := lx(t, "/", "", "status", "--json")
+	var st lxbroker.Status
+	if code != 0 || json.Unmarshal([]byte(out), &st) != nil {
+		t.Fatalf("lx status --json: exit %d %q %q", code, out, errs)
+	}
+	return st
+}
+
+func component(t *testing.T, name string) lxbroker.ComponentStatus {
+	t.Helper()
+	for _, in := range status(t).Instances {
+		for _, c := range in.Components {
+			if c.Name == name {
+				return c
+			}
+		}
+	}
+	t.Fatalf("no %s in lx status", name)
+	return lxbroker.ComponentStatus{}
+}
+
+// hold keeps the instance up for the test's length with a waiting client.
+func hold(t *testing.T) {
+	t.Helper()
+	cmd := exec.Command(lxBin, "run", "--", "sleep", "300")
+	cmd.Dir = "/"
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	for i := 0; i < 100; i++ {
+		if st := status(t); len(st.Instances) > 0 && st.Instances[0].Clients > 0 {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatal("the holding client never showed up in lx status")
+}
+
+func TestFssrvKilledBetweenCalls(t *testing.T) {
+	dir := t.TempDir()
+	hold(t)
+	guest(t, dir, "stat", "/etc/hostname")
+	before := component(t, "fssrv")
+	if err := syscall.Kill(before.Pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	out := guest(t, dir, "sh", "-c", "stat -c %s /etc/hostname && echo after > f && cat f")
+	if !strings.HasSuffix(out, "after\n") {
+		t.Fatalf("after fssrv was killed: %q", out)
+	}
+	after := component(t, "fssrv")
+	if after.Pid == before.Pid || after.Restarts != before.Restarts+1 {
+		t.Fatalf("fssrv not restarted: before %+v after %+v", before, after)
+	}
+}
+
+func TestTraceFssrvOnly(t *testing.T) {
+	dir := t.TempDir()
+	hold(t)
+	tr := exec.Command(lxBin, "trace", "--for", "5s", "fssrv")
+	var out bytes.Buffer
+	tr.Stdout = &out
+	started := make(chan struct{})
+	pr, pw, _ := os.Pipe()
+	tr.Stderr = pw
+	if err := tr.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pw.Close()
+	go func() {
+		buf := make([]byte, 256)
+		n, _ := pr.Read(buf)
+		if strings.Contains(string(buf[:n]), "tracing fssrv") {
+			close(started)
+		}
+	}()
+	select {
+	case <-started:
+	case <-time.After(10 * time.Second):
+		t.Fatal("lx trace did not start")
+	}
+	guest(t, dir, "sh", "-c", "cat /etc/hostname >/dev/null; kill -0 $$; stat /nonexistent-lx-trace 2>/dev/null; true")
+	tr.Wait()
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	var sawOpen, sawErr bool
+	for _, l := range lines {
+		if !strings.HasPrefix(l, "fssrv [pid ") || !strings.Contains(l, " = ") || !strings.HasSuffix(l, "µs>") {
+			t.Errorf("not an fssrv trace line: %q", l)
+		}
+		if strings.Contains(l, `"/etc/hostname"`) && strings.Contains(l, "open") {
+			sawOpen = true
+		}
+		if strings.Contains(l, `"/nonexistent-lx-trace"`) {
+			sawErr = true
+		}
+	}
+	if !sawOpen || !sawErr {
+		t.Fatalf("trace misses the open of /etc/hostname or the stat of a missing file:\n%s", out.String())
+	}
+}
+
+func TestUnprivileged(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("skipped: already unprivileged; the other tests cover this path")
+	}
+	need(t, "setpriv")
+	dir, err := os.MkdirTemp("", "lx-nobody-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	os.Chmod(dir, 0o777)
+	rt := filepath.Join(dir, "rt")
+	os.Mkdir(rt, 0o700)
+	os.Chown(rt, 65534, 65534)
+	work := filepath.Join(dir, "work")
+	os.Mkdir(work, 0o755)
+	os.Chown(work, 65534, 65534)
+	run := func(args ...string) (string, int) {
+		cmd := exec.Command("setpriv", append([]string{"--reuid=65534", "--regid=65534", "--clear-groups", "--",
+			"env", "XDG_RUNTIME_DIR=" + rt, "XDG_STATE_HOME=" + rt, "HOME=" + work, lxBin}, args...)...)
+		cmd.Dir = work
+		out, err := cmd.CombinedOutput()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		}
+		return string(out), code
+	}
+	defer run("shutdown")
+	// Host nobody is guest root; host root has no mapping and shows as nobody.
+	out, code := run("run", "--", "sh", "-c", "id -u; echo hi > mine.txt; cat mine.txt | tr a-z A-Z; stat -c %U /etc/passwd .")
+	if code != 0 || out != "0\nHI\nnobody\nroot\n" {
+		t.Fatalf("as nobody: exit %d %q", code, out)
+	}
+	var st syscall.Stat_t
+	if err := syscall.Stat(filepath.Join(work, "mine.txt"), &st); err != nil || st.Uid != 65534 {
+		t.Fatalf("file written as nobody: %v uid %d", err, st.Uid)
+	}
+	if out, code := run("run", "--", "/nope"); code != 127 {
+		t.Fatalf("as nobody, /nope: exit %d %q", code, out)
+	}
+}
