@@ -22,6 +22,9 @@ type RouterConfig struct {
 	Rings    map[routes.Kind]*ring.Ring // one per server kind
 	Control  *Control
 	Log      *zap.Logger
+	// Spin is how long the router polls the listener, yielding, before it
+	// blocks in NOTIF_RECV.
+	Spin time.Duration
 }
 
 // Route receives every notification of the instance and writes it as a frame
@@ -36,7 +39,17 @@ func Route(cfg RouterConfig) error {
 	enc := wire.NewEncoder()
 	logged := map[int32]bool{}
 	var n abi.SeccompNotif
+	pfd := []unix.PollFd{{Fd: int32(cfg.Listener), Events: unix.POLLIN}}
 	for {
+		if cfg.Spin > 0 {
+			deadline := time.Now().Add(cfg.Spin)
+			for {
+				if k, _ := unix.Poll(pfd, 0); k > 0 || time.Now().After(deadline) {
+					break
+				}
+				unix.RawSyscall(unix.SYS_SCHED_YIELD, 0, 0, 0)
+			}
+		}
 		if err := seccomp.Recv(cfg.Listener, &n); err != nil {
 			if err == unix.EINTR || err == unix.ENOENT {
 				continue

@@ -6,6 +6,7 @@ import (
 	"os"
 	"strconv"
 	"text/tabwriter"
+	"time"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -68,6 +69,7 @@ func roleServer(args []string) error {
 	if err != nil {
 		return err
 	}
+	r.Spin, r.Yield = spinFor("LX_SPIN"), true
 	ctl, err := servers.MapControl(5)
 	if err != nil {
 		return err
@@ -103,7 +105,21 @@ func roleRouter(args []string) error {
 		}
 		rings[k] = r
 	}
-	return servers.Route(servers.RouterConfig{Listener: 3, Rings: rings, Control: ctl, Log: logger("router")})
+	return servers.Route(servers.RouterConfig{Listener: 3, Rings: rings, Control: ctl, Log: logger("router"), Spin: spinFor("LX_ROUTER_SPIN")})
+}
+
+// spinFor is how long the router polls its listener, and a server its
+// ring, before sleeping. Each poll yields the CPU: the kernel wakes the
+// guest on the replying server's CPU (FD_SYNC_WAKE_UP), so the guest runs
+// at once, and while calls come in bursts no vCPU halts, which on the 2-vCPU
+// VM costs ~10-20 µs a wake-up. Measured with `go run ./bench` (stat 38.9 →
+// 24.3 µs, open+close 66 → 31 µs against no spinning; data plane unchanged).
+// The environment variable named (a Go duration) overrides the default.
+func spinFor(env string) time.Duration {
+	if d, err := time.ParseDuration(os.Getenv(env)); err == nil {
+		return d
+	}
+	return 50 * time.Microsecond
 }
 
 func printStatus(js string) {

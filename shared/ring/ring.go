@@ -55,6 +55,9 @@ type Ring struct {
 	dropped  *atomic.Uint64
 	// Spin is how long Wait polls before it sleeps on the futex.
 	Spin time.Duration
+	// Yield makes each poll of Wait a sched_yield, so that a task woken on
+	// this CPU (the guest a server has just answered) runs at once.
+	Yield bool
 }
 
 // Create makes a ring memfd with slots (a power of two) slots of slotSize
@@ -200,7 +203,12 @@ func (r *Ring) Wait(timeout time.Duration) bool {
 			if r.tail.Load() != r.head.Load() {
 				return true
 			}
-			if i&63 == 63 && time.Now().After(deadline) {
+			if r.Yield {
+				schedYield()
+				if time.Now().After(deadline) {
+					break
+				}
+			} else if i&63 == 63 && time.Now().After(deadline) {
 				break
 			}
 		}

@@ -41,3 +41,5 @@ func futexWait(w *atomic.Uint32, val uint32, timeout time.Duration) {
 	}
 	unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(w)), futexWait_, uintptr(val), uintptr(unsafe.Pointer(ts)), 0, 0)
 }
+
+func schedYield() { unix.RawSyscall(unix.SYS_SCHED_YIELD, 0, 0, 0) }
