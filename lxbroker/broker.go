@@ -146,8 +146,7 @@ func (b *Broker) handle(c *net.UnixConn) {
 func (b *Broker) instance(name string) (*Instance, error) {
 	for {
 		b.mu.Lock()
-		if in := b.instances[name]; in != nil && in.Alive() {
-			in.addClient()
+		if in := b.instances[name]; in != nil && in.addClient() {
 			b.mu.Unlock()
 			return in, nil
 		}
@@ -164,7 +163,9 @@ func (b *Broker) instance(name string) (*Instance, error) {
 		delete(b.starting, name)
 		if err == nil {
 			b.instances[name] = in
-			in.addClient()
+			if !in.addClient() {
+				err = fmt.Errorf("instance %s ended while starting", name)
+			}
 		}
 		b.mu.Unlock()
 		close(wait)

@@ -319,15 +319,21 @@ func (in *Instance) Signal(id uint64, sig int) {
 }
 
 // addClient and dropClient count the instance's clients; the last one to
-// leave starts the grace period after which the instance is torn down.
-func (in *Instance) addClient() {
+// leave starts the grace period after which the instance is torn down. Both,
+// and the grace timer's decision, hold in.mu, so a client either attaches to
+// a live instance or sees it stopping and starts a new one.
+func (in *Instance) addClient() bool {
 	in.mu.Lock()
+	defer in.mu.Unlock()
+	if !in.Alive() {
+		return false
+	}
 	in.clients++
 	if in.grace != nil {
 		in.grace.Stop()
 		in.grace = nil
 	}
-	in.mu.Unlock()
+	return true
 }
 
 func (in *Instance) dropClient() {
@@ -339,7 +345,10 @@ func (in *Instance) dropClient() {
 	}
 	in.grace = time.AfterFunc(in.b.grace, func() {
 		in.mu.Lock()
-		idle := in.clients == 0
+		idle := in.clients == 0 && in.Alive()
+		if idle {
+			in.once.Do(func() { close(in.stop) })
+		}
 		in.mu.Unlock()
 		if idle {
 			in.log.Info("last client gone; tearing down")

@@ -478,3 +478,52 @@ func TestUnprivileged(t *testing.T) {
 		t.Fatalf("as nobody, /nope: exit %d %q", code, out)
 	}
 }
+
+func TestRouterKilledBetweenCalls(t *testing.T) {
+	dir := t.TempDir()
+	hold(t)
+	guest(t, dir, "true")
+	before := component(t, "router")
+	if err := syscall.Kill(before.Pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond) // let the broker see it die; a call in between waits for the new router
+	if out := guest(t, dir, "sh", "-c", "ls / >/dev/null && echo ok"); out != "ok\n" {
+		t.Fatalf("after the router was killed: %q", out)
+	}
+	if after := component(t, "router"); after.Restarts != before.Restarts+1 {
+		t.Fatalf("router not restarted: before %+v after %+v", before, after)
+	}
+}
+
+// TestInstanceEndsAfterLastClient: a daemon left running by a command does
+// not keep the instance: after the grace period (LX_GRACE=2s here) init,
+// the daemon, the router and the servers are all gone.
+func TestInstanceEndsAfterLastClient(t *testing.T) {
+	dir := t.TempDir()
+	guest(t, dir, "sh", "-c", "setsid nohup sleep 1000 >/dev/null 2>&1 &")
+	st := status(t)
+	if len(st.Instances) != 1 {
+		t.Fatalf("want one instance, got %+v", st)
+	}
+	pids := []int{st.Instances[0].Init}
+	for _, c := range st.Instances[0].Components {
+		pids = append(pids, c.Pid)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for len(status(t).Instances) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("instance still up 15s after its last client: %+v", status(t))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	for _, pid := range pids {
+		if syscall.Kill(pid, 0) == nil {
+			b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+			t.Errorf("process %d (%q) of the instance is still alive", pid, b)
+		}
+	}
+	if out, _ := exec.Command("pgrep", "-f", "sleep 1000").Output(); len(out) > 0 {
+		t.Errorf("the daemon survived its instance: pids %s", out)
+	}
+}

@@ -1,0 +1,78 @@
+package servers
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
+
+	"lx/shared/ring"
+	"lx/shared/wire"
+)
+
+// TestServerSurvivesBadInput feeds a server garbage frames and a call whose
+// handler panics: every one is dropped or answered (here the reply fails,
+// there being no listener), counted, and the loop goes on to the next.
+func TestServerSurvivesBadInput(t *testing.T) {
+	rf, err := ring.Create("t", 16, 128)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rf.Close()
+	prod, _ := ring.Map(int(rf.Fd()))
+	cons, _ := ring.Map(int(rf.Fd()))
+	cf, _ := CreateControl("t")
+	defer cf.Close()
+	ctl, _ := MapControl(int(cf.Fd()))
+	served := make(chan int32, 4)
+	table := Table{
+		1: func(c *Call) (int64, error) { panic("boom") },
+		2: func(c *Call) (int64, error) { served <- c.Nr; return 0, nil },
+	}
+	s, err := New(Config{Name: "t", Table: table, Listener: -1, Ring: cons, Control: ctl, Log: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	done := make(chan error)
+	go func() { done <- s.Serve(stop) }()
+	enc := wire.NewEncoder()
+	push := func(b []byte) {
+		if err := prod.Push(append([]byte(nil), b...)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	push([]byte{0xff, 0x00, 0x13})
+	push([]byte{wire.Version, byte(wire.KindCall), 0xc1})
+	b, _ := enc.Call(&wire.Call{ID: 1, Pid: 1, Nr: 1})
+	push(b)
+	b, _ = enc.Call(&wire.Call{ID: 2, Pid: 1, Nr: 2})
+	push(b)
+	select {
+	case nr := <-served:
+		if nr != 2 {
+			t.Fatalf("served %d", nr)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the call after the bad frames was never served")
+	}
+	if prod.Dropped() != 2 {
+		t.Errorf("dropped %d frames, want 2", prod.Dropped())
+	}
+	close(stop)
+	<-done // within one heartbeat period
+	if ctl.Calls() != 2 || ctl.Errors() < 3 {
+		t.Errorf("calls %d errors %d: want 2 calls, errors for 2 drops and the panic", ctl.Calls(), ctl.Errors())
+	}
+}
+
+func TestErrno(t *testing.T) {
+	if e := Errno(errors.Join(errors.New("x"), unix.ENOENT)); e != unix.ENOENT {
+		t.Errorf("wrapped ENOENT → %v", e)
+	}
+	if e := Errno(errors.New("plain")); e != unix.EIO {
+		t.Errorf("plain error → %v", e)
+	}
+}
