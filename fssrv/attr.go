@@ -10,6 +10,23 @@ import (
 // the server's own /proc/self/fd/N name (the kernel has no fd form of them
 // for O_PATH fds); calls that must not follow it act on parent fd + name.
 
+// changeTarget checks the AT_ flags of a metadata change, resolves its
+// target and checks the call is still pending before the change is made.
+func changeTarget(c *servers.Call, d, i, flags int) (int, error) {
+	if flags&^(unix.AT_SYMLINK_NOFOLLOW|unix.AT_EMPTY_PATH) != 0 {
+		return -1, unix.EINVAL
+	}
+	fd, err := lookup(c, d, i, flags)
+	if err != nil {
+		return -1, err
+	}
+	if err := c.Valid(); err != nil {
+		unix.Close(fd)
+		return -1, err
+	}
+	return fd, nil
+}
+
 // Chmod implements Linux syscall chmod(2).
 func Chmod(c *servers.Call) (int64, error) { return fchmodat(c, -1, 0, c.ModeT(1), 0) }
 
@@ -22,17 +39,11 @@ func Fchmodat2(c *servers.Call) (int64, error) {
 }
 
 func fchmodat(c *servers.Call, d, i int, mode uint32, flags int) (int64, error) {
-	if flags&^(unix.AT_SYMLINK_NOFOLLOW|unix.AT_EMPTY_PATH) != 0 {
-		return 0, unix.EINVAL
-	}
-	fd, err := lookup(c, d, i, flags)
+	fd, err := changeTarget(c, d, i, flags)
 	if err != nil {
 		return 0, err
 	}
 	defer unix.Close(fd)
-	if err := c.Valid(); err != nil {
-		return 0, err
-	}
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
 		return 0, err
@@ -55,9 +66,6 @@ func Lchown(c *servers.Call) (int64, error) {
 func Fchownat(c *servers.Call) (int64, error) { return fchownat(c, 0, 1, 2, 3, int(c.Int(4))) }
 
 func fchownat(c *servers.Call, d, i, u, g, flags int) (int64, error) {
-	if flags&^(unix.AT_SYMLINK_NOFOLLOW|unix.AT_EMPTY_PATH) != 0 {
-		return 0, unix.EINVAL
-	}
 	uid, gid := -1, -1
 	if v := c.Uint(u); v != ^uint32(0) {
 		h, ok := c.IDs().UID.ToHost(v)
@@ -73,14 +81,11 @@ func fchownat(c *servers.Call, d, i, u, g, flags int) (int64, error) {
 		}
 		gid = int(h)
 	}
-	fd, err := lookup(c, d, i, flags)
+	fd, err := changeTarget(c, d, i, flags)
 	if err != nil {
 		return 0, err
 	}
 	defer unix.Close(fd)
-	if err := c.Valid(); err != nil {
-		return 0, err
-	}
 	return 0, unix.Fchownat(fd, "", uid, gid, unix.AT_EMPTY_PATH)
 }
 
@@ -134,17 +139,11 @@ func Utimensat(c *servers.Call) (int64, error) {
 }
 
 func utimensat(c *servers.Call, d, i int, ts *[2]unix.Timespec, flags int) (int64, error) {
-	if flags&^(unix.AT_SYMLINK_NOFOLLOW|unix.AT_EMPTY_PATH) != 0 {
-		return 0, unix.EINVAL
-	}
-	fd, err := lookup(c, d, i, flags)
+	fd, err := changeTarget(c, d, i, flags)
 	if err != nil {
 		return 0, err
 	}
 	defer unix.Close(fd)
-	if err := c.Valid(); err != nil {
-		return 0, err
-	}
 	var t []unix.Timespec
 	if ts != nil {
 		t = ts[:]
@@ -170,13 +169,10 @@ func Truncate(c *servers.Call) (int64, error) {
 	if c.Long(1) < 0 {
 		return 0, unix.EINVAL
 	}
-	fd, err := lookup(c, -1, 0, 0)
+	fd, err := changeTarget(c, -1, 0, 0)
 	if err != nil {
 		return 0, err
 	}
 	defer unix.Close(fd)
-	if err := c.Valid(); err != nil {
-		return 0, err
-	}
 	return 0, unix.Truncate(servers.FdPath(fd), c.Long(1))
 }

@@ -41,23 +41,12 @@ func xattrName(c *servers.Call) (string, error) {
 	return name, err
 }
 
-// Setxattr implements Linux syscall setxattr(2).
-func Setxattr(c *servers.Call) (int64, error) { return setxattr(c, false) }
-
-// Lsetxattr implements Linux syscall lsetxattr(2).
-func Lsetxattr(c *servers.Call) (int64, error) { return setxattr(c, true) }
-
-func setxattr(c *servers.Call, nofollow bool) (int64, error) {
+// namedXattr reads the attribute name, resolves the target and runs op on
+// the server's /proc name for it; a symlink (only with nofollow) answers
+// onSymlink instead.
+func namedXattr(c *servers.Call, nofollow bool, onSymlink unix.Errno, op func(name, path string) (int64, error)) (int64, error) {
 	name, err := xattrName(c)
 	if err != nil {
-		return 0, err
-	}
-	size := c.SizeT(3)
-	if size > xattrSizeMax {
-		return 0, unix.E2BIG
-	}
-	val := make([]byte, size)
-	if err := c.Read(c.Pointer(2), val); err != nil {
 		return 0, err
 	}
 	fd, symlink, err := xattrTarget(c, nofollow)
@@ -66,12 +55,32 @@ func setxattr(c *servers.Call, nofollow bool) (int64, error) {
 	}
 	defer unix.Close(fd)
 	if symlink {
-		return 0, unix.EPERM
+		return 0, onSymlink
 	}
-	if err := c.Valid(); err != nil {
+	return op(name, servers.FdPath(fd))
+}
+
+// Setxattr implements Linux syscall setxattr(2).
+func Setxattr(c *servers.Call) (int64, error) { return setxattr(c, false) }
+
+// Lsetxattr implements Linux syscall lsetxattr(2).
+func Lsetxattr(c *servers.Call) (int64, error) { return setxattr(c, true) }
+
+func setxattr(c *servers.Call, nofollow bool) (int64, error) {
+	size := c.SizeT(3)
+	if size > xattrSizeMax {
+		return 0, unix.E2BIG
+	}
+	val := make([]byte, size)
+	if err := c.Read(c.Pointer(2), val); err != nil {
 		return 0, err
 	}
-	return 0, unix.Setxattr(servers.FdPath(fd), name, val, int(c.Int(4)))
+	return namedXattr(c, nofollow, unix.EPERM, func(name, path string) (int64, error) {
+		if err := c.Valid(); err != nil {
+			return 0, err
+		}
+		return 0, unix.Setxattr(path, name, val, int(c.Int(4)))
+	})
 }
 
 // Getxattr implements Linux syscall getxattr(2).
@@ -81,27 +90,17 @@ func Getxattr(c *servers.Call) (int64, error) { return getxattr(c, false) }
 func Lgetxattr(c *servers.Call) (int64, error) { return getxattr(c, true) }
 
 func getxattr(c *servers.Call, nofollow bool) (int64, error) {
-	name, err := xattrName(c)
-	if err != nil {
-		return 0, err
-	}
-	fd, symlink, err := xattrTarget(c, nofollow)
-	if err != nil {
-		return 0, err
-	}
-	defer unix.Close(fd)
-	if symlink {
-		return 0, unix.ENODATA
-	}
-	buf := make([]byte, min(c.SizeT(3), xattrSizeMax))
-	n, err := unix.Getxattr(servers.FdPath(fd), name, buf)
-	if err != nil {
-		return 0, err
-	}
-	if len(buf) == 0 {
-		return int64(n), nil
-	}
-	return int64(n), c.Write(c.Pointer(2), buf[:n])
+	return namedXattr(c, nofollow, unix.ENODATA, func(name, path string) (int64, error) {
+		buf := make([]byte, min(c.SizeT(3), xattrSizeMax))
+		n, err := unix.Getxattr(path, name, buf)
+		if err != nil {
+			return 0, err
+		}
+		if len(buf) == 0 {
+			return int64(n), nil
+		}
+		return int64(n), c.Write(c.Pointer(2), buf[:n])
+	})
 }
 
 // Listxattr implements Linux syscall listxattr(2).
@@ -137,20 +136,10 @@ func Removexattr(c *servers.Call) (int64, error) { return removexattr(c, false) 
 func Lremovexattr(c *servers.Call) (int64, error) { return removexattr(c, true) }
 
 func removexattr(c *servers.Call, nofollow bool) (int64, error) {
-	name, err := xattrName(c)
-	if err != nil {
-		return 0, err
-	}
-	fd, symlink, err := xattrTarget(c, nofollow)
-	if err != nil {
-		return 0, err
-	}
-	defer unix.Close(fd)
-	if symlink {
-		return 0, unix.ENODATA
-	}
-	if err := c.Valid(); err != nil {
-		return 0, err
-	}
-	return 0, unix.Removexattr(servers.FdPath(fd), name)
+	return namedXattr(c, nofollow, unix.ENODATA, func(name, path string) (int64, error) {
+		if err := c.Valid(); err != nil {
+			return 0, err
+		}
+		return 0, unix.Removexattr(path, name)
+	})
 }
