@@ -527,3 +527,52 @@ func TestInstanceEndsAfterLastClient(t *testing.T) {
 		t.Errorf("the daemon survived its instance: pids %s", out)
 	}
 }
+
+// TestFSProbeMatchesNative runs the same path-call probe natively and under
+// lx: every result and errno must be the same.
+func TestFSProbeMatchesNative(t *testing.T) {
+	need(t, "python3")
+	src, err := os.ReadFile("testdata/fsprobe.py")
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func(dir string, under bool) string {
+		write(t, filepath.Join(dir, "probe.py"), string(src), 0o644)
+		os.Mkdir(filepath.Join(dir, "w"), 0o755)
+		if under {
+			return guest(t, dir, "sh", "-c", "cd w && python3 ../probe.py")
+		}
+		cmd := exec.Command("sh", "-c", "cd w && python3 ../probe.py")
+		cmd.Dir = dir
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("native probe: %v\n%s", err, out)
+		}
+		return string(out)
+	}
+	native, got := run(t.TempDir(), false), run(t.TempDir(), true)
+	if got != native {
+		t.Errorf("under lx the probe differs from native:\n%s", diffLines(native, got))
+	}
+	if !strings.Contains(got, "create excl again EEXIST") {
+		t.Fatalf("probe output looks wrong:\n%s", got)
+	}
+}
+
+func diffLines(want, got string) string {
+	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
+	var b strings.Builder
+	for i := 0; i < len(w) || i < len(g); i++ {
+		var a, c string
+		if i < len(w) {
+			a = w[i]
+		}
+		if i < len(g) {
+			c = g[i]
+		}
+		if a != c {
+			fmt.Fprintf(&b, "native: %s\nlx:     %s\n", a, c)
+		}
+	}
+	return b.String()
+}
