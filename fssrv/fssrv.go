@@ -137,13 +137,9 @@ func InKernel(c *servers.Call) (int64, error) {
 	return 0, servers.ErrContinue
 }
 
-// MountDenied answers the mount family EPERM for guests: the instance's
-// mount table is fssrv's to change, and guest mounts come with the fssrv
-// issue. lx init's calls are continued: they bind each run's working
-// directory.
+// MountDenied answers the mount family EPERM: the instance's mount table is
+// made by its keeper, outside the guests' reach, and guest mounts come with
+// the fssrv issue.
 func MountDenied(c *servers.Call) (int64, error) {
-	if c.FromInit() {
-		return 0, servers.ErrContinue
-	}
 	return 0, unix.EPERM
 }

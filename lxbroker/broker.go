@@ -205,7 +205,11 @@ func (b *Broker) run(c *net.UnixConn, m *Msg, fds []int) {
 	defer in.dropClient()
 	id, done, err := in.Spawn(m, fds)
 	if err != nil {
-		send(c, &Msg{Op: OpError, Code: 125, Text: "lx: " + err.Error()})
+		var ee *ExitError
+		if !errors.As(err, &ee) {
+			ee = &ExitError{Code: 125, Text: "lx: " + err.Error()}
+		}
+		send(c, &Msg{Op: OpError, Code: ee.Code, Text: ee.Text})
 		return
 	}
 	closeAll(fds)
@@ -361,7 +365,7 @@ func (b *Broker) status(c *net.UnixConn) {
 	st := Status{Broker: os.Getpid(), Instances: []InstanceStatus{}}
 	b.mu.Lock()
 	for _, in := range b.instances {
-		is := InstanceStatus{Name: in.name, Init: in.init.Process.Pid}
+		is := InstanceStatus{Name: in.name, Init: in.initPid}
 		in.mu.Lock()
 		is.Clients = in.clients
 		in.mu.Unlock()

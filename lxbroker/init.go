@@ -15,12 +15,13 @@ import (
 	"lx/shared/seccomp"
 )
 
-// Init is `lx init`: pid 1 of an instance, started by the broker in new
-// user, pid, mount, uts, ipc and net namespaces with its control socket as
-// fd 3. It builds the instance's mount table, installs the seccomp filter
-// on itself (every guest inherits it through fork and exec and can never
-// remove it), hands the listener to the broker, then spawns the commands
-// the broker sends and reaps every process of the instance.
+// Init is `lx init NEWROOT`: pid 1 of an instance, started by the keeper in
+// new pid, uts, ipc and net namespaces with its control socket to the
+// broker as fd 3. It mounts the instance's /proc, pivots into NEWROOT,
+// installs the seccomp filter on itself (every guest inherits it through
+// fork and exec and can never remove it), hands the listener to the
+// broker, then spawns the commands the broker sends and reaps every
+// process of the instance.
 func Init() error {
 	f := os.NewFile(3, "control")
 	fc, err := net.FileConn(f)
@@ -29,8 +30,10 @@ func Init() error {
 	}
 	f.Close()
 	ctl := fc.(*net.UnixConn)
-	host, err := setupRoot()
-	if err != nil {
+	if len(os.Args) < 3 {
+		return fmt.Errorf("usage: lx init NEWROOT (internal)")
+	}
+	if err := enterRoot(os.Args[2]); err != nil {
 		send(ctl, &Msg{Op: OpError, Text: err.Error()})
 		return err
 	}
@@ -49,7 +52,13 @@ func Init() error {
 		return err
 	}
 	unix.Close(listener)
-	in := &initState{ctl: ctl, host: host, bound: map[string]bool{}, children: map[int]uint64{}, wake: make(chan struct{}, 1)}
+	// init holds nothing of the host: its log goes to the broker from now on.
+	if null, err := unix.Open("/dev/null", unix.O_RDWR, 0); err == nil {
+		unix.Dup2(null, 1)
+		unix.Dup2(null, 2)
+		unix.Close(null)
+	}
+	in := &initState{ctl: ctl, children: map[int]uint64{}, wake: make(chan struct{}, 1)}
 	go in.reap()
 	for {
 		m, fds, err := recv(ctl)
@@ -66,74 +75,6 @@ func Init() error {
 			closeAll(fds)
 		}
 	}
-}
-
-// setupRoot makes the default distro: the host root read-only, with a
-// private /proc, /dev and /tmp, and pivots into it. It returns a detached,
-// writable clone of the host tree from which Init later binds each run's
-// working directory.
-func setupRoot() (host int, err error) {
-	try := func(what string, err error) error {
-		if err != nil {
-			return fmt.Errorf("instance root: %s: %w", what, err)
-		}
-		return nil
-	}
-	if err := try("make / private", unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, "")); err != nil {
-		return -1, err
-	}
-	host, err = unix.OpenTree(unix.AT_FDCWD, "/", unix.OPEN_TREE_CLONE|unix.AT_RECURSIVE|unix.OPEN_TREE_CLOEXEC)
-	if err := try("clone host tree", err); err != nil {
-		return -1, err
-	}
-	root, err := unix.OpenTree(unix.AT_FDCWD, "/", unix.OPEN_TREE_CLONE|unix.AT_RECURSIVE|unix.OPEN_TREE_CLOEXEC)
-	if err := try("clone root", err); err != nil {
-		return -1, err
-	}
-	attr := unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY}
-	if err := try("make root read-only", unix.MountSetattr(root, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, &attr)); err != nil {
-		return -1, err
-	}
-	const stage = "/tmp"
-	if err := try("stage", unix.Mount("tmpfs", stage, "tmpfs", 0, "mode=0700")); err != nil {
-		return -1, err
-	}
-	r := stage + "/root"
-	os.Mkdir(r, 0o755)
-	if err := try("attach root", unix.MoveMount(root, "", unix.AT_FDCWD, r, unix.MOVE_MOUNT_F_EMPTY_PATH)); err != nil {
-		return -1, err
-	}
-	unix.Close(root)
-	steps := []struct {
-		what string
-		do   func() error
-	}{
-		{"/proc", func() error {
-			return unix.Mount("proc", r+"/proc", "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "")
-		}},
-		{"/dev", func() error { return setupDev(r + "/dev") }},
-		{"/tmp", func() error {
-			return unix.Mount("tmpfs", r+"/tmp", "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=1777")
-		}},
-		{"pivot", func() error {
-			if err := unix.Chdir(r); err != nil {
-				return err
-			}
-			if err := unix.PivotRoot(".", "."); err != nil {
-				return err
-			}
-			if err := unix.Unmount(".", unix.MNT_DETACH); err != nil {
-				return err
-			}
-			return unix.Chdir("/")
-		}},
-	}
-	for _, s := range steps {
-		if err := try(s.what, s.do()); err != nil {
-			return -1, err
-		}
-	}
-	return host, nil
 }
 
 var devNodes = []string{"null", "zero", "full", "random", "urandom", "tty"}
@@ -170,45 +111,29 @@ func setupDev(d string) error {
 	return nil
 }
 
-type initState struct {
-	ctl      *net.UnixConn
-	host     int
-	mu       sync.Mutex
-	bound    map[string]bool
-	children map[int]uint64 // pid → spawn id
-	wake     chan struct{}
+// enterRoot mounts /proc for the instance's pid namespace in r and makes r
+// the root.
+func enterRoot(r string) error {
+	if err := unix.Mount("proc", r+"/proc", "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+		return fmt.Errorf("instance root: /proc: %w", err)
+	}
+	if err := unix.Chdir(r); err != nil {
+		return err
+	}
+	if err := unix.PivotRoot(".", "."); err != nil {
+		return fmt.Errorf("instance root: pivot: %w", err)
+	}
+	if err := unix.Unmount(".", unix.MNT_DETACH); err != nil {
+		return fmt.Errorf("instance root: detach the old root: %w", err)
+	}
+	return unix.Chdir("/")
 }
 
-// bind makes host directory dir visible read-write at the same path. The
-// mount calls go through fssrv, which continues them for init only.
-func (in *initState) bind(dir string) error {
-	dir = filepath.Clean(dir)
-	if dir == "/" || !filepath.IsAbs(dir) {
-		return nil
-	}
-	for _, skip := range []string{"/proc", "/dev", "/sys"} {
-		if dir == skip || strings.HasPrefix(dir, skip+"/") {
-			return nil
-		}
-	}
-	for d := dir; d != "/"; d = filepath.Dir(d) {
-		if in.bound[d] {
-			return nil
-		}
-	}
-	sub, err := unix.OpenTree(in.host, strings.TrimPrefix(dir, "/"), unix.OPEN_TREE_CLONE|unix.AT_RECURSIVE|unix.OPEN_TREE_CLOEXEC)
-	if err != nil {
-		return fmt.Errorf("working directory %s: %w", dir, err)
-	}
-	defer unix.Close(sub)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("working directory %s: %w", dir, err)
-	}
-	if err := unix.MoveMount(sub, "", unix.AT_FDCWD, dir, unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
-		return fmt.Errorf("bind working directory %s: %w", dir, err)
-	}
-	in.bound[dir] = true
-	return nil
+type initState struct {
+	ctl      *net.UnixConn
+	mu       sync.Mutex
+	children map[int]uint64 // pid → spawn id
+	wake     chan struct{}
 }
 
 // lookPath finds argv0 the way a shell does, in the command's own PATH.
@@ -242,13 +167,6 @@ func (in *initState) spawn(m *Msg, fds []int) {
 	}
 	if len(m.Argv) == 0 || len(fds) != 3 {
 		fail(125, "lx: nothing to run")
-		return
-	}
-	in.mu.Lock()
-	err := in.bind(m.Cwd)
-	in.mu.Unlock()
-	if err != nil {
-		fail(125, "lx: %v", err)
 		return
 	}
 	path, err := lookPath(m.Argv[0], m.Env)

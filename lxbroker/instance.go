@@ -49,18 +49,21 @@ type component struct {
 
 // Instance is one running instance: init, the router and the four servers.
 type Instance struct {
-	name   string
-	b      *Broker
-	log    *zap.Logger
-	dir    string
-	init   *exec.Cmd
-	ctl    *net.UnixConn
-	comps  []*component
-	files  []*os.File // rings, listener, root: kept so restarts re-attach
-	done   chan struct{}
-	stop   chan struct{}
-	once   sync.Once
-	nextID uint64
+	name    string
+	b       *Broker
+	log     *zap.Logger
+	dir     string
+	keeper  *exec.Cmd     // lx keeper: parent of init, outside the pid namespace
+	kctl    *net.UnixConn // to the keeper
+	kmu     sync.Mutex    // one order to the keeper at a time
+	initPid int
+	ctl     *net.UnixConn // to init
+	comps   []*component
+	files   []*os.File // rings, listener, root: kept so restarts re-attach
+	done    chan struct{}
+	stop    chan struct{}
+	once    sync.Once
+	nextID  uint64
 	// supervised is set once supervise runs; done closes when it ends.
 	supervised bool
 
@@ -92,39 +95,62 @@ func (in *Instance) logFile(name string) *os.File {
 	return f
 }
 
-func (in *Instance) start() error {
+// socketpair returns two connected SOCK_SEQPACKET ends: ours as a conn,
+// the other as a file to hand to a child.
+func socketpair(name string) (*net.UnixConn, *os.File, error) {
 	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	initEnd := os.NewFile(uintptr(pair[1]), "init-control")
-	mine := os.NewFile(uintptr(pair[0]), "control")
+	theirs := os.NewFile(uintptr(pair[1]), name)
+	mine := os.NewFile(uintptr(pair[0]), name)
 	fc, err := net.FileConn(mine)
 	mine.Close()
 	if err != nil {
-		initEnd.Close()
+		theirs.Close()
+		return nil, nil, err
+	}
+	return fc.(*net.UnixConn), theirs, nil
+}
+
+func (in *Instance) start() error {
+	var keeperEnd, initEnd *os.File
+	var err error
+	if in.kctl, keeperEnd, err = socketpair("keeper-control"); err != nil {
 		return err
 	}
-	in.ctl = fc.(*net.UnixConn)
+	if in.ctl, initEnd, err = socketpair("init-control"); err != nil {
+		keeperEnd.Close()
+		return err
+	}
 	uid, gid := os.Geteuid(), os.Getegid()
-	in.init = exec.Command("/proc/self/exe", "init")
-	in.init.Args[0] = "lx-init"
-	in.init.ExtraFiles = []*os.File{initEnd}
-	in.init.Stdout, in.init.Stderr = in.logFile("init"), in.logFile("init")
-	in.init.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
-	in.init.SysProcAttr = &syscall.SysProcAttr{
-		Cloneflags: unix.CLONE_NEWUSER | unix.CLONE_NEWPID | unix.CLONE_NEWNS | unix.CLONE_NEWUTS |
-			unix.CLONE_NEWIPC | unix.CLONE_NEWNET,
+	in.keeper = exec.Command("/proc/self/exe", "keeper")
+	in.keeper.Args[0] = "lx-keeper"
+	in.keeper.ExtraFiles = []*os.File{keeperEnd, initEnd}
+	in.keeper.Stdout, in.keeper.Stderr = in.logFile("init"), in.logFile("init")
+	in.keeper.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
+	in.keeper.SysProcAttr = &syscall.SysProcAttr{
+		Cloneflags:  unix.CLONE_NEWUSER | unix.CLONE_NEWNS,
 		UidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: uid, Size: 1}},
 		GidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: gid, Size: 1}},
 		Setsid:      true,
 	}
-	err = in.init.Start()
+	err = in.keeper.Start()
+	keeperEnd.Close()
 	initEnd.Close()
 	if err != nil {
-		return fmt.Errorf("start init: %w (are user namespaces allowed on this host?)", err)
+		return fmt.Errorf("start the instance: %w (are user namespaces allowed on this host?)", err)
 	}
-	m, fds, err := recv(in.ctl)
+	m, fds, err := recv(in.kctl)
+	closeAll(fds)
+	if err != nil || m.Op != OpReady || m.Code <= 0 {
+		if err == nil {
+			err = errors.New(m.Text)
+		}
+		return fmt.Errorf("the instance did not start: %v (see %s)", err, filepath.Join(in.dir, "init.log"))
+	}
+	in.initPid = m.Code
+	m, fds, err = recv(in.ctl)
 	if err != nil {
 		return fmt.Errorf("init did not start: %w (see %s)", err, filepath.Join(in.dir, "init.log"))
 	}
@@ -133,12 +159,12 @@ func (in *Instance) start() error {
 		return fmt.Errorf("init failed: %s", m.Text)
 	}
 	listener := os.NewFile(uintptr(fds[0]), "listener")
-	root, err := os.OpenFile(fmt.Sprintf("/proc/%d/root", in.init.Process.Pid), unix.O_PATH|unix.O_DIRECTORY, 0)
+	root, err := os.OpenFile(fmt.Sprintf("/proc/%d/root", in.initPid), unix.O_PATH|unix.O_DIRECTORY, 0)
 	if err != nil {
 		return fmt.Errorf("instance root: %w", err)
 	}
 	in.files = append(in.files, listener, root)
-	initPid := strconv.Itoa(in.init.Process.Pid)
+	initPid := strconv.Itoa(in.initPid)
 	router := &component{name: "router", args: []string{"router"}}
 	rings := map[routes.Kind]*os.File{}
 	for _, k := range routes.ServerKinds() {
@@ -182,7 +208,7 @@ func (in *Instance) start() error {
 	in.supervised = true
 	go in.supervise()
 	go in.readInit()
-	in.log.Info("instance up", zap.Int("init", in.init.Process.Pid))
+	in.log.Info("instance up", zap.Int("init", in.initPid), zap.Int("keeper", in.keeper.Process.Pid))
 	return nil
 }
 
@@ -211,9 +237,9 @@ func (in *Instance) spawn(c *component) error {
 func (in *Instance) supervise() {
 	var g run.Group
 	g.Add(func() error {
-		err := in.init.Wait()
+		err := in.keeper.Wait() // the keeper exits when init does
 		return fmt.Errorf("init exited: %v", err)
-	}, func(error) { in.init.Process.Kill() })
+	}, func(error) { in.killInit() })
 	g.Add(func() error { <-in.stop; return errors.New("stopped") }, func(error) { in.once.Do(func() { close(in.stop) }) })
 	for _, c := range in.comps {
 		c := c
@@ -294,8 +320,29 @@ func (in *Instance) readInit() {
 	}
 }
 
+// bind asks the keeper to make host directory dir visible in the instance.
+func (in *Instance) bind(dir string) error {
+	in.kmu.Lock()
+	defer in.kmu.Unlock()
+	if err := send(in.kctl, &Msg{Op: OpBind, Cwd: dir}); err != nil {
+		return err
+	}
+	m, fds, err := recv(in.kctl)
+	closeAll(fds)
+	if err != nil {
+		return fmt.Errorf("the instance's keeper is gone: %w", err)
+	}
+	if m.Op == OpError {
+		return &ExitError{Code: m.Code, Text: m.Text}
+	}
+	return nil
+}
+
 // Spawn asks init to run a command; the returned channel gets its end.
 func (in *Instance) Spawn(m *Msg, fds []int) (uint64, <-chan *Msg, error) {
+	if err := in.bind(m.Cwd); err != nil {
+		return 0, nil, err
+	}
 	in.mu.Lock()
 	in.nextID++
 	id := in.nextID
@@ -360,12 +407,23 @@ func (in *Instance) dropClient() {
 // terminate stops the instance without waiting.
 func (in *Instance) terminate() {
 	in.once.Do(func() { close(in.stop) })
-	if in.init != nil && in.init.Process != nil {
-		// pid 1 of the instance's pid namespace: every guest dies with it,
-		// daemons included.
-		in.init.Process.Kill()
+	in.killInit()
+}
+
+// killInit kills pid 1 of the instance's pid namespace: every guest dies
+// with it, daemons included. The keeper reaps init and exits; it is killed
+// only if it has not after keeperGrace.
+func (in *Instance) killInit() {
+	if in.initPid > 0 {
+		unix.Kill(in.initPid, unix.SIGKILL)
+	}
+	if k := in.keeper; k != nil && k.Process != nil {
+		// After Wait, Kill is a no-op (os.ErrProcessDone): no stray signal.
+		time.AfterFunc(keeperGrace, func() { k.Process.Kill() })
 	}
 }
+
+const keeperGrace = 2 * time.Second
 
 // teardown stops the instance and waits until none of its processes is left.
 func (in *Instance) teardown() {
@@ -374,8 +432,8 @@ func (in *Instance) teardown() {
 		<-in.done
 		return
 	}
-	if in.init != nil && in.init.Process != nil {
-		in.init.Wait()
+	if in.keeper != nil && in.keeper.Process != nil {
+		in.keeper.Wait()
 	}
 	in.cleanup()
 }
@@ -396,8 +454,10 @@ func (in *Instance) cleanup() {
 	for _, f := range in.files {
 		f.Close()
 	}
-	if in.ctl != nil {
-		in.ctl.Close()
+	for _, c := range []*net.UnixConn{in.ctl, in.kctl} {
+		if c != nil {
+			c.Close()
+		}
 	}
 	in.b.forget(in)
 }

@@ -41,7 +41,8 @@ const (
 	OpError    = "error"    // any → client: Text, exit Code
 	OpLine     = "line"     // broker → client: one line of output (trace, status)
 	OpSpawn    = "spawn"    // broker → init, with stdin, stdout, stderr
-	OpReady    = "ready"    // init → broker, with the seccomp listener
+	OpReady    = "ready"    // keeper → broker (Code: init's pid); init → broker, with the seccomp listener
+	OpBind     = "bind"     // broker → keeper: bind the host directory Cwd into the instance
 )
 
 const maxMsg = 1 << 20

@@ -56,13 +56,6 @@ func (c *Call) Root() int { return c.s.cfg.Root }
 // IDs is the instance's user and group id mapping.
 func (c *Call) IDs() *IDMaps { return &c.s.cfg.IDs }
 
-// FromInit reports whether the caller is a thread of the instance's init,
-// whose orders (per-run mounts) fssrv carries out.
-func (c *Call) FromInit() bool {
-	var st unix.Stat_t
-	return unix.Stat("/proc/"+strconv.Itoa(c.s.cfg.InitPid)+"/task/"+strconv.Itoa(c.Tid()), &st) == nil
-}
-
 // Log is the server's logger.
 func (c *Call) Log() *zap.Logger { return c.s.cfg.Log }
 

@@ -518,9 +518,14 @@ func TestInstanceEndsAfterLastClient(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	for _, pid := range pids {
-		if syscall.Kill(pid, 0) == nil {
-			b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-			t.Errorf("process %d (%q) of the instance is still alive", pid, b)
+		// Gone, zombie included, within the keeper's grace after teardown.
+		for i := 0; syscall.Kill(pid, 0) == nil; i++ {
+			if i == 50 {
+				b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+				t.Errorf("process %d of the instance is still there: %s", pid, b)
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
 		}
 	}
 	if out, _ := exec.Command("pgrep", "-f", "sleep 1000").Output(); len(out) > 0 {
@@ -575,4 +580,26 @@ func diffLines(want, got string) string {
 		}
 	}
 	return b.String()
+}
+
+// TestNoHostTreeReachable: a file in the host's /tmp (outside the run's
+// working directory) is reachable by no path a guest has: not the
+// instance's private /tmp, not any process's fds, root or cwd in /proc.
+func TestNoHostTreeReachable(t *testing.T) {
+	marker, err := os.CreateTemp("", "lx-escape-marker-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	marker.Close()
+	defer os.Remove(marker.Name())
+	rel := strings.TrimPrefix(marker.Name(), "/")
+	out := guest(t, t.TempDir(), "sh", "-c", `
+		[ -e "/`+rel+`" ] && echo "LEAK /`+rel+`"
+		for f in /proc/[0-9]*/fd/* /proc/[0-9]*/root /proc/[0-9]*/cwd /proc/[0-9]*/task/*/fd/*; do
+			[ -e "$f/`+rel+`" ] && echo "LEAK $f"
+		done
+		echo checked`)
+	if out != "checked\n" {
+		t.Fatalf("the host tree is reachable from the guest:\n%s", out)
+	}
 }

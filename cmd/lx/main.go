@@ -2,7 +2,8 @@
 //
 // User commands: run, trace, status, shutdown, syscalls, broker. The
 // processes of an instance are hidden roles of this same binary: `lx init`
-// (pid 1 of the instance), `lx router` and `lx server NAME`.
+// (pid 1 of the instance), `lx keeper` (its mounts, outside its pid
+// namespace), `lx router` and `lx server NAME`.
 package main
 
 import (
@@ -57,7 +58,9 @@ func main() {
 	case "broker":
 		err = cmdBroker(args)
 	case "init":
-		err = roleInit()
+		err = lxbroker.Init()
+	case "keeper":
+		err = lxbroker.Keeper()
 	case "router":
 		err = roleRouter(args)
 	case "server":

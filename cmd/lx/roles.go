@@ -40,10 +40,6 @@ func logger(name string) *zap.Logger {
 	return l.Named(name).With(zap.Int("pid", os.Getpid()))
 }
 
-func roleInit() error {
-	return lxbroker.Init()
-}
-
 // Tables are the four servers' handler tables, by server name.
 var Tables = map[string]func() servers.Table{
 	"procsrv": procsrv.Table,

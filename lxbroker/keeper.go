@@ -1,0 +1,171 @@
+package lxbroker
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// Keeper is `lx keeper`: the instance's mount keeper. The broker starts it
+// in the instance's new user and mount namespaces, but in the host's pid
+// namespace, so that no guest can see it, signal it, ptrace it or reach its
+// fds through /proc. It builds the instance root, keeps a detached writable
+// clone of the host tree, starts init in new pid, uts, ipc and net
+// namespaces, and binds each run's working directory on the broker's order.
+// It exits when init exits. fd 3: its socket to the broker; fd 4: init's.
+//
+// The host tree never enters the instance: only the directory a run names
+// is cloned from it and attached (open_tree from an anonymous mount
+// namespace made in the caller's own namespace, Linux 6.15).
+func Keeper() error {
+	f := os.NewFile(3, "broker")
+	fc, err := net.FileConn(f)
+	if err != nil {
+		return fmt.Errorf("broker socket: %w", err)
+	}
+	f.Close()
+	ctl := fc.(*net.UnixConn)
+	fail := func(err error) error {
+		send(ctl, &Msg{Op: OpError, Text: err.Error()})
+		return err
+	}
+	host, newRoot, err := setupRoot()
+	if err != nil {
+		return fail(err)
+	}
+	// init dies with the thread that started it (Pdeathsig): keep that
+	// thread for the keeper's whole life.
+	runtime.LockOSThread()
+	initCmd := exec.Command("/proc/self/exe", "init", newRoot)
+	initCmd.Args[0] = "lx-init"
+	initCmd.ExtraFiles = []*os.File{os.NewFile(4, "init-control")}
+	initCmd.Stdout, initCmd.Stderr = os.Stderr, os.Stderr
+	initCmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
+	initCmd.SysProcAttr = &syscall.SysProcAttr{
+		Cloneflags: unix.CLONE_NEWPID | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC | unix.CLONE_NEWNET,
+		Pdeathsig:  unix.SIGKILL,
+	}
+	if err := initCmd.Start(); err != nil {
+		return fail(fmt.Errorf("start init: %w", err))
+	}
+	initCmd.ExtraFiles[0].Close()
+	if err := send(ctl, &Msg{Op: OpReady, Code: initCmd.Process.Pid}); err != nil {
+		return err
+	}
+	ended := make(chan error, 1)
+	go func() { ended <- initCmd.Wait() }()
+	orders := make(chan *Msg)
+	go func() {
+		for {
+			m, fds, err := recv(ctl)
+			closeAll(fds)
+			if err != nil {
+				close(orders)
+				return
+			}
+			orders <- m
+		}
+	}()
+	bound := map[string]bool{}
+	for {
+		select {
+		case err := <-ended:
+			return fmt.Errorf("init ended: %v", err)
+		case m, ok := <-orders:
+			if !ok {
+				initCmd.Process.Kill()
+				return nil
+			}
+			reply := &Msg{Op: OpExit, ID: m.ID}
+			if m.Op == OpBind {
+				if err := bind(host, bound, m.Cwd); err != nil {
+					reply = &Msg{Op: OpError, ID: m.ID, Code: 125, Text: "lx: " + err.Error()}
+				}
+			}
+			send(ctl, reply)
+		}
+	}
+}
+
+// setupRoot makes the default distro under a staging tmpfs: the host root
+// read-only, with a private /dev and /tmp (init mounts /proc, which must
+// belong to its pid namespace, and pivots into it). It returns the detached
+// writable clone of the host tree and the new root's path.
+func setupRoot() (host int, newRoot string, err error) {
+	try := func(what string, err error) error {
+		if err != nil {
+			return fmt.Errorf("instance root: %s: %w", what, err)
+		}
+		return nil
+	}
+	if err := try("make / private", unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, "")); err != nil {
+		return -1, "", err
+	}
+	host, err = unix.OpenTree(unix.AT_FDCWD, "/", unix.OPEN_TREE_CLONE|unix.AT_RECURSIVE|unix.OPEN_TREE_CLOEXEC)
+	if err := try("clone host tree", err); err != nil {
+		return -1, "", err
+	}
+	root, err := unix.OpenTree(unix.AT_FDCWD, "/", unix.OPEN_TREE_CLONE|unix.AT_RECURSIVE|unix.OPEN_TREE_CLOEXEC)
+	if err := try("clone root", err); err != nil {
+		return -1, "", err
+	}
+	defer unix.Close(root)
+	attr := unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY}
+	if err := try("make root read-only", unix.MountSetattr(root, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, &attr)); err != nil {
+		return -1, "", err
+	}
+	const stage = "/tmp"
+	if err := try("stage", unix.Mount("tmpfs", stage, "tmpfs", 0, "mode=0700")); err != nil {
+		return -1, "", err
+	}
+	r := stage + "/root"
+	os.Mkdir(r, 0o755)
+	if err := try("attach root", unix.MoveMount(root, "", unix.AT_FDCWD, r, unix.MOVE_MOUNT_F_EMPTY_PATH)); err != nil {
+		return -1, "", err
+	}
+	if err := try("/dev", setupDev(r+"/dev")); err != nil {
+		return -1, "", err
+	}
+	if err := try("/tmp", unix.Mount("tmpfs", r+"/tmp", "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=1777")); err != nil {
+		return -1, "", err
+	}
+	return host, r, nil
+}
+
+// bind makes host directory dir visible read-write at the same path.
+func bind(host int, bound map[string]bool, dir string) error {
+	dir = filepath.Clean(dir)
+	if dir == "/" || !filepath.IsAbs(dir) {
+		return nil
+	}
+	for _, skip := range []string{"/proc", "/dev", "/sys"} {
+		if dir == skip || strings.HasPrefix(dir, skip+"/") {
+			return nil
+		}
+	}
+	for d := dir; d != "/"; d = filepath.Dir(d) {
+		if bound[d] {
+			return nil
+		}
+	}
+	sub, err := unix.OpenTree(host, strings.TrimPrefix(dir, "/"), unix.OPEN_TREE_CLONE|unix.AT_RECURSIVE|unix.OPEN_TREE_CLOEXEC)
+	if err != nil {
+		return fmt.Errorf("working directory %s: %w", dir, err)
+	}
+	defer unix.Close(sub)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("working directory %s: %w", dir, err)
+	}
+	if err := unix.MoveMount(sub, "", unix.AT_FDCWD, dir, unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
+		return fmt.Errorf("bind working directory %s: %w", dir, err)
+	}
+	bound[dir] = true
+	return nil
+}
