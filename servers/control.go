@@ -7,6 +7,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"lx/shared/abi"
 )
 
 // Control is the page the broker shares with one server or the router:
@@ -22,6 +24,7 @@ const (
 	ctlErrors    = 128 // u64, component: frames dropped, handler panics, failed replies
 	ctlHeartbeat = 192 // u64, component: bumped by the loop at least every heartbeat period
 	ctlPid       = 256 // u32, component: host pid of the current incarnation
+	ctlInflight  = 512 // router only: the notification being routed (see router.go)
 	ctlSize      = 4096
 )
 
@@ -72,3 +75,15 @@ func (c *Control) addCall()     { c.u64(ctlCalls).Add(1) }
 func (c *Control) addError()    { c.u64(ctlErrors).Add(1) }
 func (c *Control) beat()        { c.u64(ctlHeartbeat).Add(1) }
 func (c *Control) setPid(p int) { c.u32(ctlPid).Store(uint32(p)) }
+
+// inflightRecord is the router's note of the notification it is routing.
+type inflightRecord struct {
+	Kind       uint32
+	_          uint32
+	HeadBefore uint64
+	Notif      abi.SeccompNotif
+}
+
+func (c *Control) inflight() *inflightRecord {
+	return (*inflightRecord)(unsafe.Pointer(&c.mem[ctlInflight+8]))
+}

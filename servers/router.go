@@ -2,6 +2,7 @@ package servers
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"runtime"
 	"time"
@@ -38,6 +39,9 @@ func Route(cfg RouterConfig) error {
 	}
 	enc := wire.NewEncoder()
 	logged := map[int32]bool{}
+	if err := recoverInflight(cfg, enc); err != nil {
+		cfg.Log.Error("recover the notification in flight", zap.Error(err))
+	}
 	var n abi.SeccompNotif
 	pfd := []unix.PollFd{{Fd: int32(cfg.Listener), Events: unix.POLLIN}}
 	for {
@@ -68,26 +72,61 @@ func Route(cfg RouterConfig) error {
 			seccomp.Send(cfg.Listener, &abi.SeccompNotifResp{ID: n.ID, Error: -int32(unix.ENOSYS)})
 			continue
 		}
-		c := wire.Call{ID: n.ID, Pid: int32(n.Pid), Nr: n.Data.Nr, Arch: n.Data.Arch, IP: n.Data.IP,
-			Args: n.Data.Args, RecvNS: time.Now().UnixNano()}
-		frame, err := enc.Call(&c)
-		if err != nil {
-			cfg.Log.Error("encode call", zap.Error(err))
-			seccomp.Send(cfg.Listener, &abi.SeccompNotifResp{ID: n.ID, Error: -int32(unix.EIO)})
-			continue
-		}
-		// A full ring means its server is slow or being restarted: the
-		// guest waits, as it would for a busy kernel.
-		for wait := time.Microsecond; ; wait = min(2*wait, 10*time.Millisecond) {
-			err := rg.Push(frame)
-			if err == nil {
-				break
-			}
-			if !errors.Is(err, ring.ErrFull) {
-				cfg.Log.Error("push", zap.Error(err))
-				break
-			}
-			time.Sleep(wait)
-		}
+		inflight := cfg.Control.inflight()
+		inflight.Notif, inflight.Kind, inflight.HeadBefore = n, uint32(r.Kind), rg.Head()
+		cfg.Control.u32(ctlInflight).Store(1)
+		route(cfg, enc, rg, &n)
+		cfg.Control.u32(ctlInflight).Store(0)
 	}
+}
+
+// route writes notification n as a frame to ring rg.
+func route(cfg RouterConfig, enc *wire.Encoder, rg *ring.Ring, n *abi.SeccompNotif) {
+	c := wire.Call{ID: n.ID, Pid: int32(n.Pid), Nr: n.Data.Nr, Arch: n.Data.Arch, IP: n.Data.IP,
+		Args: n.Data.Args, RecvNS: time.Now().UnixNano()}
+	frame, err := enc.Call(&c)
+	if err != nil {
+		cfg.Log.Error("encode call", zap.Error(err))
+		seccomp.Send(cfg.Listener, &abi.SeccompNotifResp{ID: n.ID, Error: -int32(unix.EIO)})
+		return
+	}
+	// A full ring means its server is slow or being restarted: the guest
+	// waits, as it would for a busy kernel.
+	for wait := time.Microsecond; ; wait = min(2*wait, 10*time.Millisecond) {
+		err := rg.Push(frame)
+		if err == nil {
+			return
+		}
+		if !errors.Is(err, ring.ErrFull) {
+			cfg.Log.Error("push", zap.Error(err))
+			return
+		}
+		time.Sleep(wait)
+	}
+}
+
+// recoverInflight finishes the work of a router that died between receiving
+// a notification and routing it: the kernel will not deliver it again, and
+// its caller would wait forever. The router is the only producer of its
+// rings, so a head that has not moved since the record says the frame was
+// never pushed.
+func recoverInflight(cfg RouterConfig, enc *wire.Encoder) error {
+	if cfg.Control.u32(ctlInflight).Load() == 0 {
+		return nil
+	}
+	defer cfg.Control.u32(ctlInflight).Store(0)
+	in := cfg.Control.inflight()
+	rg := cfg.Rings[routes.Kind(in.Kind)]
+	if rg == nil {
+		return fmt.Errorf("in-flight record names no ring (kind %d)", in.Kind)
+	}
+	if rg.Head() != in.HeadBefore {
+		return nil // pushed: its server answers it
+	}
+	if seccomp.IDValid(cfg.Listener, in.Notif.ID) != nil {
+		return nil // the caller is gone or was interrupted
+	}
+	cfg.Log.Info("routing the notification the previous router left", zap.Uint64("id", in.Notif.ID), zap.Int32("nr", in.Notif.Data.Nr))
+	route(cfg, enc, rg, &in.Notif)
+	return nil
 }

@@ -13,6 +13,9 @@ import (
 	"os"
 	"strings"
 	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
 
 	"lx/lxbroker"
 	"lx/shared/routes"
@@ -43,6 +46,7 @@ func main() {
 		os.Exit(2)
 	}
 	cmd, args := os.Args[1], os.Args[2:]
+	nameProcess(cmd, args)
 	var err error
 	switch cmd {
 	case "run":
@@ -152,4 +156,21 @@ func cmdBroker(args []string) error {
 	fs.Bool("foreground", true, "run in the foreground (always)")
 	fs.Parse(args)
 	return lxbroker.Serve(lxbroker.Options{Grace: *grace, Log: logger("broker")})
+}
+
+// nameProcess gives the hidden roles a name ps shows (lx-init, lx-fssrv…)
+// instead of the "exe" of /proc/self/exe.
+func nameProcess(cmd string, args []string) {
+	name := ""
+	switch cmd {
+	case "init", "keeper", "router", "broker":
+		name = "lx-" + cmd
+	case "server":
+		if len(args) > 0 {
+			name = "lx-" + args[0]
+		}
+	}
+	if name != "" {
+		unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&append([]byte(name), 0)[0])), 0, 0, 0)
+	}
 }

@@ -188,6 +188,9 @@ func (r *Ring) Drop() {
 // Dropped is the number of frames dropped by consumers of this ring.
 func (r *Ring) Dropped() uint64 { return r.dropped.Load() }
 
+// Head is the number of frames ever pushed: the producer's index.
+func (r *Ring) Head() uint64 { return r.head.Load() }
+
 // Pending is the number of frames not yet committed.
 func (r *Ring) Pending() uint64 { return r.head.Load() - r.tail.Load() }
 
