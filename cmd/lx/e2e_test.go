@@ -603,3 +603,30 @@ func TestNoHostTreeReachable(t *testing.T) {
 		t.Fatalf("the host tree is reachable from the guest:\n%s", out)
 	}
 }
+
+// TestGarbageArgumentsKillNoServer: every syscall number with garbage
+// arguments; no server or router dies, and the instance still works.
+func TestGarbageArgumentsKillNoServer(t *testing.T) {
+	need(t, "gcc")
+	dir := t.TempDir()
+	if out, err := exec.Command("gcc", "-O1", "-o", filepath.Join(dir, "garbage"), "testdata/garbage.c").CombinedOutput(); err != nil {
+		t.Fatalf("gcc: %v\n%s", err, out)
+	}
+	hold(t)
+	restarts := map[string]int{}
+	for _, in := range status(t).Instances {
+		for _, c := range in.Components {
+			restarts[c.Name] = c.Restarts
+		}
+	}
+	if out := guest(t, dir, "sh", "-c", "./garbage 2>/dev/null; mkdir -p x/y && ls x"); out != "garbage done\ny\n" {
+		t.Fatalf("garbage run: %q", out)
+	}
+	for _, in := range status(t).Instances {
+		for _, c := range in.Components {
+			if c.Restarts != restarts[c.Name] {
+				t.Errorf("%s died during the garbage run (%s)", c.Name, c.LastCause)
+			}
+		}
+	}
+}
