@@ -183,6 +183,19 @@ func main() {
 			return
 		}
 		lx = p
+		// A broker of its own: one already running (perhaps from an older
+		// lx) must not serve these runs. Stopped at the end.
+		rt, err := os.MkdirTemp("", "lxbench-run-")
+		if err != nil {
+			failf("mkdtemp: %v", err)
+			return
+		}
+		os.Setenv("XDG_RUNTIME_DIR", rt)
+		os.Setenv("XDG_STATE_HOME", rt)
+		defer func() {
+			exec.Command(lx, "shutdown").Run()
+			os.RemoveAll(rt)
+		}()
 	}
 
 	printHeader(lx, *nativeOnly, *rounds, *static)
