@@ -77,40 +77,6 @@ func Init() error {
 	}
 }
 
-var devNodes = []string{"null", "zero", "full", "random", "urandom", "tty"}
-
-func setupDev(d string) error {
-	if err := unix.Mount("tmpfs", d, "tmpfs", unix.MS_NOSUID|unix.MS_NOEXEC, "mode=0755"); err != nil {
-		return err
-	}
-	for _, n := range devNodes {
-		if err := os.WriteFile(d+"/"+n, nil, 0o666); err != nil {
-			return err
-		}
-		if err := unix.Mount("/dev/"+n, d+"/"+n, "", unix.MS_BIND, ""); err != nil {
-			return fmt.Errorf("bind /dev/%s: %w", n, err)
-		}
-	}
-	for _, dir := range []string{"pts", "shm"} {
-		if err := os.Mkdir(d+"/"+dir, 0o755); err != nil {
-			return err
-		}
-	}
-	if err := unix.Mount("devpts", d+"/pts", "devpts", unix.MS_NOSUID|unix.MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620"); err != nil {
-		return fmt.Errorf("devpts: %w", err)
-	}
-	if err := unix.Mount("tmpfs", d+"/shm", "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=1777"); err != nil {
-		return err
-	}
-	for link, target := range map[string]string{"ptmx": "pts/ptmx", "fd": "/proc/self/fd",
-		"stdin": "/proc/self/fd/0", "stdout": "/proc/self/fd/1", "stderr": "/proc/self/fd/2"} {
-		if err := os.Symlink(target, d+"/"+link); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // enterRoot mounts /proc for the instance's pid namespace in r and makes r
 // the root.
 func enterRoot(r string) error {

@@ -36,7 +36,11 @@ func Keeper() error {
 		send(ctl, &Msg{Op: OpError, Text: err.Error()})
 		return err
 	}
-	host, newRoot, err := setupRoot()
+	distroRoot := ""
+	if len(os.Args) > 2 {
+		distroRoot = os.Args[2]
+	}
+	host, newRoot, err := setupRoot(distroRoot)
 	if err != nil {
 		return fail(err)
 	}
@@ -94,11 +98,12 @@ func Keeper() error {
 	}
 }
 
-// setupRoot makes the default distro under a staging tmpfs: the host root
-// read-only, with a private /dev and /tmp (init mounts /proc, which must
+// setupRoot makes the instance root under a staging tmpfs: the distro's
+// root directory read-write, or for the default distro the host root
+// read-only; with a private /dev and /tmp (init mounts /proc, which must
 // belong to its pid namespace, and pivots into it). It returns the detached
 // writable clone of the host tree and the new root's path.
-func setupRoot() (host int, newRoot string, err error) {
+func setupRoot(distroRoot string) (host int, newRoot string, err error) {
 	try := func(what string, err error) error {
 		if err != nil {
 			return fmt.Errorf("instance root: %s: %w", what, err)
@@ -112,14 +117,23 @@ func setupRoot() (host int, newRoot string, err error) {
 	if err := try("clone host tree", err); err != nil {
 		return -1, "", err
 	}
-	root, err := unix.OpenTree(unix.AT_FDCWD, "/", unix.OPEN_TREE_CLONE|unix.AT_RECURSIVE|unix.OPEN_TREE_CLOEXEC)
-	if err := try("clone root", err); err != nil {
+	src := "/"
+	if distroRoot != "" {
+		src = distroRoot
+		for _, d := range []string{"proc", "dev", "tmp", "root"} {
+			os.Mkdir(filepath.Join(distroRoot, d), 0o755)
+		}
+	}
+	root, err := unix.OpenTree(unix.AT_FDCWD, src, unix.OPEN_TREE_CLONE|unix.AT_RECURSIVE|unix.OPEN_TREE_CLOEXEC)
+	if err := try("clone root "+src, err); err != nil {
 		return -1, "", err
 	}
 	defer unix.Close(root)
-	attr := unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY}
-	if err := try("make root read-only", unix.MountSetattr(root, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, &attr)); err != nil {
-		return -1, "", err
+	if distroRoot == "" {
+		attr := unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY}
+		if err := try("make root read-only", unix.MountSetattr(root, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, &attr)); err != nil {
+			return -1, "", err
+		}
 	}
 	const stage = "/tmp"
 	if err := try("stage", unix.Mount("tmpfs", stage, "tmpfs", 0, "mode=0700")); err != nil {
@@ -137,6 +151,46 @@ func setupRoot() (host int, newRoot string, err error) {
 		return -1, "", err
 	}
 	return host, r, nil
+}
+
+var devNodes = []string{"null", "zero", "full", "random", "urandom", "tty"}
+
+func setupDev(d string) error {
+	if err := unix.Mount("tmpfs", d, "tmpfs", unix.MS_NOSUID|unix.MS_NOEXEC, "mode=0755"); err != nil {
+		return err
+	}
+	for _, n := range devNodes {
+		if err := os.WriteFile(d+"/"+n, nil, 0o666); err != nil {
+			return err
+		}
+		if err := unix.Mount("/dev/"+n, d+"/"+n, "", unix.MS_BIND, ""); err != nil {
+			return fmt.Errorf("bind /dev/%s: %w", n, err)
+		}
+		// The node is the host's: a read-only bind keeps its I/O and
+		// refuses chmod, chown and utimes (EROFS) from guests.
+		ro := unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY}
+		if err := unix.MountSetattr(unix.AT_FDCWD, d+"/"+n, 0, &ro); err != nil {
+			return fmt.Errorf("make /dev/%s read-only: %w", n, err)
+		}
+	}
+	for _, dir := range []string{"pts", "shm"} {
+		if err := os.Mkdir(d+"/"+dir, 0o755); err != nil {
+			return err
+		}
+	}
+	if err := unix.Mount("devpts", d+"/pts", "devpts", unix.MS_NOSUID|unix.MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620"); err != nil {
+		return fmt.Errorf("devpts: %w", err)
+	}
+	if err := unix.Mount("tmpfs", d+"/shm", "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=1777"); err != nil {
+		return err
+	}
+	for link, target := range map[string]string{"ptmx": "pts/ptmx", "fd": "/proc/self/fd",
+		"stdin": "/proc/self/fd/0", "stdout": "/proc/self/fd/1", "stderr": "/proc/self/fd/2"} {
+		if err := os.Symlink(target, d+"/"+link); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // bind makes host directory dir visible read-write at the same path.

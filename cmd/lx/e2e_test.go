@@ -613,13 +613,23 @@ func TestGarbageArgumentsKillNoServer(t *testing.T) {
 		t.Fatalf("gcc: %v\n%s", err, out)
 	}
 	hold(t)
+	devModes := func() string {
+		out, _ := exec.Command("stat", "-c", "%n %a %u %g %Y", "/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty").Output()
+		return string(out)
+	}
+	devBefore := devModes()
+	defer func() {
+		if after := devModes(); after != devBefore {
+			t.Errorf("the host's device nodes changed:\n%s\n%s", devBefore, after)
+		}
+	}()
 	restarts := map[string]int{}
 	for _, in := range status(t).Instances {
 		for _, c := range in.Components {
 			restarts[c.Name] = c.Restarts
 		}
 	}
-	if out := guest(t, dir, "sh", "-c", "./garbage 2>/dev/null; mkdir -p x/y && ls x"); out != "garbage done\ny\n" {
+	if out := guest(t, dir, "sh", "-c", "./garbage 2>/dev/null; mkdir -p x/y && ls x; chmod 600 /dev/null 2>&1 | grep -c 'Read-only'"); out != "garbage done\ny\n1\n" {
 		t.Fatalf("garbage run: %q", out)
 	}
 	for _, in := range status(t).Instances {
