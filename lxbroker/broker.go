@@ -130,6 +130,9 @@ func (b *Broker) handle(c *net.UnixConn) {
 	case OpStatus:
 		closeAll(fds)
 		b.status(c)
+	case OpTerminate:
+		closeAll(fds)
+		b.terminate(c, m)
 	case OpShutdown:
 		closeAll(fds)
 		b.shutdown()
@@ -143,7 +146,7 @@ func (b *Broker) handle(c *net.UnixConn) {
 
 // instance returns the running instance for name, starting it if needed.
 // The caller is counted as a client; it must call dropClient.
-func (b *Broker) instance(name string) (*Instance, error) {
+func (b *Broker) instance(name, root string) (*Instance, error) {
 	for {
 		b.mu.Lock()
 		if in := b.instances[name]; in != nil && in.addClient() {
@@ -158,7 +161,7 @@ func (b *Broker) instance(name string) (*Instance, error) {
 		wait := make(chan struct{})
 		b.starting[name] = wait
 		b.mu.Unlock()
-		in, err := b.startInstance(name)
+		in, err := b.startInstance(name, root)
 		b.mu.Lock()
 		delete(b.starting, name)
 		if err == nil {
@@ -197,7 +200,7 @@ func (b *Broker) run(c *net.UnixConn, m *Msg, fds []int) {
 		send(c, &Msg{Op: OpError, Code: 125, Text: "lx: run needs stdin, stdout and stderr"})
 		return
 	}
-	in, err := b.instance(distro(m))
+	in, err := b.instance(distro(m), m.Root)
 	if err != nil {
 		send(c, &Msg{Op: OpError, Code: 125, Text: "lx: " + err.Error()})
 		return
@@ -240,7 +243,7 @@ func (b *Broker) run(c *net.UnixConn, m *Msg, fds []int) {
 // trace switches tracing on in the named servers and streams their events
 // to the client until it goes away or the requested time has passed.
 func (b *Broker) trace(c *net.UnixConn, m *Msg) {
-	in, err := b.instance(distro(m))
+	in, err := b.instance(distro(m), m.Root)
 	if err != nil {
 		send(c, &Msg{Op: OpError, Code: 125, Text: "lx: " + err.Error()})
 		return
@@ -385,6 +388,17 @@ func (b *Broker) status(c *net.UnixConn) {
 	sort.Slice(st.Instances, func(i, j int) bool { return st.Instances[i].Name < st.Instances[j].Name })
 	js, _ := json.Marshal(st)
 	send(c, &Msg{Op: OpLine, Text: string(js)})
+	send(c, &Msg{Op: OpExit})
+}
+
+// terminate stops one distro's instance now, if it runs.
+func (b *Broker) terminate(c *net.UnixConn, m *Msg) {
+	b.mu.Lock()
+	in := b.instances[distro(m)]
+	b.mu.Unlock()
+	if in != nil {
+		in.teardown()
+	}
 	send(c, &Msg{Op: OpExit})
 }
 

@@ -87,12 +87,22 @@ func (e *ExitError) Error() string { return e.Text }
 // Run runs argv in the distro's instance with this process's stdin, stdout,
 // stderr, environment and working directory, and returns its exit status as
 // a shell reports it. Signals lx receives go to the command's process group.
-func Run(argv []string, distro string) (int, error) {
-	cwd, err := os.Getwd()
+func Run(argv []string, distro, cd string) (int, error) {
+	name, root, err := Resolve(distro)
 	if err != nil {
 		return 125, err
 	}
-	c, err := request(&Msg{Op: OpRun, Argv: argv, Env: os.Environ(), Cwd: cwd, Distro: distro}, 0, 1, 2)
+	cwd := cd
+	switch {
+	case cwd != "":
+	case root == "":
+		if cwd, err = os.Getwd(); err != nil {
+			return 125, err
+		}
+	default: // a distro starts in root's home, as a login would
+		cwd = "/root"
+	}
+	c, err := request(&Msg{Op: OpRun, Argv: argv, Env: os.Environ(), Cwd: cwd, Distro: name, Root: root}, 0, 1, 2)
 	if err != nil {
 		return 125, err
 	}

@@ -50,6 +50,7 @@ type component struct {
 // Instance is one running instance: init, the router and the four servers.
 type Instance struct {
 	name    string
+	root    string // the distro's root directory; "" for the host root
 	b       *Broker
 	log     *zap.Logger
 	dir     string
@@ -73,8 +74,8 @@ type Instance struct {
 	waiters map[uint64]chan *Msg
 }
 
-func (b *Broker) startInstance(name string) (*Instance, error) {
-	in := &Instance{name: name, b: b, log: b.log.With(zap.String("instance", name)),
+func (b *Broker) startInstance(name, root string) (*Instance, error) {
+	in := &Instance{name: name, root: root, b: b, log: b.log.With(zap.String("instance", name)),
 		dir: filepath.Join(b.dir, "instances", name), done: make(chan struct{}), stop: make(chan struct{}),
 		waiters: map[uint64]chan *Msg{}}
 	if err := os.MkdirAll(in.dir, 0o700); err != nil {
@@ -93,6 +94,17 @@ func (in *Instance) logFile(name string) *os.File {
 		return nil
 	}
 	return f
+}
+
+// idMap maps guest root to the invoking user. For host root the instance
+// gets the identity mapping of the first 65536 ids, so that files of other
+// users keep their owners and guest root can become them; an unprivileged
+// user has only its own id (subordinate ids need newuidmap: not yet).
+func idMap(id int) []syscall.SysProcIDMap {
+	if id == 0 {
+		return []syscall.SysProcIDMap{{ContainerID: 0, HostID: 0, Size: 65536}}
+	}
+	return []syscall.SysProcIDMap{{ContainerID: 0, HostID: id, Size: 1}}
 }
 
 // socketpair returns two connected SOCK_SEQPACKET ends: ours as a conn,
@@ -123,16 +135,15 @@ func (in *Instance) start() error {
 		keeperEnd.Close()
 		return err
 	}
-	uid, gid := os.Geteuid(), os.Getegid()
-	in.keeper = exec.Command("/proc/self/exe", "keeper")
+	in.keeper = exec.Command("/proc/self/exe", "keeper", in.root)
 	in.keeper.Args[0] = "lx-keeper"
 	in.keeper.ExtraFiles = []*os.File{keeperEnd, initEnd}
 	in.keeper.Stdout, in.keeper.Stderr = in.logFile("init"), in.logFile("init")
 	in.keeper.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
 	in.keeper.SysProcAttr = &syscall.SysProcAttr{
 		Cloneflags:  unix.CLONE_NEWUSER | unix.CLONE_NEWNS,
-		UidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: uid, Size: 1}},
-		GidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: gid, Size: 1}},
+		UidMappings: idMap(os.Geteuid()),
+		GidMappings: idMap(os.Getegid()),
 		Setsid:      true,
 	}
 	err = in.keeper.Start()
@@ -322,6 +333,9 @@ func (in *Instance) readInit() {
 
 // bind asks the keeper to make host directory dir visible in the instance.
 func (in *Instance) bind(dir string) error {
+	if in.root != "" {
+		return nil // a distro sees its own tree; host directories come with --mount
+	}
 	in.kmu.Lock()
 	defer in.kmu.Unlock()
 	if err := send(in.kctl, &Msg{Op: OpBind, Cwd: dir}); err != nil {

@@ -23,6 +23,7 @@ type Msg struct {
 	Env     []string `msgpack:"env,omitempty"`
 	Cwd     string   `msgpack:"cwd,omitempty"`
 	Distro  string   `msgpack:"distro,omitempty"`
+	Root    string   `msgpack:"root,omitempty"` // the distro's root directory; "" for the host root
 	Servers []string `msgpack:"servers,omitempty"`
 	Seconds float64  `msgpack:"seconds,omitempty"`
 	Code    int      `msgpack:"code,omitempty"`
@@ -32,17 +33,18 @@ type Msg struct {
 
 // Ops.
 const (
-	OpRun      = "run"      // client → broker, with stdin, stdout, stderr
-	OpSignal   = "signal"   // client → broker → init: signal the command's process group
-	OpTrace    = "trace"    // client → broker
-	OpStatus   = "status"   // client → broker
-	OpShutdown = "shutdown" // client → broker
-	OpExit     = "exit"     // broker → client, init → broker: the command ended with Code
-	OpError    = "error"    // any → client: Text, exit Code
-	OpLine     = "line"     // broker → client: one line of output (trace, status)
-	OpSpawn    = "spawn"    // broker → init, with stdin, stdout, stderr
-	OpReady    = "ready"    // keeper → broker (Code: init's pid); init → broker, with the seccomp listener
-	OpBind     = "bind"     // broker → keeper: bind the host directory Cwd into the instance
+	OpRun       = "run"       // client → broker, with stdin, stdout, stderr
+	OpSignal    = "signal"    // client → broker → init: signal the command's process group
+	OpTrace     = "trace"     // client → broker
+	OpStatus    = "status"    // client → broker
+	OpShutdown  = "shutdown"  // client → broker
+	OpTerminate = "terminate" // client → broker: stop one distro's instance
+	OpExit      = "exit"      // broker → client, init → broker: the command ended with Code
+	OpError     = "error"     // any → client: Text, exit Code
+	OpLine      = "line"      // broker → client: one line of output (trace, status)
+	OpSpawn     = "spawn"     // broker → init, with stdin, stdout, stderr
+	OpReady     = "ready"     // keeper → broker (Code: init's pid); init → broker, with the seccomp listener
+	OpBind      = "bind"      // broker → keeper: bind the host directory Cwd into the instance
 )
 
 const maxMsg = 1 << 20

@@ -27,8 +27,19 @@ Run Linux programs in an isolated instance (user, pid, mount, network
 namespaces; every system call that names something served by lx's servers).
 
 Commands:
-  run [-d DISTRO] [--] CMD [ARG...]   run CMD in the instance, with this terminal's
-                                      stdin/stdout/stderr, environment and directory
+  run [-d DISTRO] [--cd DIR] [--] CMD [ARG...]
+                                      run CMD in the distro's instance, with this
+                                      terminal's stdin/stdout/stderr and environment
+  import NAME TARBALL|-               unpack a root filesystem tarball (plain, gzip,
+                                      xz, zstd; a 'docker export' works) as distro NAME
+  import --in-place NAME DIR          register an existing root directory as NAME
+  export NAME FILE|-                  write NAME's root as a tarball (.gz .xz .zst)
+  list [-v] [--json]                  the registered distros
+  set-default NAME                    the distro 'lx run' uses without -d
+                                      ('default' is the host root, read-only)
+  unregister NAME                     stop NAME and remove it (and its files, unless
+                                      it was registered in place)
+  terminate NAME                      stop NAME's instance now
   trace [--for DURATION] SERVER...    print one line per call served by the named
                                       servers (procsrv, fssrv, netsrv, sigsrv)
   status [--json]                     the running instances and their servers
@@ -57,6 +68,18 @@ func main() {
 		err = cmdStatus(args)
 	case "shutdown":
 		err = lxbroker.Shutdown()
+	case "import":
+		err = cmdImport(args)
+	case "export":
+		err = cmdExport(args)
+	case "list", "ls":
+		err = cmdList(args)
+	case "set-default":
+		err = oneName("set-default", args, lxbroker.SetDefault)
+	case "unregister":
+		err = oneName("unregister", args, lxbroker.Unregister)
+	case "terminate":
+		err = oneName("terminate", args, lxbroker.Terminate)
 	case "syscalls":
 		routes.Format(os.Stdout)
 	case "broker":
@@ -86,7 +109,10 @@ func main() {
 			msg = "lx: " + msg
 		}
 		fmt.Fprintln(os.Stderr, msg)
-		os.Exit(125)
+		if cmd == "run" {
+			os.Exit(125) // lx's own failure, apart from the command's statuses
+		}
+		os.Exit(1)
 	}
 }
 
@@ -100,15 +126,16 @@ func newFlags(name, synopsis string) *flag.FlagSet {
 }
 
 func cmdRun(args []string) error {
-	fs := newFlags("run", "[-d DISTRO] [--] CMD [ARG...]")
-	distro := fs.String("d", "", "the distro whose instance runs CMD (default: the host root, read-only)")
+	fs := newFlags("run", "[-d DISTRO] [--cd DIR] [--] CMD [ARG...]")
+	distro := fs.String("d", "", "the distro whose instance runs CMD (default: 'lx set-default', else the host root, read-only)")
+	cd := fs.String("cd", "", "the directory CMD starts in (default: this one for the host root, /root in a distro)")
 	fs.Parse(args)
 	argv := fs.Args()
 	if len(argv) == 0 {
 		fs.Usage()
 		os.Exit(2)
 	}
-	code, err := lxbroker.Run(argv, *distro)
+	code, err := lxbroker.Run(argv, *distro, *cd)
 	if err != nil {
 		return err
 	}

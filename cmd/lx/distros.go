@@ -1,0 +1,139 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"text/tabwriter"
+
+	"lx/lxbroker"
+)
+
+func oneName(cmd string, args []string, do func(string) error) error {
+	fs := newFlags(cmd, "NAME")
+	fs.Parse(args)
+	if fs.NArg() != 1 {
+		fs.Usage()
+		os.Exit(2)
+	}
+	return do(fs.Arg(0))
+}
+
+func cmdImport(args []string) error {
+	fs := newFlags("import", "[--in-place] NAME TARBALL|-|DIR")
+	inPlace := fs.Bool("in-place", false, "register the directory DIR as the distro's root without copying it")
+	fs.Parse(args)
+	if fs.NArg() != 2 {
+		fs.Usage()
+		os.Exit(2)
+	}
+	name, src := fs.Arg(0), fs.Arg(1)
+	var d *lxbroker.Distro
+	var err error
+	switch {
+	case *inPlace:
+		d, err = lxbroker.ImportInPlace(name, src)
+	case src == "-":
+		d, err = lxbroker.Import(name, os.Stdin)
+	default:
+		f, ferr := os.Open(src)
+		if ferr != nil {
+			return fmt.Errorf("import: %w", ferr)
+		}
+		defer f.Close()
+		d, err = lxbroker.Import(name, f)
+	}
+	if err != nil {
+		return fmt.Errorf("import %s: %w", name, err)
+	}
+	fmt.Fprintf(os.Stderr, "lx: imported %s at %s\n", d.Name, d.Root)
+	return nil
+}
+
+func cmdExport(args []string) error {
+	fs := newFlags("export", "NAME FILE|-")
+	fs.Parse(args)
+	if fs.NArg() != 2 {
+		fs.Usage()
+		os.Exit(2)
+	}
+	name, file := fs.Arg(0), fs.Arg(1)
+	if file == "-" {
+		return lxbroker.Export(name, file, os.Stdout)
+	}
+	tmp := file + ".partial"
+	f, err := os.Create(tmp)
+	if err != nil {
+		return fmt.Errorf("export: %w", err)
+	}
+	if err := lxbroker.Export(name, file, f); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return fmt.Errorf("export %s: %w", name, err)
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return os.Rename(tmp, file)
+}
+
+// listed is one row of `lx list --json`.
+type listed struct {
+	Name     string `json:"name"`
+	State    string `json:"state"`
+	Default  bool   `json:"default"`
+	Location string `json:"location"`
+	InPlace  bool   `json:"in_place"`
+}
+
+func cmdList(args []string) error {
+	fs := newFlags("list", "[-v] [--json]")
+	verbose := fs.Bool("v", false, "also show state and location")
+	asJSON := fs.Bool("json", false, "print JSON")
+	fs.Parse(args)
+	dir, err := lxbroker.DataDir()
+	if err != nil {
+		return err
+	}
+	reg, err := lxbroker.LoadRegistry(dir)
+	if err != nil {
+		return err
+	}
+	running := lxbroker.Running()
+	state := func(name string) string {
+		if running[name] {
+			return "Running"
+		}
+		return "Stopped"
+	}
+	rows := []listed{{Name: lxbroker.DefaultDistro, State: state(lxbroker.DefaultDistro), Default: reg.Default == "", Location: "/ (host root, read-only)"}}
+	for _, d := range reg.Sorted() {
+		rows = append(rows, listed{Name: d.Name, State: state(d.Name), Default: reg.Default == d.Name, Location: d.Root, InPlace: d.InPlace})
+	}
+	if *asJSON {
+		b, _ := json.MarshalIndent(rows, "", "  ")
+		fmt.Println(string(b))
+		return nil
+	}
+	w := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)
+	if *verbose {
+		fmt.Fprintln(w, "  NAME\tSTATE\tLOCATION")
+	}
+	for _, r := range rows {
+		mark := " "
+		if r.Default {
+			mark = "*"
+		}
+		if *verbose {
+			loc := r.Location
+			if r.InPlace {
+				loc += " (in place)"
+			}
+			fmt.Fprintf(w, "%s %s\t%s\t%s\n", mark, r.Name, r.State, loc)
+		} else {
+			fmt.Fprintf(w, "%s %s\n", mark, r.Name)
+		}
+	}
+	return w.Flush()
+}

@@ -1,0 +1,152 @@
+package lxbroker
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// The distro registry: a per-user JSON file under $XDG_DATA_HOME/lx (else
+// ~/.local/share/lx), with the unpacked roots beside it in distros/NAME.
+// It is written atomically (temporary file, fsync, rename) and only while
+// the per-user lock is held, so a crash leaves the old registry or the new
+// one, never a half-written one.
+
+// Distro is one registered distro.
+type Distro struct {
+	Name    string    `json:"name"`
+	Root    string    `json:"root"`               // its root directory
+	InPlace bool      `json:"in_place,omitempty"` // registered, not copied: never deleted by lx
+	Created time.Time `json:"created"`
+}
+
+// Registry is the registry file's content.
+type Registry struct {
+	Default string             `json:"default,omitempty"`
+	Distros map[string]*Distro `json:"distros"`
+}
+
+var distroName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+
+// CheckName rejects names that are not usable as a directory name.
+func CheckName(name string) error {
+	if !distroName.MatchString(name) || name == DefaultDistro {
+		return fmt.Errorf("%q is not a distro name: use letters, digits, '.', '_' and '-' (and not %q)", name, DefaultDistro)
+	}
+	return nil
+}
+
+// DataDir is $XDG_DATA_HOME/lx, else ~/.local/share/lx.
+func DataDir() (string, error) {
+	base := os.Getenv("XDG_DATA_HOME")
+	if base == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return "", fmt.Errorf("no XDG_DATA_HOME and no home directory: %w", err)
+		}
+		base = filepath.Join(home, ".local", "share")
+	}
+	dir := filepath.Join(base, "lx")
+	if err := os.MkdirAll(filepath.Join(dir, "distros"), 0o700); err != nil {
+		return "", fmt.Errorf("data directory: %w", err)
+	}
+	return dir, nil
+}
+
+// LoadRegistry reads the registry; a missing file is an empty registry.
+func LoadRegistry(dir string) (*Registry, error) {
+	r := &Registry{Distros: map[string]*Distro{}}
+	b, err := os.ReadFile(filepath.Join(dir, "registry.json"))
+	if errors.Is(err, os.ErrNotExist) {
+		return r, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(b, r); err != nil {
+		return nil, fmt.Errorf("registry %s is damaged: %w", filepath.Join(dir, "registry.json"), err)
+	}
+	if r.Distros == nil {
+		r.Distros = map[string]*Distro{}
+	}
+	return r, nil
+}
+
+// Save writes the registry atomically. Hold the lock.
+func (r *Registry) Save(dir string) error {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(dir, ".registry-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(append(b, '\n')); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), filepath.Join(dir, "registry.json")); err != nil {
+		return err
+	}
+	d, err := os.Open(dir)
+	if err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}
+
+// Sorted returns the distros by name.
+func (r *Registry) Sorted() []*Distro {
+	var out []*Distro
+	for _, d := range r.Distros {
+		out = append(out, d)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Lock is the per-user lock that import, export and unregister hold.
+type Lock struct{ f *os.File }
+
+// Exclusive takes the lock for a change; the waiting message, if any, goes
+// to stderr.
+func Exclusive(dir, what string) (*Lock, error) { return lock(dir, unix.LOCK_EX, what) }
+
+// Shared takes the lock for a launch, which waits for a pending change.
+func Shared(dir, what string) (*Lock, error) { return lock(dir, unix.LOCK_SH, what) }
+
+func lock(dir string, how int, what string) (*Lock, error) {
+	f, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Flock(int(f.Fd()), how|unix.LOCK_NB); err == unix.EWOULDBLOCK {
+		fmt.Fprintf(os.Stderr, "lx: waiting for a pending import, export or unregister to finish before %s\n", what)
+		err = unix.Flock(int(f.Fd()), how)
+	}
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return &Lock{f: f}, nil
+}
+
+// Unlock releases the lock.
+func (l *Lock) Unlock() { l.f.Close() }
