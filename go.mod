@@ -3,17 +3,16 @@ module lx
 go 1.26.8
 
 require (
+	github.com/klauspost/compress v1.20.4
+	github.com/oklog/run v1.2.0
+	github.com/ulikunitz/xz v0.5.17
 	github.com/vmihailenco/msgpack/v5 v5.4.1
+	go.uber.org/zap v1.28.0
 	golang.org/x/net v0.62.0
 	golang.org/x/sys v0.50.0
 )
 
 require (
-	github.com/klauspost/compress v1.20.4 // indirect
-	github.com/oklog/run v1.2.0 // indirect
-	github.com/stretchr/testify v1.8.1 // indirect
-	github.com/ulikunitz/xz v0.5.17 // indirect
 	github.com/vmihailenco/tagparser/v2 v2.0.0 // indirect
 	go.uber.org/multierr v1.10.0 // indirect
-	go.uber.org/zap v1.28.0 // indirect
 )
