@@ -33,10 +33,11 @@ const DefaultDistro = "default"
 
 // Broker serves the broker socket of one host user.
 type Broker struct {
-	dir   string
-	log   *zap.Logger
-	grace time.Duration
-	ln    *net.UnixListener
+	dir         string
+	log         *zap.Logger
+	grace       time.Duration
+	stopTimeout time.Duration
+	ln          *net.UnixListener
 
 	mu        sync.Mutex
 	instances map[string]*Instance
@@ -45,8 +46,9 @@ type Broker struct {
 
 // Options configure Serve.
 type Options struct {
-	Grace time.Duration
-	Log   *zap.Logger
+	Grace       time.Duration // how long an instance outlives its last client
+	StopTimeout time.Duration // between SIGTERM and SIGKILL to its guests
+	Log         *zap.Logger
 }
 
 // Serve runs the broker until shutdown. It returns nil at once when another
@@ -71,9 +73,10 @@ func Serve(opts Options) error {
 	}
 	ln.SetUnlinkOnClose(true)
 	os.Chmod(sock, 0o600)
-	b := &Broker{dir: dir, log: opts.Log, grace: opts.Grace, ln: ln,
+	b := &Broker{dir: dir, log: opts.Log, grace: opts.Grace, stopTimeout: opts.StopTimeout, ln: ln,
 		instances: map[string]*Instance{}, starting: map[string]chan struct{}{}}
 	b.log.Info("broker up", zap.String("socket", sock), zap.Duration("grace", opts.Grace))
+	b.reapOrphans()
 	for {
 		c, err := ln.AcceptUnix()
 		if err != nil {
@@ -350,6 +353,7 @@ type InstanceStatus struct {
 	Name       string            `json:"name"`
 	Init       int               `json:"init_pid"`
 	Clients    int               `json:"clients"`
+	Guests     int               `json:"guests"`
 	Components []ComponentStatus `json:"components"`
 }
 
@@ -372,6 +376,7 @@ func (b *Broker) status(c *net.UnixConn) {
 		in.mu.Lock()
 		is.Clients = in.clients
 		in.mu.Unlock()
+		is.Guests = in.Guests()
 		for _, cp := range in.comps {
 			cp.mu.Lock()
 			cs := ComponentStatus{Name: cp.name, UptimeSec: time.Since(cp.started).Seconds(),

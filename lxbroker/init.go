@@ -5,9 +5,11 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -71,6 +73,9 @@ func Init() error {
 		case OpSignal:
 			closeAll(fds)
 			in.signal(m.ID, m.Sig)
+		case OpStop:
+			closeAll(fds)
+			go in.stop(m)
 		default:
 			closeAll(fds)
 		}
@@ -175,6 +180,34 @@ func (in *initState) signal(id uint64, sig int) {
 			unix.Kill(-pid, unix.Signal(sig))
 		}
 	}
+}
+
+// stop ends every guest: SIGTERM to all (kill(-1) in the instance's pid
+// namespace reaches every process but init, daemons included), SIGKILL to
+// those still there after the timeout. Reaping goes on in reap.
+func (in *initState) stop(m *Msg) {
+	unix.Kill(-1, unix.SIGTERM)
+	deadline := time.Now().Add(time.Duration(m.Seconds * float64(time.Second)))
+	for time.Now().Before(deadline) && guests() > 0 {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if guests() > 0 {
+		unix.Kill(-1, unix.SIGKILL)
+	}
+	send(in.ctl, &Msg{Op: OpExit, ID: m.ID})
+}
+
+// guests counts the processes of the instance other than init, zombies
+// waiting for reap included.
+func guests() int {
+	names, _ := os.ReadDir("/proc")
+	n := 0
+	for _, e := range names {
+		if pid, err := strconv.Atoi(e.Name()); err == nil && pid != 1 {
+			n++
+		}
+	}
+	return n
 }
 
 // reap waits for every process of the instance: the commands it spawned,

@@ -50,7 +50,8 @@ type component struct {
 // Instance is one running instance: init, the router and the four servers.
 type Instance struct {
 	name    string
-	root    string // the distro's root directory; "" for the host root
+	root    string   // the distro's root directory; "" for the host root
+	rootDir *os.File // O_PATH fd of the instance root, as its servers see it
 	b       *Broker
 	log     *zap.Logger
 	dir     string
@@ -175,6 +176,7 @@ func (in *Instance) start() error {
 		return fmt.Errorf("instance root: %w", err)
 	}
 	in.files = append(in.files, listener, root)
+	in.rootDir = root
 	initPid := strconv.Itoa(in.initPid)
 	router := &component{name: "router", args: []string{"router"}}
 	rings := map[routes.Kind]*os.File{}
@@ -216,6 +218,7 @@ func (in *Instance) start() error {
 			return err
 		}
 	}
+	in.writeState()
 	in.supervised = true
 	go in.supervise()
 	go in.readInit()
@@ -303,6 +306,7 @@ func (in *Instance) keep(c *component) error {
 			case <-time.After(backoff):
 			}
 		}
+		in.writeState()
 	}
 }
 
@@ -441,6 +445,7 @@ const keeperGrace = 2 * time.Second
 
 // teardown stops the instance and waits until none of its processes is left.
 func (in *Instance) teardown() {
+	in.stopGuests()
 	in.terminate()
 	if in.supervised {
 		<-in.done
@@ -450,6 +455,50 @@ func (in *Instance) teardown() {
 		in.keeper.Wait()
 	}
 	in.cleanup()
+}
+
+// stopGuests asks init to send SIGTERM to every guest and waits until they
+// are gone or the broker's stop timeout has passed; terminate then kills
+// init, and with it whatever is left (SIGKILL).
+func (in *Instance) stopGuests() {
+	if in.ctl == nil || in.b.stopTimeout <= 0 {
+		return
+	}
+	in.mu.Lock()
+	in.nextID++
+	id := in.nextID
+	ch := make(chan *Msg, 1)
+	in.waiters[id] = ch
+	in.mu.Unlock()
+	if send(in.ctl, &Msg{Op: OpStop, ID: id, Seconds: in.b.stopTimeout.Seconds()}) != nil {
+		return
+	}
+	select {
+	case <-ch:
+	case <-in.done:
+	case <-time.After(in.b.stopTimeout + time.Second):
+	}
+}
+
+// Guests counts the instance's processes other than init.
+func (in *Instance) Guests() int {
+	if in.rootDir == nil {
+		return 0
+	}
+	fd, err := unix.Openat(int(in.rootDir.Fd()), "proc", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return 0
+	}
+	f := os.NewFile(uintptr(fd), "proc")
+	defer f.Close()
+	names, _ := f.Readdirnames(-1)
+	n := 0
+	for _, name := range names {
+		if pid, err := strconv.Atoi(name); err == nil && pid != 1 {
+			n++
+		}
+	}
+	return n
 }
 
 func (in *Instance) cleanup() {
@@ -468,6 +517,7 @@ func (in *Instance) cleanup() {
 	for _, f := range in.files {
 		f.Close()
 	}
+	in.removeState()
 	for _, c := range []*net.UnixConn{in.ctl, in.kctl} {
 		if c != nil {
 			c.Close()

@@ -45,6 +45,7 @@ const (
 	OpSpawn     = "spawn"     // broker → init, with stdin, stdout, stderr
 	OpReady     = "ready"     // keeper → broker (Code: init's pid); init → broker, with the seccomp listener
 	OpBind      = "bind"      // broker → keeper: bind the host directory Cwd into the instance
+	OpStop      = "stop"      // broker → init: SIGTERM every guest, wait up to Seconds, then SIGKILL
 )
 
 const maxMsg = 1 << 20

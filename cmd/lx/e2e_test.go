@@ -640,3 +640,62 @@ func TestGarbageArgumentsKillNoServer(t *testing.T) {
 		}
 	}
 }
+
+// TestBrokerDeath: when the broker dies the guests keep running (a daemon
+// still answers); the next lx command starts a broker that tears the old
+// instance down, daemon included, and serves a new one.
+func TestBrokerDeath(t *testing.T) {
+	dir := t.TempDir()
+	guest(t, dir, "sh", "-c", "setsid sh -c 'while :; do date +%s%N > beat; sleep 0.1; done' >/dev/null 2>&1 &")
+	st := status(t)
+	old := st.Instances[0]
+	if err := syscall.Kill(st.Broker, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	beat := func() string { b, _ := os.ReadFile(filepath.Join(dir, "beat")); return string(b) }
+	first := beat()
+	time.Sleep(500 * time.Millisecond)
+	if beat() == first {
+		t.Fatal("the guest daemon stopped when the broker died")
+	}
+	if out := guest(t, dir, "echo", "new broker"); out != "new broker\n" {
+		t.Fatalf("run after the broker died: %q", out)
+	}
+	for _, pid := range append([]int{old.Init}, func() (p []int) {
+		for _, c := range old.Components {
+			p = append(p, c.Pid)
+		}
+		return
+	}()...) {
+		for i := 0; syscall.Kill(pid, 0) == nil; i++ {
+			if i == 50 {
+				t.Fatalf("process %d of the old instance survived the new broker", pid)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	time.Sleep(300 * time.Millisecond)
+	stopped := beat()
+	time.Sleep(400 * time.Millisecond)
+	if beat() != stopped {
+		t.Fatal("the old instance's daemon still runs")
+	}
+}
+
+// TestGracefulStop: at teardown a guest gets SIGTERM first and may clean up.
+func TestGracefulStop(t *testing.T) {
+	dir := t.TempDir()
+	guest(t, dir, "sh", "-c", "setsid sh -c 'trap \"echo got TERM > term.txt; exit 0\" TERM; while :; do sleep 0.05; done' >/dev/null 2>&1 &")
+	if st := status(t); len(st.Instances) == 0 || st.Instances[0].Guests < 1 {
+		t.Fatalf("status shows no guests: %+v", st)
+	}
+	if _, errs, code := lx(t, "/", "", "terminate", "default"); code != 0 {
+		t.Fatalf("terminate: %s", errs)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "term.txt")); string(b) != "got TERM\n" {
+		t.Fatalf("the guest did not get SIGTERM before the end: %q", b)
+	}
+	if len(status(t).Instances) != 0 {
+		t.Fatal("terminate left the instance")
+	}
+}

@@ -45,8 +45,9 @@ Commands:
   status [--json]                     the running instances and their servers
   shutdown                            stop every instance and the broker
   syscalls                            print the route table of every system call
-  broker [--grace DURATION]           run the broker in the foreground (normally
-                                      started on demand)
+  broker [--grace D] [--stop-timeout D]
+                                      run the broker in the foreground (normally
+                                      started on demand; LX_GRACE sets its grace)
 
 Run 'lx COMMAND -h' for a command's options.
 `
@@ -179,10 +180,11 @@ func cmdStatus(args []string) error {
 
 func cmdBroker(args []string) error {
 	fs := newFlags("broker", "[--grace DURATION]")
-	grace := fs.Duration("grace", 3*time.Second, "how long an instance outlives its last client")
+	grace := fs.Duration("grace", 3*time.Second, "how long an instance outlives its last client (0 allowed)")
+	stop := fs.Duration("stop-timeout", 3*time.Second, "how long guests get between SIGTERM and SIGKILL when an instance stops")
 	fs.Bool("foreground", true, "run in the foreground (always)")
 	fs.Parse(args)
-	return lxbroker.Serve(lxbroker.Options{Grace: *grace, Log: logger("broker")})
+	return lxbroker.Serve(lxbroker.Options{Grace: *grace, StopTimeout: *stop, Log: logger("broker")})
 }
 
 // nameProcess gives the hidden roles a name ps shows (lx-init, lx-fssrv…)
