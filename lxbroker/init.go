@@ -65,7 +65,9 @@ func Init() error {
 	for {
 		m, fds, err := recv(ctl)
 		if err != nil {
-			return fmt.Errorf("control socket: %w", err) // the broker is gone: the instance ends
+			// The broker is gone. The guests go on and init goes on
+			// reaping; the next broker tears this instance down.
+			select {}
 		}
 		switch m.Op {
 		case OpSpawn:

@@ -84,8 +84,10 @@ func Keeper() error {
 			return fmt.Errorf("init ended: %v", err)
 		case m, ok := <-orders:
 			if !ok {
-				initCmd.Process.Kill()
-				return nil
+				// The broker is gone. The guests go on; the next broker
+				// tears this instance down (see orphans.go).
+				orders = nil
+				continue
 			}
 			reply := &Msg{Op: OpExit, ID: m.ID}
 			if m.Op == OpBind {

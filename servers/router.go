@@ -54,6 +54,10 @@ func Route(cfg RouterConfig) error {
 				unix.RawSyscall(unix.SYS_SCHED_YIELD, 0, 0, 0)
 			}
 		}
+		if InstanceGone(cfg.Listener) {
+			cfg.Log.Info("no task uses the filter any more: the instance is gone")
+			return nil
+		}
 		if err := seccomp.Recv(cfg.Listener, &n); err != nil {
 			if err == unix.EINTR || err == unix.ENOENT {
 				continue
@@ -78,6 +82,14 @@ func Route(cfg RouterConfig) error {
 		route(cfg, enc, rg, &n)
 		cfg.Control.u32(ctlInflight).Store(0)
 	}
+}
+
+// InstanceGone reports whether the listener hung up: every task that used
+// the instance's filter has exited, so no call can come any more.
+func InstanceGone(listener int) bool {
+	pfd := []unix.PollFd{{Fd: int32(listener), Events: unix.POLLIN}}
+	k, _ := unix.Poll(pfd, 0)
+	return k > 0 && pfd[0].Revents&(unix.POLLHUP|unix.POLLERR) != 0
 }
 
 // route writes notification n as a frame to ring rg.

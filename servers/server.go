@@ -67,6 +67,10 @@ func (s *Server) Serve(stop <-chan struct{}) error {
 		}
 		s.cfg.Control.beat()
 		if !s.cfg.Ring.Wait(HeartbeatPeriod) {
+			if s.cfg.Listener >= 0 && InstanceGone(s.cfg.Listener) {
+				s.cfg.Log.Info("no task uses the filter any more: the instance is gone")
+				return nil
+			}
 			continue
 		}
 		frame, _ := s.cfg.Ring.Peek()
