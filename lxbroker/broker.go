@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/bits"
 	"net"
 	"os"
 	"path/filepath"
@@ -199,7 +200,7 @@ func distro(m *Msg) string {
 
 func (b *Broker) run(c *net.UnixConn, m *Msg, fds []int) {
 	defer closeAll(fds)
-	if len(fds) != 3 {
+	if len(fds)+bits.OnesCount(uint(m.Null&7)) != 3 {
 		send(c, &Msg{Op: OpError, Code: 125, Text: "lx: run needs stdin, stdout and stderr"})
 		return
 	}

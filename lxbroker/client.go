@@ -102,7 +102,18 @@ func Run(argv []string, distro, cd string) (int, error) {
 	default: // a distro starts in root's home, as a login would
 		cwd = "/root"
 	}
-	c, err := request(&Msg{Op: OpRun, Argv: argv, Env: os.Environ(), Cwd: cwd, Distro: name, Root: root}, 0, 1, 2)
+	// The host's /dev/null is not handed in: a guest could chmod the
+	// host's node through the fd. The instance's own stands for it.
+	null, fds := 0, []int{}
+	for fd := 0; fd <= 2; fd++ {
+		var st unix.Stat_t
+		if unix.Fstat(fd, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFCHR && st.Rdev == unix.Mkdev(1, 3) {
+			null |= 1 << fd
+		} else {
+			fds = append(fds, fd)
+		}
+	}
+	c, err := request(&Msg{Op: OpRun, Argv: argv, Env: os.Environ(), Cwd: cwd, Distro: name, Root: root, Null: null}, fds...)
 	if err != nil {
 		return 125, err
 	}

@@ -54,10 +54,24 @@ func Init() error {
 		return err
 	}
 	unix.Close(listener)
-	// init holds nothing of the host: its log goes to the broker from now on.
-	if null, err := unix.Open("/dev/null", unix.O_RDWR, 0); err == nil {
-		unix.Dup2(null, 1)
-		unix.Dup2(null, 2)
+	// init holds nothing of the host that a guest could take with
+	// pidfd_getfd: its stdio becomes the instance's read-only /dev/null
+	// bind, and its log goes to the broker from now on.
+	// Any other device fd inherited from its start (the Go runtime's own
+	// are epoll, eventfd, pipes and sockets) is replaced the same way.
+	if null, err := unix.Open("/dev/null", unix.O_RDWR|unix.O_CLOEXEC, 0); err == nil {
+		for fd := 0; fd <= 2; fd++ {
+			unix.Dup2(null, fd)
+		}
+		if ents, err := os.ReadDir("/proc/self/fd"); err == nil {
+			for _, e := range ents {
+				fd, err := strconv.Atoi(e.Name())
+				var st unix.Stat_t
+				if err == nil && fd > 2 && fd != null && unix.Fstat(fd, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFCHR {
+					unix.Dup3(null, fd, unix.O_CLOEXEC)
+				}
+			}
+		}
 		unix.Close(null)
 	}
 	in := &initState{ctl: ctl, children: map[int]uint64{}, wake: make(chan struct{}, 1)}
@@ -134,11 +148,30 @@ func lookPath(argv0 string, env []string) (string, error) {
 }
 
 func (in *initState) spawn(m *Msg, fds []int) {
-	defer closeAll(fds)
+	defer closeAll(append([]int(nil), fds...))
 	fail := func(code int, format string, a ...any) {
 		send(in.ctl, &Msg{Op: OpError, ID: m.ID, Code: code, Text: fmt.Sprintf(format, a...)})
 	}
-	if len(m.Argv) == 0 || len(fds) != 3 {
+	// The client sends no fd for a stdio stream that is the host's
+	// /dev/null (Msg.Null): the instance's own stands for it.
+	var stdio [3]int
+	for i := range stdio {
+		if m.Null&(1<<i) != 0 {
+			null, err := unix.Open("/dev/null", unix.O_RDWR|unix.O_CLOEXEC, 0)
+			if err != nil {
+				fail(125, "lx: /dev/null: %v", err)
+				return
+			}
+			defer unix.Close(null)
+			stdio[i] = null
+		} else if len(fds) > 0 {
+			stdio[i], fds = fds[0], fds[1:]
+		} else {
+			fail(125, "lx: missing stdio")
+			return
+		}
+	}
+	if len(m.Argv) == 0 {
 		fail(125, "lx: nothing to run")
 		return
 	}
@@ -150,7 +183,7 @@ func (in *initState) spawn(m *Msg, fds []int) {
 	attr := &syscall.ProcAttr{
 		Dir:   m.Cwd,
 		Env:   m.Env,
-		Files: []uintptr{uintptr(fds[0]), uintptr(fds[1]), uintptr(fds[2])},
+		Files: []uintptr{uintptr(stdio[0]), uintptr(stdio[1]), uintptr(stdio[2])},
 		Sys:   &syscall.SysProcAttr{Setpgid: true},
 	}
 	in.mu.Lock()

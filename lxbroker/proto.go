@@ -28,6 +28,7 @@ type Msg struct {
 	Seconds float64  `msgpack:"seconds,omitempty"`
 	Code    int      `msgpack:"code,omitempty"`
 	Sig     int      `msgpack:"sig,omitempty"`
+	Null    int      `msgpack:"null,omitempty"` // bit i: stdio fd i is the host's /dev/null and was not sent
 	Text    string   `msgpack:"text,omitempty"`
 }
 
