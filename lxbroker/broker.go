@@ -236,11 +236,18 @@ func (b *Broker) run(c *net.UnixConn, m *Msg, fds []int) {
 			}
 		}
 	}()
-	select {
-	case res := <-done:
-		send(c, res)
-	case <-gone:
-		in.Signal(id, int(unix.SIGKILL))
+	for {
+		select {
+		case r := <-done:
+			send(c, r.m, r.fds...)
+			closeAll(r.fds)
+			if r.m.Op != OpPty {
+				return
+			}
+		case <-gone:
+			in.Signal(id, int(unix.SIGKILL))
+			return
+		}
 	}
 }
 

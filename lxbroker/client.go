@@ -102,18 +102,25 @@ func Run(argv []string, distro, cd string) (int, error) {
 	default: // a distro starts in root's home, as a login would
 		cwd = "/root"
 	}
-	// The host's /dev/null is not handed in: a guest could chmod the
-	// host's node through the fd. The instance's own stands for it.
-	null, fds := 0, []int{}
-	for fd := 0; fd <= 2; fd++ {
-		var st unix.Stat_t
-		if unix.Fstat(fd, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFCHR && st.Rdev == unix.Mkdev(1, 3) {
-			null |= 1 << fd
-		} else {
-			fds = append(fds, fd)
+	msg := &Msg{Op: OpRun, Argv: argv, Env: os.Environ(), Cwd: cwd, Distro: name, Root: root}
+	var fds []int
+	if isTerminal(0) && isTerminal(1) {
+		// A pty of the instance stands for this terminal.
+		msg.Tty, msg.Null = true, 7
+		msg.Rows, msg.Cols = winsize(0)
+	} else {
+		// The host's /dev/null is not handed in: a guest could chmod the
+		// host's node through the fd. The instance's own stands for it.
+		for fd := 0; fd <= 2; fd++ {
+			var st unix.Stat_t
+			if unix.Fstat(fd, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFCHR && st.Rdev == unix.Mkdev(1, 3) {
+				msg.Null |= 1 << fd
+			} else {
+				fds = append(fds, fd)
+			}
 		}
 	}
-	c, err := request(&Msg{Op: OpRun, Argv: argv, Env: os.Environ(), Cwd: cwd, Distro: name, Root: root, Null: null}, fds...)
+	c, err := request(msg, fds...)
 	if err != nil {
 		return 125, err
 	}
@@ -126,18 +133,27 @@ func Run(argv []string, distro, cd string) (int, error) {
 			send(c, &Msg{Op: OpSignal, Sig: int(s.(syscall.Signal))})
 		}
 	}()
-	m, fds, err := recv(c)
-	closeAll(fds)
-	if err != nil {
-		return 125, fmt.Errorf("lost the broker: %w", err)
+	var term *terminal
+	defer func() { term.finish() }()
+	for {
+		m, fds, err := recv(c)
+		if err != nil {
+			return 125, fmt.Errorf("lost the broker: %w", err)
+		}
+		switch {
+		case m.Op == OpPty && len(fds) == 1 && term == nil:
+			term = startTerminal(fds[0])
+			continue
+		case m.Op == OpExit:
+			closeAll(fds)
+			return m.Code, nil
+		case m.Op == OpError:
+			closeAll(fds)
+			return m.Code, &ExitError{Code: m.Code, Text: m.Text}
+		}
+		closeAll(fds)
+		return 125, fmt.Errorf("unexpected answer %q from the broker", m.Op)
 	}
-	switch m.Op {
-	case OpExit:
-		return m.Code, nil
-	case OpError:
-		return m.Code, &ExitError{Code: m.Code, Text: m.Text}
-	}
-	return 125, fmt.Errorf("unexpected answer %q from the broker", m.Op)
 }
 
 // Stream sends a request and calls line for each line the broker sends back.

@@ -123,6 +123,28 @@ type initState struct {
 	wake     chan struct{}
 }
 
+// openPty opens a new pty of the instance's devpts and sizes it.
+func openPty(rows, cols int) (master, slave int, err error) {
+	master, err = unix.Open("/dev/ptmx", unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, -1, err
+	}
+	if err := unix.IoctlSetPointerInt(master, unix.TIOCSPTLCK, 0); err != nil {
+		unix.Close(master)
+		return -1, -1, err
+	}
+	r, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(master), unix.TIOCGPTPEER, unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC)
+	if errno != 0 {
+		unix.Close(master)
+		return -1, -1, errno
+	}
+	slave = int(r)
+	if rows > 0 && cols > 0 {
+		unix.IoctlSetWinsize(master, unix.TIOCSWINSZ, &unix.Winsize{Row: uint16(rows), Col: uint16(cols)})
+	}
+	return master, slave, nil
+}
+
 // lookPath finds argv0 the way a shell does, in the command's own PATH.
 func lookPath(argv0 string, env []string) (string, error) {
 	if strings.Contains(argv0, "/") {
@@ -153,9 +175,25 @@ func (in *initState) spawn(m *Msg, fds []int) {
 		send(in.ctl, &Msg{Op: OpError, ID: m.ID, Code: code, Text: fmt.Sprintf(format, a...)})
 	}
 	// The client sends no fd for a stdio stream that is the host's
-	// /dev/null (Msg.Null): the instance's own stands for it.
+	// /dev/null (Msg.Null): the instance's own stands for it. A Tty run
+	// gets a new pty of the instance instead, whose master goes back.
 	var stdio [3]int
+	var master int = -1
+	if m.Tty {
+		mfd, sfd, err := openPty(m.Rows, m.Cols)
+		if err != nil {
+			fail(125, "lx: pty: %v", err)
+			return
+		}
+		defer unix.Close(sfd)
+		defer unix.Close(mfd)
+		master, stdio = mfd, [3]int{sfd, sfd, sfd}
+		m.Null = 7
+	}
 	for i := range stdio {
+		if m.Tty {
+			break
+		}
 		if m.Null&(1<<i) != 0 {
 			null, err := unix.Open("/dev/null", unix.O_RDWR|unix.O_CLOEXEC, 0)
 			if err != nil {
@@ -186,12 +224,20 @@ func (in *initState) spawn(m *Msg, fds []int) {
 		Files: []uintptr{uintptr(stdio[0]), uintptr(stdio[1]), uintptr(stdio[2])},
 		Sys:   &syscall.SysProcAttr{Setpgid: true},
 	}
+	if m.Tty {
+		// A session of its own with the pty as controlling terminal: job
+		// control, ^C and ^Z work as in a login.
+		attr.Sys = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	}
 	in.mu.Lock()
 	pid, err := syscall.ForkExec(path, m.Argv, attr)
 	if err == nil {
 		in.children[pid] = m.ID
 	}
 	in.mu.Unlock()
+	if err == nil && master >= 0 {
+		send(in.ctl, &Msg{Op: OpPty, ID: m.ID}, master)
+	}
 	switch err {
 	case nil:
 		select {

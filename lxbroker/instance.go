@@ -72,13 +72,13 @@ type Instance struct {
 	mu      sync.Mutex
 	clients int
 	grace   *time.Timer
-	waiters map[uint64]chan *Msg
+	waiters map[uint64]chan reply
 }
 
 func (b *Broker) startInstance(name, root string) (*Instance, error) {
 	in := &Instance{name: name, root: root, b: b, log: b.log.With(zap.String("instance", name)),
 		dir: filepath.Join(b.dir, "instances", name), done: make(chan struct{}), stop: make(chan struct{}),
-		waiters: map[uint64]chan *Msg{}}
+		waiters: map[uint64]chan reply{}}
 	if err := os.MkdirAll(in.dir, 0o700); err != nil {
 		return nil, err
 	}
@@ -310,15 +310,21 @@ func (in *Instance) keep(c *component) error {
 	}
 }
 
-// readInit relays init's messages to the clients waiting for them.
+// reply is a message from init for one spawn, with the fds it carries.
+type reply struct {
+	m   *Msg
+	fds []int
+}
+
+// readInit relays init's messages to the clients waiting for them: any
+// number of OpPty, then one OpExit or OpError.
 func (in *Instance) readInit() {
 	for {
 		m, fds, err := recv(in.ctl)
-		closeAll(fds)
 		if err != nil {
 			in.mu.Lock()
 			for id, ch := range in.waiters {
-				ch <- &Msg{Op: OpError, Code: 125, Text: "lx: the instance ended"}
+				ch <- reply{m: &Msg{Op: OpError, Code: 125, Text: "lx: the instance ended"}}
 				delete(in.waiters, id)
 			}
 			in.mu.Unlock()
@@ -327,10 +333,14 @@ func (in *Instance) readInit() {
 		}
 		in.mu.Lock()
 		ch := in.waiters[m.ID]
-		delete(in.waiters, m.ID)
+		if m.Op != OpPty {
+			delete(in.waiters, m.ID)
+		}
 		in.mu.Unlock()
 		if ch != nil {
-			ch <- m
+			ch <- reply{m: m, fds: fds}
+		} else {
+			closeAll(fds)
 		}
 	}
 }
@@ -357,14 +367,14 @@ func (in *Instance) bind(dir string) error {
 }
 
 // Spawn asks init to run a command; the returned channel gets its end.
-func (in *Instance) Spawn(m *Msg, fds []int) (uint64, <-chan *Msg, error) {
+func (in *Instance) Spawn(m *Msg, fds []int) (uint64, <-chan reply, error) {
 	if err := in.bind(m.Cwd); err != nil {
 		return 0, nil, err
 	}
 	in.mu.Lock()
 	in.nextID++
 	id := in.nextID
-	ch := make(chan *Msg, 1)
+	ch := make(chan reply, 2)
 	in.waiters[id] = ch
 	in.mu.Unlock()
 	spawn := *m
@@ -467,7 +477,7 @@ func (in *Instance) stopGuests() {
 	in.mu.Lock()
 	in.nextID++
 	id := in.nextID
-	ch := make(chan *Msg, 1)
+	ch := make(chan reply, 1)
 	in.waiters[id] = ch
 	in.mu.Unlock()
 	if send(in.ctl, &Msg{Op: OpStop, ID: id, Seconds: in.b.stopTimeout.Seconds()}) != nil {

@@ -29,6 +29,9 @@ type Msg struct {
 	Code    int      `msgpack:"code,omitempty"`
 	Sig     int      `msgpack:"sig,omitempty"`
 	Null    int      `msgpack:"null,omitempty"` // bit i: stdio fd i is the host's /dev/null and was not sent
+	Tty     bool     `msgpack:"tty,omitempty"`  // run on a new pty of the instance; no stdio is sent
+	Rows    int      `msgpack:"rows,omitempty"` // its window size
+	Cols    int      `msgpack:"cols,omitempty"`
 	Text    string   `msgpack:"text,omitempty"`
 }
 
@@ -47,6 +50,7 @@ const (
 	OpReady     = "ready"     // keeper → broker (Code: init's pid); init → broker, with the seccomp listener
 	OpBind      = "bind"      // broker → keeper: bind the host directory Cwd into the instance
 	OpStop      = "stop"      // broker → init: SIGTERM every guest, wait up to Seconds, then SIGKILL
+	OpPty       = "pty"       // init → broker → client: the pty master of a Tty run
 )
 
 const maxMsg = 1 << 20

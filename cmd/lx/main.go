@@ -30,6 +30,7 @@ Commands:
   run [-d DISTRO] [--cd DIR] [--] CMD [ARG...]
                                       run CMD in the distro's instance, with this
                                       terminal's stdin/stdout/stderr and environment
+  shell [-d DISTRO] [--cd DIR]        a login shell in the distro's instance, on a pty
   import NAME TARBALL|-               unpack a root filesystem tarball (plain, gzip,
                                       xz, zstd; a 'docker export' works) as distro NAME
   import --in-place NAME DIR          register an existing root directory as NAME
@@ -69,6 +70,8 @@ func main() {
 		err = cmdStatus(args)
 	case "shutdown":
 		err = lxbroker.Shutdown()
+	case "shell":
+		err = cmdShell(args)
 	case "import":
 		err = cmdImport(args)
 	case "export":
@@ -137,6 +140,26 @@ func cmdRun(args []string) error {
 		os.Exit(2)
 	}
 	code, err := lxbroker.Run(argv, *distro, *cd)
+	if err != nil {
+		return err
+	}
+	os.Exit(code)
+	return nil
+}
+
+// loginShell runs the instance's bash, else sh, as a login shell.
+var loginShell = []string{"/bin/sh", "-c", "if [ -x /bin/bash ]; then exec /bin/bash -l; fi; exec /bin/sh -l"}
+
+func cmdShell(args []string) error {
+	fs := newFlags("shell", "[-d DISTRO] [--cd DIR]")
+	distro := fs.String("d", "", "the distro whose instance to enter (default: 'lx set-default', else the host root)")
+	cd := fs.String("cd", "", "the directory the shell starts in")
+	fs.Parse(args)
+	if fs.NArg() != 0 {
+		fs.Usage()
+		os.Exit(2)
+	}
+	code, err := lxbroker.Run(loginShell, *distro, *cd)
 	if err != nil {
 		return err
 	}

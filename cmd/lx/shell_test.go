@@ -1,0 +1,121 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"regexp"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// TestShellJobControlAndResize drives `lx shell` through a pty, as a person
+// at a terminal would: window size and resizes reach the guest, bash job
+// control (&, jobs, fg, ^Z, bg, kill %1) and ^C work, the exit status comes
+// back, and the host terminal is restored.
+func TestShellJobControlAndResize(t *testing.T) {
+	need(t, "bash")
+	master, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		t.Skipf("skipped: no pty: %v", err)
+	}
+	defer master.Close()
+	mfd := int(master.Fd())
+	if err := unix.IoctlSetPointerInt(mfd, unix.TIOCSPTLCK, 0); err != nil {
+		t.Fatal(err)
+	}
+	r, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(mfd), unix.TIOCGPTPEER, unix.O_RDWR|unix.O_NOCTTY)
+	if errno != 0 {
+		t.Fatal(errno)
+	}
+	slave := os.NewFile(r, "slave")
+	unix.IoctlSetWinsize(mfd, unix.TIOCSWINSZ, &unix.Winsize{Row: 30, Col: 90})
+	before, _ := unix.IoctlGetTermios(mfd, unix.TCGETS)
+
+	cmd := exec.Command(lxBin, "shell")
+	cmd.Dir = t.TempDir()
+	cmd.Env = append(os.Environ(), "PS1=lx$ ", "TERM=dumb")
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	slave.Close()
+	var mu sync.Mutex
+	var out bytes.Buffer
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			n, err := master.Read(buf)
+			mu.Lock()
+			out.Write(buf[:n])
+			mu.Unlock()
+			if err != nil {
+				return
+			}
+		}
+	}()
+	mark := 0
+	expect := func(re string) {
+		t.Helper()
+		rx := regexp.MustCompile(re)
+		for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			mu.Lock()
+			seen := out.Bytes()[mark:]
+			loc := rx.FindIndex(seen)
+			if loc != nil {
+				mark += loc[1]
+			}
+			mu.Unlock()
+			if loc != nil {
+				return
+			}
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		cmd.Process.Kill()
+		t.Fatalf("no %q in the shell's output:\n%s", re, out.Bytes()[mark:])
+	}
+	send := func(s string) { master.Write([]byte(s)) }
+
+	send("stty size\n")
+	expect(`(?m)^30 90\r?$`)
+	unix.IoctlSetWinsize(mfd, unix.TIOCSWINSZ, &unix.Winsize{Row: 40, Col: 120}) // SIGWINCH to lx
+	time.Sleep(200 * time.Millisecond)
+	send("stty size\n")
+	expect(`(?m)^40 120\r?$`)
+	send("sleep 100 &\n")
+	expect(`\[1\] \d+`)
+	send("jobs\n")
+	expect(`\[1\]\+\s+Running\s+sleep 100 &`)
+	send("fg\n")
+	expect(`sleep 100\r?\n`)
+	time.Sleep(300 * time.Millisecond)
+	send("\x1a") // ^Z
+	expect(`Stopped\s+sleep 100`)
+	send("bg\n")
+	expect(`\[1\]\+ sleep 100 &`)
+	send("kill %1; wait; echo done-$((40+2))\n")
+	expect(`done-42`)
+	send("sleep 30; echo not-interrupted\n")
+	time.Sleep(500 * time.Millisecond)
+	send("\x03") // ^C
+	send("echo after-$((6*7))\n")
+	expect(`after-42`)
+	send("exit 7\n")
+	err = cmd.Wait()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 7 {
+		t.Fatalf("lx shell exit: %v", err)
+	}
+	if regexp.MustCompile(`(?m)^not-interrupted`).Match(out.Bytes()) { // the echo of the typed line does not count
+		t.Error("^C did not interrupt the foreground job")
+	}
+	after, _ := unix.IoctlGetTermios(mfd, unix.TCGETS)
+	if before != nil && after != nil && (before.Lflag != after.Lflag || before.Iflag != after.Iflag || before.Oflag != after.Oflag) {
+		t.Errorf("host terminal not restored: lflag %#x → %#x", before.Lflag, after.Lflag)
+	}
+}
