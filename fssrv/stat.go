@@ -1,6 +1,8 @@
 package fssrv
 
 import (
+	"fmt"
+
 	"golang.org/x/sys/unix"
 
 	"lx/servers"
@@ -37,6 +39,16 @@ func fstatat(c *servers.Call, d, i, buf, flags int) (int64, error) {
 	}
 	st.Uid = c.IDs().UID.ToGuest(st.Uid)
 	st.Gid = c.IDs().GID.ToGuest(st.Gid)
+	if st.Uid == 0 && st.Mode&unix.S_IFMT != unix.S_IFLNK {
+		r := recorded(fd, st.Mode&unix.S_IFMT == unix.S_IFREG && st.Size == 0)
+		if r.owner {
+			st.Uid, st.Gid = r.uid, r.gid
+		}
+		if r.dev {
+			st.Mode = st.Mode&^unix.S_IFMT | r.typ
+			st.Rdev = unix.Mkdev(r.major, r.minor)
+		}
+	}
 	return 0, servers.WriteStruct(c, c.Pointer(buf), &st)
 }
 
@@ -88,6 +100,16 @@ func Statx(c *servers.Call) (int64, error) {
 	}
 	stx.Uid = c.IDs().UID.ToGuest(stx.Uid)
 	stx.Gid = c.IDs().GID.ToGuest(stx.Gid)
+	if stx.Uid == 0 && stx.Mode&unix.S_IFMT != unix.S_IFLNK {
+		r := recorded(fd, stx.Mode&unix.S_IFMT == unix.S_IFREG && stx.Size == 0)
+		if r.owner {
+			stx.Uid, stx.Gid = r.uid, r.gid
+		}
+		if r.dev {
+			stx.Mode = stx.Mode&^unix.S_IFMT | uint16(r.typ)
+			stx.Rdev_major, stx.Rdev_minor = r.major, r.minor
+		}
+	}
 	return 0, servers.WriteStruct(c, c.Pointer(4), &stx)
 }
 
@@ -164,3 +186,38 @@ func readlinkat(c *servers.Call, d, i, buf, size int) (int64, error) {
 }
 
 const atStatxSyncType = unix.AT_STATX_FORCE_SYNC | unix.AT_STATX_DONT_SYNC
+
+// record is what lx import kept in xattrs for a file an unprivileged user
+// could not give its owner or make as a device: "user.lx.owner" = "UID:GID",
+// "user.lx.dev" = "c|b MAJOR MINOR" (see lxbroker/tarball.go). Only files
+// owned by guest root carry them; the guest sees the recorded values.
+type record struct {
+	owner, dev   bool
+	uid, gid     uint32
+	typ          uint32
+	major, minor uint32
+}
+
+func recorded(fd int, maybeDev bool) record {
+	var r record
+	var buf [64]byte
+	p := servers.FdPath(fd)
+	if n, err := unix.Getxattr(p, "user.lx.owner", buf[:]); err == nil {
+		if _, err := fmt.Sscanf(string(buf[:n]), "%d:%d", &r.uid, &r.gid); err == nil {
+			r.owner = true
+		}
+	}
+	if !maybeDev {
+		return r
+	}
+	if n, err := unix.Getxattr(p, "user.lx.dev", buf[:]); err == nil {
+		var kind string
+		if _, err := fmt.Sscanf(string(buf[:n]), "%s %d %d", &kind, &r.major, &r.minor); err == nil && (kind == "c" || kind == "b") {
+			r.dev, r.typ = true, unix.S_IFCHR
+			if kind == "b" {
+				r.typ = unix.S_IFBLK
+			}
+		}
+	}
+	return r
+}

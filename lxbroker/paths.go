@@ -1,6 +1,7 @@
 package lxbroker
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -23,6 +24,9 @@ func RuntimeDir() (string, error) {
 		dir = filepath.Join(os.TempDir(), "lx-"+strconv.Itoa(os.Geteuid()))
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
+		if errors.Is(err, os.ErrPermission) {
+			return "", fmt.Errorf("runtime directory %s is not a directory of yours; set XDG_RUNTIME_DIR to one that is", dir)
+		}
 		return "", fmt.Errorf("runtime directory: %w", err)
 	}
 	var st unix.Stat_t

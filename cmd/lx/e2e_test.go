@@ -477,6 +477,23 @@ func TestUnprivileged(t *testing.T) {
 	if out, code := run("run", "--", "/nope"); code != 127 {
 		t.Fatalf("as nobody, /nope: exit %d %q", code, out)
 	}
+	// A distro imported by an unprivileged user: the owners and devices it
+	// could not make are recorded, and the guest sees them.
+	ball := filepath.Join(work, "rootfs.tar.gz")
+	os.WriteFile(ball, rootfsTarball(t, false), 0o644)
+	if out, code := run("import", "bb", ball); code != 0 {
+		t.Fatalf("import as nobody: %d %s", code, out)
+	}
+	out, code = run("run", "-d", "bb", "--", "stat", "-c", "%U %g %a %F %t,%T", "/home/user/notes", "/etc/null")
+	if code != 0 || out != "user 1000 600 regular file 0,0\nroot 0 666 character special file 1,3\n" {
+		t.Fatalf("recorded owner and device as nobody: exit %d %q", code, out)
+	}
+	// Another user's runtime directory is refused with a clear message.
+	cmd := exec.Command("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--",
+		"env", "XDG_RUNTIME_DIR="+os.Getenv("XDG_RUNTIME_DIR"), lxBin, "status")
+	if b, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(b), "not a directory of yours") {
+		t.Fatalf("nobody using root's runtime directory: %v %q", err, b)
+	}
 }
 
 func TestRouterKilledBetweenCalls(t *testing.T) {
