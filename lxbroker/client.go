@@ -87,7 +87,7 @@ func (e *ExitError) Error() string { return e.Text }
 // Run runs argv in the distro's instance with this process's stdin, stdout,
 // stderr, environment and working directory, and returns its exit status as
 // a shell reports it. Signals lx receives go to the command's process group.
-func Run(argv []string, distro, cd string) (int, error) {
+func Run(argv []string, distro, cd, user string) (int, error) {
 	name, root, err := Resolve(distro)
 	if err != nil {
 		return 125, err
@@ -99,10 +99,9 @@ func Run(argv []string, distro, cd string) (int, error) {
 		if cwd, err = os.Getwd(); err != nil {
 			return 125, err
 		}
-	default: // a distro starts in root's home, as a login would
-		cwd = "/root"
+	default: // a distro starts in the user's home, as a login would (init knows it)
 	}
-	msg := &Msg{Op: OpRun, Argv: argv, Env: os.Environ(), Cwd: cwd, Distro: name, Root: root}
+	msg := &Msg{Op: OpRun, Argv: argv, Env: os.Environ(), Cwd: cwd, Distro: name, Root: root, User: user}
 	var fds []int
 	if isTerminal(0) && isTerminal(1) {
 		// A pty of the instance stands for this terminal.

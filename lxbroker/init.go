@@ -123,6 +123,78 @@ type initState struct {
 	wake     chan struct{}
 }
 
+type user struct {
+	name     string
+	uid, gid uint32
+	home     string
+	groups   []uint32
+}
+
+// lookupUser finds name (or a numeric uid) in the instance's /etc/passwd,
+// and its supplementary groups in /etc/group. "" is root.
+func lookupUser(name string) (user, error) {
+	if name == "" {
+		name = "root"
+	}
+	root := user{name: "root", home: "/root"}
+	data, err := os.ReadFile("/etc/passwd")
+	if err != nil {
+		if name == "root" {
+			return root, nil
+		}
+		return user{}, fmt.Errorf("no /etc/passwd in the instance to find %s in", name)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Split(line, ":")
+		if len(f) < 7 || (f[0] != name && f[2] != name) {
+			continue
+		}
+		uid, err1 := strconv.ParseUint(f[2], 10, 32)
+		gid, err2 := strconv.ParseUint(f[3], 10, 32)
+		if err1 != nil || err2 != nil {
+			continue
+		}
+		u := user{name: f[0], uid: uint32(uid), gid: uint32(gid), home: f[5]}
+		if g, err := os.ReadFile("/etc/group"); err == nil {
+			for _, gl := range strings.Split(string(g), "\n") {
+				gf := strings.Split(gl, ":")
+				if len(gf) < 4 {
+					continue
+				}
+				for _, member := range strings.Split(gf[3], ",") {
+					if member == u.name {
+						if id, err := strconv.ParseUint(gf[2], 10, 32); err == nil {
+							u.groups = append(u.groups, uint32(id))
+						}
+					}
+				}
+			}
+		}
+		return u, nil
+	}
+	if name == "root" {
+		return root, nil
+	}
+	return user{}, fmt.Errorf("no user %s in the instance's /etc/passwd", name)
+}
+
+// setEnv replaces or adds KEY=VALUE entries.
+func setEnv(env []string, kv ...string) []string {
+	out := make([]string, 0, len(env)+len(kv))
+	for _, e := range env {
+		keep := true
+		for _, n := range kv {
+			if strings.HasPrefix(e, n[:strings.IndexByte(n, '=')+1]) {
+				keep = false
+			}
+		}
+		if keep {
+			out = append(out, e)
+		}
+	}
+	return append(out, kv...)
+}
+
 // openPty opens a new pty of the instance's devpts and sizes it.
 func openPty(rows, cols int) (master, slave int, err error) {
 	master, err = unix.Open("/dev/ptmx", unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
@@ -213,14 +285,29 @@ func (in *initState) spawn(m *Msg, fds []int) {
 		fail(125, "lx: nothing to run")
 		return
 	}
-	path, err := lookPath(m.Argv[0], m.Env)
+	u, err := lookupUser(m.User)
+	if err != nil {
+		fail(125, "lx: %v", err)
+		return
+	}
+	env := m.Env
+	if m.User != "" {
+		env = setEnv(env, "HOME="+u.home, "USER="+u.name, "LOGNAME="+u.name)
+	}
+	if m.Cwd == "" {
+		m.Cwd = "/"
+		if st, err := os.Stat(u.home); err == nil && st.IsDir() {
+			m.Cwd = u.home
+		}
+	}
+	path, err := lookPath(m.Argv[0], env)
 	if err != nil {
 		fail(127, "lx: %s: command not found", m.Argv[0])
 		return
 	}
 	attr := &syscall.ProcAttr{
 		Dir:   m.Cwd,
-		Env:   m.Env,
+		Env:   env,
 		Files: []uintptr{uintptr(stdio[0]), uintptr(stdio[1]), uintptr(stdio[2])},
 		Sys:   &syscall.SysProcAttr{Setpgid: true},
 	}
@@ -228,6 +315,14 @@ func (in *initState) spawn(m *Msg, fds []int) {
 		// A session of its own with the pty as controlling terminal: job
 		// control, ^C and ^Z work as in a login.
 		attr.Sys = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	}
+	if m.User != "" {
+		attr.Sys.Credential = &syscall.Credential{Uid: u.uid, Gid: u.gid, Groups: u.groups}
+		// An unprivileged instance may not call setgroups (its user
+		// namespace was made with setgroups "deny").
+		if b, err := os.ReadFile("/proc/self/setgroups"); err == nil && strings.TrimSpace(string(b)) == "deny" {
+			attr.Sys.Credential.NoSetGroups = true
+		}
 	}
 	in.mu.Lock()
 	pid, err := syscall.ForkExec(path, m.Argv, attr)
@@ -244,6 +339,12 @@ func (in *initState) spawn(m *Msg, fds []int) {
 		case in.wake <- struct{}{}:
 		default:
 		}
+	case syscall.EINVAL:
+		if m.User != "" {
+			fail(125, "lx: cannot run as %s: the instance maps only your own user id (subordinate ids are not set up)", m.User)
+			return
+		}
+		fail(126, "lx: %s: %v", m.Argv[0], err)
 	case syscall.ENOENT:
 		fail(127, "lx: %s: no such file or directory", m.Argv[0])
 	case syscall.EACCES, syscall.ENOEXEC, syscall.EISDIR, syscall.EPERM:

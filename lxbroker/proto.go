@@ -30,6 +30,7 @@ type Msg struct {
 	Sig     int      `msgpack:"sig,omitempty"`
 	Null    int      `msgpack:"null,omitempty"` // bit i: stdio fd i is the host's /dev/null and was not sent
 	Tty     bool     `msgpack:"tty,omitempty"`  // run on a new pty of the instance; no stdio is sent
+	User    string   `msgpack:"user,omitempty"` // run as this user of the instance (name or uid)
 	Rows    int      `msgpack:"rows,omitempty"` // its window size
 	Cols    int      `msgpack:"cols,omitempty"`
 	Text    string   `msgpack:"text,omitempty"`

@@ -96,6 +96,17 @@ func TestDistroLifecycle(t *testing.T) {
 		t.Fatalf("run in the distro: exit %d\n%s\nwant\n%s\nstderr %s", code, out, want, errs)
 	}
 
+	// -u runs as a user of the distro, in its home.
+	if os.Geteuid() == 0 {
+		out, errs, code = lxEnv(t, env, nil, "run", "-d", "bb", "-u", "user", "--", "/bin/sh", "-c", "id -u; id -g; pwd; echo $HOME; cat /home/user/notes")
+		if code != 0 || out != "1000\n1000\n/home/user\n/home/user\nmine\n" {
+			t.Fatalf("run -u user: exit %d %q %s", code, out, errs)
+		}
+	}
+	if _, errs, code := lxEnv(t, env, nil, "run", "-d", "bb", "-u", "nosuch", "--", "true"); code != 125 || !strings.Contains(errs, "no user nosuch") {
+		t.Fatalf("run -u nosuch: exit %d %q", code, errs)
+	}
+
 	// Export keeps owners, links and the device; a re-import from stdin of
 	// the xz export is the same distro.
 	exported := filepath.Join(t.TempDir(), "bb.tar.xz")

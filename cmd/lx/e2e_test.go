@@ -488,6 +488,10 @@ func TestUnprivileged(t *testing.T) {
 	if code != 0 || out != "user 1000 600 regular file 0,0\nroot 0 666 character special file 1,3\n" {
 		t.Fatalf("recorded owner and device as nobody: exit %d %q", code, out)
 	}
+	// The unprivileged instance maps only the user's own id.
+	if out, code := run("run", "-d", "bb", "-u", "user", "--", "true"); code != 125 || !strings.Contains(out, "maps only your own user id") {
+		t.Fatalf("run -u as nobody: exit %d %q", code, out)
+	}
 	// Another user's runtime directory is refused with a clear message.
 	cmd := exec.Command("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--",
 		"env", "XDG_RUNTIME_DIR="+os.Getenv("XDG_RUNTIME_DIR"), lxBin, "status")

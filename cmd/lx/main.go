@@ -27,10 +27,10 @@ Run Linux programs in an isolated instance (user, pid, mount, network
 namespaces; every system call that names something served by lx's servers).
 
 Commands:
-  run [-d DISTRO] [--cd DIR] [--] CMD [ARG...]
+  run [-d DISTRO] [-u USER] [--cd DIR] [--] CMD [ARG...]
                                       run CMD in the distro's instance, with this
                                       terminal's stdin/stdout/stderr and environment
-  shell [-d DISTRO] [--cd DIR]        a login shell in the distro's instance, on a pty
+  shell [-d DISTRO] [-u USER]         a login shell in the distro's instance, on a pty
   import NAME TARBALL|-               unpack a root filesystem tarball (plain, gzip,
                                       xz, zstd; a 'docker export' works) as distro NAME
   import --in-place NAME DIR          register an existing root directory as NAME
@@ -130,16 +130,17 @@ func newFlags(name, synopsis string) *flag.FlagSet {
 }
 
 func cmdRun(args []string) error {
-	fs := newFlags("run", "[-d DISTRO] [--cd DIR] [--] CMD [ARG...]")
+	fs := newFlags("run", "[-d DISTRO] [-u USER] [--cd DIR] [--] CMD [ARG...]")
 	distro := fs.String("d", "", "the distro whose instance runs CMD (default: 'lx set-default', else the host root, read-only)")
-	cd := fs.String("cd", "", "the directory CMD starts in (default: this one for the host root, /root in a distro)")
+	cd := fs.String("cd", "", "the directory CMD starts in (default: this one for the host root, the user's home in a distro)")
+	user := fs.String("u", "", "run as this user of the instance (default: root)")
 	fs.Parse(args)
 	argv := fs.Args()
 	if len(argv) == 0 {
 		fs.Usage()
 		os.Exit(2)
 	}
-	code, err := lxbroker.Run(argv, *distro, *cd)
+	code, err := lxbroker.Run(argv, *distro, *cd, *user)
 	if err != nil {
 		return err
 	}
@@ -151,15 +152,16 @@ func cmdRun(args []string) error {
 var loginShell = []string{"/bin/sh", "-c", "if [ -x /bin/bash ]; then exec /bin/bash -l; fi; exec /bin/sh -l"}
 
 func cmdShell(args []string) error {
-	fs := newFlags("shell", "[-d DISTRO] [--cd DIR]")
+	fs := newFlags("shell", "[-d DISTRO] [-u USER] [--cd DIR]")
 	distro := fs.String("d", "", "the distro whose instance to enter (default: 'lx set-default', else the host root)")
 	cd := fs.String("cd", "", "the directory the shell starts in")
+	user := fs.String("u", "", "log in as this user of the instance (default: root)")
 	fs.Parse(args)
 	if fs.NArg() != 0 {
 		fs.Usage()
 		os.Exit(2)
 	}
-	code, err := lxbroker.Run(loginShell, *distro, *cd)
+	code, err := lxbroker.Run(loginShell, *distro, *cd, *user)
 	if err != nil {
 		return err
 	}
