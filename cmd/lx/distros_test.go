@@ -260,3 +260,33 @@ func TestLaunchWaitsForImport(t *testing.T) {
 		t.Fatalf("launch after the import: %+v", r)
 	}
 }
+
+// TestImportKilledLeavesNothing: an import killed half way (a crash, or ^C)
+// leaves no distro registered; the next import cleans up what it left.
+func TestImportKilledLeavesNothing(t *testing.T) {
+	data := t.TempDir()
+	env := []string{"XDG_DATA_HOME=" + data}
+	ball := rootfsTarball(t, false)
+	pr, pw := io.Pipe()
+	imp := exec.Command(lxBin, "import", "half", "-")
+	imp.Env = append(os.Environ(), env...)
+	imp.Stdin = pr
+	if err := imp.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pw.Write(ball[:len(ball)/2])
+	time.Sleep(300 * time.Millisecond)
+	imp.Process.Kill()
+	pw.Close() // Wait waits for the copy into the import's stdin
+	imp.Wait()
+	out, _, _ := lxEnv(t, env, nil, "list")
+	if strings.Contains(out, "half") {
+		t.Fatalf("a killed import is listed:\n%s", out)
+	}
+	if _, errs, code := lxEnv(t, env, bytes.NewReader(ball), "import", "half", "-"); code != 0 {
+		t.Fatalf("import after a killed one: %s", errs)
+	}
+	if left, _ := filepath.Glob(filepath.Join(data, "lx", "distros", ".import-*")); len(left) != 0 {
+		t.Fatalf("staging left behind: %v", left)
+	}
+}

@@ -492,6 +492,25 @@ func TestUnprivileged(t *testing.T) {
 	if out, code := run("run", "-d", "bb", "-u", "user", "--", "true"); code != 125 || !strings.Contains(out, "maps only your own user id") {
 		t.Fatalf("run -u as nobody: exit %d %q", code, out)
 	}
+	// The broker itself refuses another user (SO_PEERCRED), should its
+	// socket be reachable.
+	rtDir := filepath.Join(os.Getenv("XDG_RUNTIME_DIR"), "lx")
+	guest(t, work, "true") // root's broker is up
+	os.Chmod(filepath.Dir(rtDir), 0o711)
+	os.Chmod(rtDir, 0o711)
+	os.Chmod(filepath.Join(rtDir, "broker.sock"), 0o777)
+	probe := exec.Command("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--", "/usr/bin/python3", "-c", `
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+s.connect(sys.argv[1])
+print(s.recv(4096))  # the broker answers at once, before any request`, filepath.Join(rtDir, "broker.sock"))
+	b, err := probe.CombinedOutput()
+	os.Chmod(filepath.Join(rtDir, "broker.sock"), 0o600)
+	os.Chmod(rtDir, 0o700)
+	os.Chmod(filepath.Dir(rtDir), 0o700)
+	if err != nil || !strings.Contains(string(b), "serves uid 0 only") {
+		t.Fatalf("another user at the broker socket: %v %q", err, b)
+	}
 	// Another user's runtime directory is refused with a clear message.
 	cmd := exec.Command("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--",
 		"env", "XDG_RUNTIME_DIR="+os.Getenv("XDG_RUNTIME_DIR"), lxBin, "status")
