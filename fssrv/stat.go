@@ -39,7 +39,7 @@ func fstatat(c *servers.Call, d, i, buf, flags int) (int64, error) {
 	}
 	st.Uid = c.IDs().UID.ToGuest(st.Uid)
 	st.Gid = c.IDs().GID.ToGuest(st.Gid)
-	if st.Uid == 0 && st.Mode&unix.S_IFMT != unix.S_IFLNK {
+	if c.Recorded() && st.Uid == 0 && st.Mode&unix.S_IFMT != unix.S_IFLNK {
 		r := recorded(fd, st.Mode&unix.S_IFMT == unix.S_IFREG && st.Size == 0)
 		if r.owner {
 			st.Uid, st.Gid = r.uid, r.gid
@@ -100,7 +100,7 @@ func Statx(c *servers.Call) (int64, error) {
 	}
 	stx.Uid = c.IDs().UID.ToGuest(stx.Uid)
 	stx.Gid = c.IDs().GID.ToGuest(stx.Gid)
-	if stx.Uid == 0 && stx.Mode&unix.S_IFMT != unix.S_IFLNK {
+	if c.Recorded() && stx.Uid == 0 && stx.Mode&unix.S_IFMT != unix.S_IFLNK {
 		r := recorded(fd, stx.Mode&unix.S_IFMT == unix.S_IFREG && stx.Size == 0)
 		if r.owner {
 			stx.Uid, stx.Gid = r.uid, r.gid

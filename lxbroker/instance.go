@@ -229,6 +229,10 @@ func (in *Instance) start() error {
 func (in *Instance) spawn(c *component) error {
 	cmd := exec.Command("/proc/self/exe", c.args...)
 	cmd.Args[0] = "lx-" + c.name
+	if in.root != "" && os.Geteuid() != 0 {
+		// Only an unprivileged import records owners in xattrs.
+		cmd.Env = append(os.Environ(), "LX_RECORDED_OWNERS=1")
+	}
 	cmd.ExtraFiles = c.files
 	log := in.logFile(c.name)
 	cmd.Stdout, cmd.Stderr = log, log

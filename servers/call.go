@@ -56,6 +56,10 @@ func (c *Call) Root() int { return c.s.cfg.Root }
 // IDs is the instance's user and group id mapping.
 func (c *Call) IDs() *IDMaps { return &c.s.cfg.IDs }
 
+// Recorded reports whether files may carry owners and devices recorded in
+// xattrs by an unprivileged lx import.
+func (c *Call) Recorded() bool { return c.s.cfg.Recorded }
+
 // Log is the server's logger.
 func (c *Call) Log() *zap.Logger { return c.s.cfg.Log }
 

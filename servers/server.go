@@ -30,7 +30,8 @@ type Config struct {
 	Trace    *ring.Ring // this server → tracer; lossy
 	Root     int        // O_PATH fd of the instance root
 	IDs      IDMaps
-	InitPid  int // host pid of the instance's init
+	InitPid  int  // host pid of the instance's init
+	Recorded bool // the root may hold owners and devices recorded in xattrs (an unprivileged distro)
 	Log      *zap.Logger
 }
 

@@ -79,7 +79,8 @@ func roleServer(args []string) error {
 		return fmt.Errorf("id maps of init: %w", err)
 	}
 	s, err := servers.New(servers.Config{Name: name, Table: Tables[name](), Listener: 3, Ring: r,
-		Control: ctl, Trace: tr, Root: 7, IDs: ids, InitPid: initPid, Log: log})
+		Control: ctl, Trace: tr, Root: 7, IDs: ids, InitPid: initPid, Log: log,
+		Recorded: os.Getenv("LX_RECORDED_OWNERS") != ""})
 	if err != nil {
 		return err
 	}
