@@ -37,17 +37,11 @@ func fstatat(c *servers.Call, d, i, buf, flags int) (int64, error) {
 	if err := unix.Fstat(fd, &st); err != nil {
 		return 0, err
 	}
-	st.Uid = c.IDs().UID.ToGuest(st.Uid)
-	st.Gid = c.IDs().GID.ToGuest(st.Gid)
-	if c.Recorded() && st.Uid == 0 && st.Mode&unix.S_IFMT != unix.S_IFLNK {
-		r := recorded(fd, st.Mode&unix.S_IFMT == unix.S_IFREG && st.Size == 0)
-		if r.owner {
-			st.Uid, st.Gid = r.uid, r.gid
-		}
-		if r.dev {
-			st.Mode = st.Mode&^unix.S_IFMT | r.typ
-			st.Rdev = unix.Mkdev(r.major, r.minor)
-		}
+	var dev record
+	st.Uid, st.Gid, dev = guestOwner(c, fd, st.Uid, st.Gid, st.Mode, st.Size)
+	if dev.dev {
+		st.Mode = st.Mode&^unix.S_IFMT | dev.typ
+		st.Rdev = unix.Mkdev(dev.major, dev.minor)
 	}
 	return 0, servers.WriteStruct(c, c.Pointer(buf), &st)
 }
@@ -98,17 +92,11 @@ func Statx(c *servers.Call) (int64, error) {
 	if err := unix.Statx(fd, "", unix.AT_EMPTY_PATH|flags&atStatxSyncType, int(c.Uint(3)), &stx); err != nil {
 		return 0, err
 	}
-	stx.Uid = c.IDs().UID.ToGuest(stx.Uid)
-	stx.Gid = c.IDs().GID.ToGuest(stx.Gid)
-	if c.Recorded() && stx.Uid == 0 && stx.Mode&unix.S_IFMT != unix.S_IFLNK {
-		r := recorded(fd, stx.Mode&unix.S_IFMT == unix.S_IFREG && stx.Size == 0)
-		if r.owner {
-			stx.Uid, stx.Gid = r.uid, r.gid
-		}
-		if r.dev {
-			stx.Mode = stx.Mode&^unix.S_IFMT | uint16(r.typ)
-			stx.Rdev_major, stx.Rdev_minor = r.major, r.minor
-		}
+	var dev record
+	stx.Uid, stx.Gid, dev = guestOwner(c, fd, stx.Uid, stx.Gid, uint32(stx.Mode), int64(stx.Size))
+	if dev.dev {
+		stx.Mode = stx.Mode&^unix.S_IFMT | uint16(dev.typ)
+		stx.Rdev_major, stx.Rdev_minor = dev.major, dev.minor
 	}
 	return 0, servers.WriteStruct(c, c.Pointer(4), &stx)
 }
@@ -186,6 +174,21 @@ func readlinkat(c *servers.Call, d, i, buf, size int) (int64, error) {
 }
 
 const atStatxSyncType = unix.AT_STATX_FORCE_SYNC | unix.AT_STATX_DONT_SYNC
+
+// guestOwner maps a file's host owner into the instance, and for a file of
+// guest root in an unprivileged distro applies what lx import recorded; a
+// recorded device comes back in the record.
+func guestOwner(c *servers.Call, fd int, uid, gid, mode uint32, size int64) (uint32, uint32, record) {
+	uid, gid = c.IDs().UID.ToGuest(uid), c.IDs().GID.ToGuest(gid)
+	if !c.Recorded() || uid != 0 || mode&unix.S_IFMT == unix.S_IFLNK {
+		return uid, gid, record{}
+	}
+	r := recorded(fd, mode&unix.S_IFMT == unix.S_IFREG && size == 0)
+	if r.owner {
+		uid, gid = r.uid, r.gid
+	}
+	return uid, gid, r
+}
 
 // record is what lx import kept in xattrs for a file an unprivileged user
 // could not give its owner or make as a device: "user.lx.owner" = "UID:GID",

@@ -32,28 +32,19 @@ func ImportInPlace(name, root string) (*Distro, error) {
 	if st, err := os.Stat(abs); err != nil || !st.IsDir() {
 		return nil, fmt.Errorf("%s is not a directory", root)
 	}
-	dir, err := DataDir()
-	if err != nil {
-		return nil, err
-	}
-	l, err := Exclusive(dir, "registering "+name)
-	if err != nil {
-		return nil, err
-	}
-	defer l.Unlock()
-	reg, err := LoadRegistry(dir)
-	if err != nil {
-		return nil, err
-	}
-	if reg.Distros[name] != nil {
-		return nil, fmt.Errorf("a distro named %s exists already; 'lx unregister %s' first, or choose another name", name, name)
-	}
-	d := &Distro{Name: name, Root: abs, InPlace: true, Created: time.Now().UTC()}
-	reg.Distros[name] = d
-	if reg.Default == "" {
-		reg.Default = name
-	}
-	return d, reg.Save(dir)
+	var d *Distro
+	err = withRegistry("registering "+name, func(dir string, reg *Registry) error {
+		if err := reg.free(name); err != nil {
+			return err
+		}
+		d = &Distro{Name: name, Root: abs, InPlace: true, Created: time.Now().UTC()}
+		reg.Distros[name] = d
+		if reg.Default == "" {
+			reg.Default = name
+		}
+		return reg.Save(dir)
+	})
+	return d, err
 }
 
 // Resolve names the distro a launch runs in ("" is the registry's default,
@@ -94,65 +85,42 @@ func Resolve(name string) (string, string, error) {
 
 // SetDefault makes name the distro that `lx run` uses without -d.
 func SetDefault(name string) error {
-	dir, err := DataDir()
-	if err != nil {
-		return err
-	}
-	l, err := Exclusive(dir, "changing the default")
-	if err != nil {
-		return err
-	}
-	defer l.Unlock()
-	reg, err := LoadRegistry(dir)
-	if err != nil {
-		return err
-	}
-	if name != DefaultDistro && reg.Distros[name] == nil {
-		return fmt.Errorf("no distro named %s; 'lx list' shows them", name)
-	}
-	if name == DefaultDistro {
-		name = ""
-	}
-	reg.Default = name
-	return reg.Save(dir)
+	return withRegistry("changing the default", func(dir string, reg *Registry) error {
+		if name == DefaultDistro {
+			name = ""
+		} else if _, err := reg.get(name); err != nil {
+			return err
+		}
+		reg.Default = name
+		return reg.Save(dir)
+	})
 }
 
 // Unregister stops the distro's instance and removes it from the registry,
 // with its files unless it was registered in place.
 func Unregister(name string) error {
-	dir, err := DataDir()
-	if err != nil {
-		return err
-	}
-	l, err := Exclusive(dir, "unregistering "+name)
-	if err != nil {
-		return err
-	}
-	defer l.Unlock()
-	reg, err := LoadRegistry(dir)
-	if err != nil {
-		return err
-	}
-	d := reg.Distros[name]
-	if d == nil {
-		return fmt.Errorf("no distro named %s; 'lx list' shows them", name)
-	}
-	if err := Terminate(name); err != nil {
-		return err
-	}
-	delete(reg.Distros, name)
-	if reg.Default == name {
-		reg.Default = ""
-	}
-	if err := reg.Save(dir); err != nil {
-		return err
-	}
-	if !d.InPlace {
-		files := filepath.Dir(d.Root)
-		makeWritable(files)
-		return os.RemoveAll(files)
-	}
-	return nil
+	return withRegistry("unregistering "+name, func(dir string, reg *Registry) error {
+		d, err := reg.get(name)
+		if err != nil {
+			return err
+		}
+		if err := Terminate(name); err != nil {
+			return err
+		}
+		delete(reg.Distros, name)
+		if reg.Default == name {
+			reg.Default = ""
+		}
+		if err := reg.Save(dir); err != nil {
+			return err
+		}
+		if !d.InPlace {
+			files := filepath.Dir(d.Root)
+			makeWritable(files)
+			return os.RemoveAll(files)
+		}
+		return nil
+	})
 }
 
 // dialRunning connects to the broker only if one runs.
@@ -209,23 +177,17 @@ func Running() map[string]bool {
 // Export writes the distro's root as a tarball to w, compressed as the
 // file name says (.gz/.tgz, .xz, .zst; otherwise plain).
 func Export(name, file string, w io.Writer) error {
-	dir, err := DataDir()
-	if err != nil {
-		return err
-	}
-	l, err := Exclusive(dir, "exporting "+name)
-	if err != nil {
-		return err
-	}
-	defer l.Unlock()
-	reg, err := LoadRegistry(dir)
-	if err != nil {
-		return err
-	}
-	d := reg.Distros[name]
-	if d == nil {
-		return fmt.Errorf("no distro named %s; 'lx list' shows them", name)
-	}
+	return withRegistry("exporting "+name, func(_ string, reg *Registry) error {
+		d, err := reg.get(name)
+		if err != nil {
+			return err
+		}
+		return export(d, file, w)
+	})
+}
+
+func export(d *Distro, file string, w io.Writer) error {
+	var err error
 	var zw io.WriteCloser
 	switch {
 	case strings.HasSuffix(file, ".gz") || strings.HasSuffix(file, ".tgz"):

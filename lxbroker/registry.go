@@ -150,3 +150,39 @@ func lock(dir string, how int, what string) (*Lock, error) {
 
 // Unlock releases the lock.
 func (l *Lock) Unlock() { l.f.Close() }
+
+// withRegistry runs fn with the registry loaded and the per-user lock held
+// (what names the operation, for the message of a waiting launch); fn may
+// change the registry and Save it.
+func withRegistry(what string, fn func(dir string, reg *Registry) error) error {
+	dir, err := DataDir()
+	if err != nil {
+		return err
+	}
+	l, err := Exclusive(dir, what)
+	if err != nil {
+		return err
+	}
+	defer l.Unlock()
+	reg, err := LoadRegistry(dir)
+	if err != nil {
+		return err
+	}
+	return fn(dir, reg)
+}
+
+// get returns the distro called name, or an error saying what to do.
+func (r *Registry) get(name string) (*Distro, error) {
+	if d := r.Distros[name]; d != nil {
+		return d, nil
+	}
+	return nil, fmt.Errorf("no distro named %s; 'lx list' shows them", name)
+}
+
+// free checks that name is not taken.
+func (r *Registry) free(name string) error {
+	if r.Distros[name] != nil {
+		return fmt.Errorf("a distro named %s exists already; 'lx unregister %s' first, or choose another name", name, name)
+	}
+	return nil
+}

@@ -287,22 +287,19 @@ func Import(name string, src *os.File) (*Distro, error) {
 	if err := CheckName(name); err != nil {
 		return nil, err
 	}
-	dir, err := DataDir()
-	if err != nil {
-		return nil, err
-	}
-	l, err := Exclusive(dir, "importing "+name)
-	if err != nil {
-		return nil, err
-	}
-	defer l.Unlock()
-	reg, err := LoadRegistry(dir)
-	if err != nil {
-		return nil, err
-	}
-	if reg.Distros[name] != nil {
-		return nil, fmt.Errorf("a distro named %s exists already; 'lx unregister %s' first, or choose another name", name, name)
-	}
+	var d *Distro
+	err := withRegistry("importing "+name, func(dir string, reg *Registry) (err error) {
+		if err := reg.free(name); err != nil {
+			return err
+		}
+		d, err = unpack(dir, reg, name, src)
+		return err
+	})
+	return d, err
+}
+
+// unpack does Import's work with the lock held and the registry loaded.
+func unpack(dir string, reg *Registry, name string, src *os.File) (*Distro, error) {
 	removeStale(dir)
 	stage, err := os.MkdirTemp(filepath.Join(dir, "distros"), ".import-"+name+"-")
 	if err != nil {
