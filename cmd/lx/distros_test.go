@@ -181,7 +181,7 @@ func TestImportInPlace(t *testing.T) {
 	data := t.TempDir()
 	env := []string{"XDG_DATA_HOME=" + data}
 	dir := t.TempDir()
-	cmd := exec.Command("tar", "xzf", "-", "-C", dir)
+	cmd := exec.Command("tar", "xzf", "-", "-C", dir, "--exclude=etc/null") // no mknod for an unprivileged tester
 	cmd.Stdin = bytes.NewReader(rootfsTarball(t, false))
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("tar: %v %s", err, out)
