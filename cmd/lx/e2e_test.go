@@ -725,7 +725,16 @@ func TestBrokerDeath(t *testing.T) {
 // TestGracefulStop: at teardown a guest gets SIGTERM first and may clean up.
 func TestGracefulStop(t *testing.T) {
 	dir := t.TempDir()
-	guest(t, dir, "sh", "-c", "setsid sh -c 'trap \"echo got TERM > term.txt; exit 0\" TERM; while :; do sleep 0.05; done' >/dev/null 2>&1 &")
+	guest(t, dir, "sh", "-c", "setsid sh -c 'trap \"echo got TERM > term.txt; exit 0\" TERM; touch ready; while :; do sleep 0.05; done' >/dev/null 2>&1 &")
+	for i := 0; ; i++ { // the trap is set once ready exists
+		if _, err := os.Stat(filepath.Join(dir, "ready")); err == nil {
+			break
+		}
+		if i == 200 {
+			t.Fatal("the daemon never got ready")
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
 	if st := status(t); len(st.Instances) == 0 || st.Instances[0].Guests < 1 {
 		t.Fatalf("status shows no guests: %+v", st)
 	}
