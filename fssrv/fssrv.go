@@ -97,26 +97,13 @@ func Table() servers.Table {
 	}
 }
 
-// at reads the path at argument i relative to the dirfd at argument d
-// (-1: AT_FDCWD) and returns it absolute in the guest's view. A name only
-// the kernel can resolve comes back as ErrContinue.
+// at is Call.At for the calls without AT_EMPTY_PATH: an empty path is ENOENT.
 func at(c *servers.Call, d, i int) (string, error) {
-	p, err := c.Path(i)
-	if err != nil {
-		return "", err
+	abs, err := c.At(d, i)
+	if err == nil && abs == "" {
+		err = unix.ENOENT
 	}
-	dirfd := int32(unix.AT_FDCWD)
-	if d >= 0 {
-		dirfd = c.Fd(d)
-	}
-	abs, err := c.Abs(dirfd, p)
-	if err != nil {
-		return "", err
-	}
-	if servers.KernelPath(abs) {
-		return "", servers.ErrContinue
-	}
-	return abs, nil
+	return abs, err
 }
 
 // InKernel serves calls whose names the kernel resolves for the guest, in

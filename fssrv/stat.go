@@ -49,23 +49,15 @@ func fstatat(c *servers.Call, d, i, buf, flags int) (int64, error) {
 // lookup resolves the path at argument i (dirfd at d, -1 for AT_FDCWD) to
 // an O_PATH fd, honouring AT_SYMLINK_NOFOLLOW and AT_EMPTY_PATH in flags.
 func lookup(c *servers.Call, d, i, flags int) (int, error) {
-	p, err := c.Path(i)
+	abs, err := c.At(d, i)
 	if err != nil {
 		return -1, err
 	}
-	if p == "" && flags&unix.AT_EMPTY_PATH != 0 {
-		return -1, servers.ErrContinue // the fd itself: native semantics
-	}
-	dirfd := int32(unix.AT_FDCWD)
-	if d >= 0 {
-		dirfd = c.Fd(d)
-	}
-	abs, err := c.Abs(dirfd, p)
-	if err != nil {
-		return -1, err
-	}
-	if servers.KernelPath(abs) {
-		return -1, servers.ErrContinue
+	if abs == "" {
+		if flags&unix.AT_EMPTY_PATH != 0 {
+			return -1, servers.ErrContinue // the fd itself: native semantics
+		}
+		return -1, unix.ENOENT
 	}
 	fd, err := c.OpenPath(abs, flags&unix.AT_SYMLINK_NOFOLLOW != 0)
 	if err != nil {

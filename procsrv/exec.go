@@ -27,26 +27,15 @@ func execveat(c *servers.Call, d, i, flags int) (int64, error) {
 	if flags&^(unix.AT_EMPTY_PATH|unix.AT_SYMLINK_NOFOLLOW) != 0 {
 		return 0, unix.EINVAL
 	}
-	p, err := c.Path(i)
+	abs, err := c.At(d, i)
 	if err != nil {
 		return 0, err
 	}
-	if p == "" {
+	if abs == "" {
 		if flags&unix.AT_EMPTY_PATH != 0 {
 			return 0, servers.ErrContinue
 		}
 		return 0, unix.ENOENT
-	}
-	dirfd := int32(unix.AT_FDCWD)
-	if d >= 0 {
-		dirfd = c.Fd(d)
-	}
-	abs, err := c.Abs(dirfd, p)
-	if err != nil {
-		return 0, err
-	}
-	if servers.KernelPath(abs) {
-		return 0, servers.ErrContinue
 	}
 	fd, err := c.OpenPath(abs, flags&unix.AT_SYMLINK_NOFOLLOW != 0)
 	if err != nil {

@@ -61,6 +61,29 @@ func (c *Call) Abs(dirfd int32, p string) (string, error) {
 	return link + "/" + p, nil
 }
 
+// At reads the path at argument i and makes it absolute in the caller's
+// view, relative to the dirfd at argument d (-1: AT_FDCWD). A name only the
+// kernel can resolve comes back as ErrContinue. An empty path comes back as
+// "" with no error: the caller decides (AT_EMPTY_PATH or ENOENT).
+func (c *Call) At(d, i int) (string, error) {
+	p, err := c.Path(i)
+	if err != nil || p == "" {
+		return "", err
+	}
+	dirfd := int32(unix.AT_FDCWD)
+	if d >= 0 {
+		dirfd = c.Fd(d)
+	}
+	abs, err := c.Abs(dirfd, p)
+	if err != nil {
+		return "", err
+	}
+	if KernelPath(abs) {
+		return "", ErrContinue
+	}
+	return abs, nil
+}
+
 // KernelPath reports names that only the kernel can resolve, in the
 // caller's context.
 func KernelPath(abs string) bool {
