@@ -52,21 +52,7 @@ func want(d seccompData) uint32 {
 	if d.arch != unix.AUDIT_ARCH_X86_64 || d.nr >= x32Bit {
 		return unix.SECCOMP_RET_ERRNO | uint32(unix.ENOSYS)
 	}
-	r := routes.Lookup(int(d.nr))
-	switch r.Kind {
-	case routes.Native:
-		return unix.SECCOMP_RET_ALLOW
-	case routes.Deny:
-		return unix.SECCOMP_RET_ERRNO | uint32(r.Errno)
-	}
-	if rule := r.NativeIf; rule != nil {
-		a := d.args[rule.Arg]
-		if rule.Op == routes.OpEq && a == rule.Val ||
-			rule.Op == routes.OpMaskAny && uint32(a)&uint32(rule.Val) != 0 {
-			return unix.SECCOMP_RET_ALLOW
-		}
-	}
-	return unix.SECCOMP_RET_USER_NOTIF
+	return wantFor(routes.Lookup(int(d.nr)), d)
 }
 
 func newVM(t *testing.T, raw []bpf.RawInstruction) *bpf.VM {
