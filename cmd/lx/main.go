@@ -178,8 +178,13 @@ func cmdTrace(args []string) error {
 		fs.Usage()
 		os.Exit(2)
 	}
+	// The same distro, with the same root, that `lx run -d` would start.
+	name, root, err := lxbroker.Resolve(*distro)
+	if err != nil {
+		return err
+	}
 	first := true
-	return lxbroker.Stream(&lxbroker.Msg{Op: lxbroker.OpTrace, Servers: fs.Args(), Seconds: dur.Seconds(), Distro: *distro},
+	return lxbroker.Stream(&lxbroker.Msg{Op: lxbroker.OpTrace, Servers: fs.Args(), Seconds: dur.Seconds(), Distro: name, Root: root},
 		func(line string) {
 			if first && line == "" { // the broker's "tracing is on"
 				first = false
