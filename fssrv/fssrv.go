@@ -1,17 +1,31 @@
 // Package fssrv is the instance's file server: every syscall that names a
-// path (DESIGN §4) is resolved here, inside the instance root, and either
-// answered (stat, readlink, mkdir…), answered with a new fd installed into
-// the guest (open), or validated and handed back to the kernel (chdir, and
-// the names only the guest's own context can resolve; see servers.Fallback).
+// path (DESIGN §4) comes here.
 //
-// Owns: nothing that must survive it. Every answer is computed from the
-// instance root fd, the guest's /proc entries and its memory, so a restarted
-// fssrv serves the next call as the old one would have.
+// Most of them are answered CONTINUE: the kernel then resolves the name in
+// the guest's own context, inside the instance's mount namespace (whose
+// root is the distro, and which holds nothing of the host but what a run
+// mounts in), with the guest's own uid, gids and capabilities. So the
+// errnos, the O_ and AT_ flags, umask, the sticky bit, ACLs, xattrs and
+// every permission check are Linux's own, and no name can resolve outside
+// the instance root or outside a bind mount's source. fssrv reads the names
+// only when a tracer wants them.
+//
+// What the kernel cannot do for an unprivileged user's distro, fssrv does
+// itself (recorded.go): owners that the host user cannot give (root:root,
+// and the others a tarball carries) and device nodes are recorded in xattrs
+// of the files (user.lx.owner, user.lx.dev, the way WSL's VolFs keeps
+// $LXUID/$LXGID/$LXMOD), shown by stat and statx and set by chown and
+// mknod.
+//
+// Mounts by guests are refused (EPERM, mount.go): the instance's mount
+// table is made by its keeper and must stay as it is made, because what it
+// covers (the host tree under the default distro) must never show.
+//
+// Owns: nothing that must survive it; every answer is computed from the
+// instance root fd, the guest's /proc entries, its memory and the xattrs on
+// disk, so a restarted fssrv serves the next call as the old one would
+// have, and a replayed CONTINUE has no side effect in fssrv.
 // Waits on: nobody. Lock order: none; one loop goroutine.
-//
-// Permission checks are made with fssrv's credentials, which are those of
-// guest root (the invoking host user); checks as the calling guest's own
-// uid, gids and capabilities come with the fssrv issue.
 package fssrv
 
 import (
@@ -23,65 +37,65 @@ import (
 // Table is fssrv's handler table. Its keys must be exactly the FS routes.
 func Table() servers.Table {
 	return servers.Table{
-		unix.SYS_OPEN:              Open,
-		unix.SYS_OPENAT:            Openat,
-		unix.SYS_OPENAT2:           Openat2,
-		unix.SYS_CREAT:             Creat,
+		unix.SYS_OPEN:              inKernel(0),
+		unix.SYS_OPENAT:            inKernel(1),
+		unix.SYS_OPENAT2:           inKernel(1),
+		unix.SYS_CREAT:             inKernel(0),
 		unix.SYS_STAT:              Stat,
 		unix.SYS_LSTAT:             Lstat,
 		unix.SYS_NEWFSTATAT:        Newfstatat,
 		unix.SYS_STATX:             Statx,
-		unix.SYS_STATFS:            Statfs,
-		unix.SYS_ACCESS:            Access,
-		unix.SYS_FACCESSAT:         Faccessat,
-		unix.SYS_FACCESSAT2:        Faccessat2,
-		unix.SYS_READLINK:          Readlink,
-		unix.SYS_READLINKAT:        Readlinkat,
-		unix.SYS_GETCWD:            Getcwd,
-		unix.SYS_CHDIR:             Chdir,
-		unix.SYS_CHROOT:            Chroot,
-		unix.SYS_MKDIR:             Mkdir,
-		unix.SYS_MKDIRAT:           Mkdirat,
+		unix.SYS_STATFS:            inKernel(0),
+		unix.SYS_ACCESS:            inKernel(0),
+		unix.SYS_FACCESSAT:         inKernel(1),
+		unix.SYS_FACCESSAT2:        inKernel(1),
+		unix.SYS_READLINK:          inKernel(0),
+		unix.SYS_READLINKAT:        inKernel(1),
+		unix.SYS_GETCWD:            inKernel(),
+		unix.SYS_CHDIR:             inKernel(0),
+		unix.SYS_CHROOT:            inKernel(0),
+		unix.SYS_MKDIR:             inKernel(0),
+		unix.SYS_MKDIRAT:           inKernel(1),
 		unix.SYS_MKNOD:             Mknod,
 		unix.SYS_MKNODAT:           Mknodat,
-		unix.SYS_UNLINK:            Unlink,
-		unix.SYS_UNLINKAT:          Unlinkat,
-		unix.SYS_RMDIR:             Rmdir,
-		unix.SYS_RENAME:            Rename,
-		unix.SYS_RENAMEAT:          Renameat,
-		unix.SYS_RENAMEAT2:         Renameat2,
-		unix.SYS_LINK:              Link,
-		unix.SYS_LINKAT:            Linkat,
-		unix.SYS_SYMLINK:           Symlink,
-		unix.SYS_SYMLINKAT:         Symlinkat,
-		unix.SYS_CHMOD:             Chmod,
-		unix.SYS_FCHMODAT:          Fchmodat,
-		unix.SYS_FCHMODAT2:         Fchmodat2,
+		unix.SYS_UNLINK:            inKernel(0),
+		unix.SYS_UNLINKAT:          inKernel(1),
+		unix.SYS_RMDIR:             inKernel(0),
+		unix.SYS_RENAME:            inKernel(0, 1),
+		unix.SYS_RENAMEAT:          inKernel(1, 3),
+		unix.SYS_RENAMEAT2:         inKernel(1, 3),
+		unix.SYS_LINK:              inKernel(0, 1),
+		unix.SYS_LINKAT:            inKernel(1, 3),
+		unix.SYS_SYMLINK:           inKernel(0, 1),
+		unix.SYS_SYMLINKAT:         inKernel(0, 2),
+		unix.SYS_CHMOD:             inKernel(0),
+		unix.SYS_FCHMODAT:          inKernel(1),
+		unix.SYS_FCHMODAT2:         inKernel(1),
 		unix.SYS_CHOWN:             Chown,
 		unix.SYS_LCHOWN:            Lchown,
 		unix.SYS_FCHOWNAT:          Fchownat,
-		unix.SYS_UTIME:             Utime,
-		unix.SYS_UTIMES:            Utimes,
-		unix.SYS_FUTIMESAT:         Futimesat,
-		unix.SYS_UTIMENSAT:         Utimensat,
-		unix.SYS_TRUNCATE:          Truncate,
-		unix.SYS_SETXATTR:          Setxattr,
-		unix.SYS_LSETXATTR:         Lsetxattr,
-		unix.SYS_GETXATTR:          Getxattr,
-		unix.SYS_LGETXATTR:         Lgetxattr,
-		unix.SYS_LISTXATTR:         Listxattr,
-		unix.SYS_LLISTXATTR:        Llistxattr,
-		unix.SYS_REMOVEXATTR:       Removexattr,
-		unix.SYS_LREMOVEXATTR:      Lremovexattr,
-		unix.SYS_SETXATTRAT:        InKernel,
-		unix.SYS_GETXATTRAT:        InKernel,
-		unix.SYS_LISTXATTRAT:       InKernel,
-		unix.SYS_REMOVEXATTRAT:     InKernel,
-		unix.SYS_FILE_GETATTR:      InKernel,
-		unix.SYS_FILE_SETATTR:      InKernel,
-		unix.SYS_INOTIFY_ADD_WATCH: InKernel,
-		unix.SYS_FANOTIFY_MARK:     InKernel,
-		unix.SYS_NAME_TO_HANDLE_AT: InKernel,
+		unix.SYS_UTIME:             inKernel(0),
+		unix.SYS_UTIMES:            inKernel(0),
+		unix.SYS_FUTIMESAT:         inKernel(1),
+		unix.SYS_UTIMENSAT:         inKernel(1),
+		unix.SYS_TRUNCATE:          inKernel(0),
+		unix.SYS_SETXATTR:          inKernel(0),
+		unix.SYS_LSETXATTR:         inKernel(0),
+		unix.SYS_GETXATTR:          inKernel(0),
+		unix.SYS_LGETXATTR:         inKernel(0),
+		unix.SYS_LISTXATTR:         inKernel(0),
+		unix.SYS_LLISTXATTR:        inKernel(0),
+		unix.SYS_REMOVEXATTR:       inKernel(0),
+		unix.SYS_LREMOVEXATTR:      inKernel(0),
+		unix.SYS_SETXATTRAT:        inKernel(1),
+		unix.SYS_GETXATTRAT:        inKernel(1),
+		unix.SYS_LISTXATTRAT:       inKernel(1),
+		unix.SYS_REMOVEXATTRAT:     inKernel(1),
+		unix.SYS_FILE_GETATTR:      inKernel(1),
+		unix.SYS_FILE_SETATTR:      inKernel(1),
+		unix.SYS_INOTIFY_ADD_WATCH: inKernel(1),
+		unix.SYS_FANOTIFY_MARK:     inKernel(4),
+		unix.SYS_NAME_TO_HANDLE_AT: inKernel(1),
 		unix.SYS_MOUNT:             MountDenied,
 		unix.SYS_UMOUNT2:           MountDenied,
 		unix.SYS_PIVOT_ROOT:        MountDenied,
@@ -97,36 +111,19 @@ func Table() servers.Table {
 	}
 }
 
-// at is Call.At for the calls without AT_EMPTY_PATH: an empty path is ENOENT.
-func at(c *servers.Call, d, i int) (string, error) {
-	abs, err := c.At(d, i)
-	if err == nil && abs == "" {
-		err = unix.ENOENT
-	}
-	return abs, err
-}
-
-// InKernel serves calls whose names the kernel resolves for the guest, in
-// the instance's mount namespace: the path is checked for EFAULT and
-// ENAMETOOLONG here, then the call continues. inotify_add_watch must watch
-// the guest's own inotify fd; the *xattrat and file_*attr calls are newer
-// than anything lx emulates for them.
-func InKernel(c *servers.Call) (int64, error) {
-	i := 1
-	if c.Nr == unix.SYS_FANOTIFY_MARK {
-		i = 4
-	}
-	if c.Pointer(i) != 0 {
-		if _, err := c.Path(i); err != nil {
-			return 0, err
+// inKernel serves a call the kernel resolves for the guest, in the guest's
+// namespaces and with its credentials (see the package doc). The names at
+// the path arguments are read only for a tracer's line; a name that cannot
+// be read is the kernel's to answer (EFAULT, ENAMETOOLONG), as on Linux.
+func inKernel(paths ...int) servers.Handler {
+	return func(c *servers.Call) (int64, error) {
+		if c.Tracing() {
+			for _, i := range paths {
+				if c.Pointer(i) != 0 {
+					c.Path(i)
+				}
+			}
 		}
+		return 0, servers.ErrContinue
 	}
-	return 0, servers.ErrContinue
-}
-
-// MountDenied answers the mount family EPERM: the instance's mount table is
-// made by its keeper, outside the guests' reach, and guest mounts come with
-// the fssrv issue.
-func MountDenied(c *servers.Call) (int64, error) {
-	return 0, unix.EPERM
 }

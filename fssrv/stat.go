@@ -1,8 +1,10 @@
 package fssrv
 
-import (
-	"fmt"
+// The stat family. In a distro with recorded owners (an unprivileged
+// user's) fssrv answers it, with the owners and devices lx import or a
+// guest's chown and mknod recorded; everywhere else the kernel answers.
 
+import (
 	"golang.org/x/sys/unix"
 
 	"lx/servers"
@@ -25,6 +27,9 @@ func Newfstatat(c *servers.Call) (int64, error) {
 const statFlags = unix.AT_SYMLINK_NOFOLLOW | unix.AT_EMPTY_PATH | unix.AT_NO_AUTOMOUNT
 
 func fstatat(c *servers.Call, d, i, buf, flags int) (int64, error) {
+	if !c.Recorded() {
+		return inKernel(i)(c)
+	}
 	if flags&^statFlags != 0 {
 		return 0, unix.EINVAL
 	}
@@ -68,6 +73,9 @@ func lookup(c *servers.Call, d, i, flags int) (int, error) {
 
 // Statx implements Linux syscall statx(2).
 func Statx(c *servers.Call) (int64, error) {
+	if !c.Recorded() {
+		return inKernel(1)(c)
+	}
 	flags := int(c.Int(2))
 	if flags&^(statFlags|atStatxSyncType) != 0 || flags&atStatxSyncType == atStatxSyncType {
 		return 0, unix.EINVAL
@@ -93,78 +101,6 @@ func Statx(c *servers.Call) (int64, error) {
 	return 0, servers.WriteStruct(c, c.Pointer(4), &stx)
 }
 
-// Statfs implements Linux syscall statfs(2).
-func Statfs(c *servers.Call) (int64, error) {
-	fd, err := lookup(c, -1, 0, 0)
-	if err != nil {
-		return 0, err
-	}
-	defer unix.Close(fd)
-	var st unix.Statfs_t
-	if err := unix.Fstatfs(fd, &st); err != nil {
-		return 0, err
-	}
-	return 0, servers.WriteStruct(c, c.Pointer(1), &st)
-}
-
-// Access implements Linux syscall access(2).
-func Access(c *servers.Call) (int64, error) { return faccessat(c, -1, 0, c.Int(1), 0) }
-
-// Faccessat implements Linux syscall faccessat(2) (no flags argument).
-func Faccessat(c *servers.Call) (int64, error) { return faccessat(c, 0, 1, c.Int(2), 0) }
-
-// Faccessat2 implements Linux syscall faccessat2(2).
-func Faccessat2(c *servers.Call) (int64, error) {
-	return faccessat(c, 0, 1, c.Int(2), int(c.Int(3)))
-}
-
-func faccessat(c *servers.Call, d, i int, mode int32, flags int) (int64, error) {
-	if mode&^(unix.R_OK|unix.W_OK|unix.X_OK) != 0 {
-		return 0, unix.EINVAL
-	}
-	if flags&^(unix.AT_EACCESS|unix.AT_SYMLINK_NOFOLLOW|unix.AT_EMPTY_PATH) != 0 {
-		return 0, unix.EINVAL
-	}
-	fd, err := lookup(c, d, i, flags)
-	if err != nil {
-		return 0, err
-	}
-	defer unix.Close(fd)
-	return 0, unix.Faccessat2(fd, "", uint32(mode), unix.AT_EMPTY_PATH|flags&unix.AT_EACCESS)
-}
-
-// Readlink implements Linux syscall readlink(2).
-func Readlink(c *servers.Call) (int64, error) { return readlinkat(c, -1, 0, 1, 2) }
-
-// Readlinkat implements Linux syscall readlinkat(2).
-func Readlinkat(c *servers.Call) (int64, error) { return readlinkat(c, 0, 1, 2, 3) }
-
-func readlinkat(c *servers.Call, d, i, buf, size int) (int64, error) {
-	n := int64(c.Int(size))
-	if n <= 0 {
-		return 0, unix.EINVAL
-	}
-	fd, err := lookup(c, d, i, unix.AT_SYMLINK_NOFOLLOW)
-	if err != nil {
-		return 0, err
-	}
-	defer unix.Close(fd)
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		return 0, err
-	}
-	if st.Mode&unix.S_IFMT != unix.S_IFLNK {
-		return 0, unix.EINVAL
-	}
-	var target [unix.PathMax]byte
-	got, err := unix.Readlinkat(fd, "", target[:])
-	if err != nil {
-		return 0, err
-	}
-	got = min(got, int(n))
-	return int64(got), c.Write(c.Pointer(buf), target[:got])
-}
-
 const atStatxSyncType = unix.AT_STATX_FORCE_SYNC | unix.AT_STATX_DONT_SYNC
 
 // guestOwner maps a file's host owner into the instance, and for a file of
@@ -183,8 +119,7 @@ func guestOwner(c *servers.Call, fd int, uid, gid, mode uint32, size int64) (uin
 }
 
 // record is what lx import kept in xattrs for a file an unprivileged user
-// could not give its owner or make as a device: "user.lx.owner" = "UID:GID",
-// "user.lx.dev" = "c|b MAJOR MINOR" (see lxbroker/tarball.go). Only files
+// could not give its owner or make as a device: servers.OwnerXattr and servers.DevXattr. Only files
 // owned by guest root carry them; the guest sees the recorded values.
 type record struct {
 	owner, dev   bool
@@ -197,19 +132,17 @@ func recorded(fd int, maybeDev bool) record {
 	var r record
 	var buf [64]byte
 	p := servers.FdPath(fd)
-	if n, err := unix.Getxattr(p, "user.lx.owner", buf[:]); err == nil {
-		if _, err := fmt.Sscanf(string(buf[:n]), "%d:%d", &r.uid, &r.gid); err == nil {
-			r.owner = true
-		}
+	if n, err := unix.Getxattr(p, servers.OwnerXattr, buf[:]); err == nil {
+		r.uid, r.gid, r.owner = servers.ParseOwner(string(buf[:n]))
 	}
 	if !maybeDev {
 		return r
 	}
-	if n, err := unix.Getxattr(p, "user.lx.dev", buf[:]); err == nil {
-		var kind string
-		if _, err := fmt.Sscanf(string(buf[:n]), "%s %d %d", &kind, &r.major, &r.minor); err == nil && (kind == "c" || kind == "b") {
-			r.dev, r.typ = true, unix.S_IFCHR
-			if kind == "b" {
+	if n, err := unix.Getxattr(p, servers.DevXattr, buf[:]); err == nil {
+		var kind byte
+		if kind, r.major, r.minor, r.dev = servers.ParseDev(string(buf[:n])); r.dev {
+			r.typ = unix.S_IFCHR
+			if kind == 'b' {
 				r.typ = unix.S_IFBLK
 			}
 		}

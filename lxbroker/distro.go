@@ -10,7 +10,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -18,6 +17,8 @@ import (
 	"github.com/klauspost/compress/zstd"
 	"github.com/ulikunitz/xz"
 	"golang.org/x/sys/unix"
+
+	"lx/servers"
 )
 
 // ImportInPlace registers an existing root directory without copying it.
@@ -253,19 +254,19 @@ func writeTree(tw *tar.Writer, root string) error {
 			h.Uid, h.Gid = int(st.Uid), int(st.Gid)
 		} else {
 			h.Uid, h.Gid = 0, 0
-			if v, err := getxattr(p, xattrOwner); err == nil {
-				if u, g, ok := strings.Cut(v, ":"); ok {
-					h.Uid, _ = strconv.Atoi(u)
-					h.Gid, _ = strconv.Atoi(g)
+			if v, err := getxattr(p, servers.OwnerXattr); err == nil {
+				if u, g, ok := servers.ParseOwner(v); ok {
+					h.Uid, h.Gid = int(u), int(g)
 				}
 			}
 		}
-		if v, err := getxattr(p, xattrDev); err == nil && fi.Mode().IsRegular() {
-			var kind string
-			fmt.Sscanf(v, "%s %d %d", &kind, &h.Devmajor, &h.Devminor)
-			h.Typeflag, h.Size = tar.TypeChar, 0
-			if kind == "b" {
-				h.Typeflag = tar.TypeBlock
+		if v, err := getxattr(p, servers.DevXattr); err == nil && fi.Mode().IsRegular() {
+			if kind, major, minor, ok := servers.ParseDev(v); ok {
+				h.Typeflag, h.Size = tar.TypeChar, 0
+				h.Devmajor, h.Devminor = int64(major), int64(minor)
+				if kind == 'b' {
+					h.Typeflag = tar.TypeBlock
+				}
 			}
 		}
 		if fi.Mode().IsRegular() && st.Nlink > 1 && h.Typeflag == tar.TypeReg {

@@ -19,18 +19,14 @@ import (
 	"github.com/klauspost/compress/zstd"
 	"github.com/ulikunitz/xz"
 	"golang.org/x/sys/unix"
+
+	"lx/servers"
 )
 
 // Ownership and device nodes an unprivileged user cannot create are kept in
-// xattrs of the extracted file, the way WSL's VolFs keeps $LXUID/$LXGID:
-// "user.lx.owner" = "UID:GID" (when not 0:0) and "user.lx.dev" =
-// "c MAJOR MINOR" or "b MAJOR MINOR" on an empty regular file standing for
-// the device. Export restores both. Symlinks cannot carry user xattrs, so a
-// symlink owned by another user is exported as owned by root.
-const (
-	xattrOwner = "user.lx.owner"
-	xattrDev   = "user.lx.dev"
-)
+// xattrs of the extracted file (servers.OwnerXattr, servers.DevXattr).
+// Export restores both. Symlinks cannot carry user xattrs, so a symlink
+// owned by another user is exported as owned by root.
 
 // decompress detects gzip, xz, zstd and bzip2 by their magic numbers; any
 // other stream is read as a plain tar.
@@ -170,7 +166,7 @@ func (x *extractor) entry(h *tar.Header, body io.Reader) error {
 				return err
 			}
 			unix.Close(fd)
-			x.setxattr(pfd, base, xattrDev, fmt.Sprintf("%s %d %d", kind, h.Devmajor, h.Devminor))
+			x.setxattr(pfd, base, servers.DevXattr, servers.FormatDev(kind[0], uint32(h.Devmajor), uint32(h.Devminor)))
 		}
 	default:
 		return nil // pax globals, GNU volume headers: nothing to make
@@ -199,7 +195,7 @@ func (x *extractor) meta(pfd int, base string, h *tar.Header, mode uint32) error
 	if x.privileged {
 		unix.Fchownat(pfd, base, h.Uid, h.Gid, unix.AT_SYMLINK_NOFOLLOW)
 	} else if (h.Uid != 0 || h.Gid != 0) && !symlink {
-		x.setxattr(pfd, base, xattrOwner, fmt.Sprintf("%d:%d", h.Uid, h.Gid))
+		x.setxattr(pfd, base, servers.OwnerXattr, servers.FormatOwner(uint32(h.Uid), uint32(h.Gid)))
 	}
 	if !symlink {
 		if err := unix.Fchmodat(pfd, base, mode, 0); err != nil {

@@ -175,3 +175,7 @@ func (c *Call) text() string {
 	b.WriteByte(')')
 	return b.String()
 }
+
+// Tracing reports whether a tracer wants this server's calls (one atomic
+// load): handlers that only decode arguments for the trace line skip it.
+func (c *Call) Tracing() bool { return c.s.cfg.Trace != nil && c.s.cfg.Control.Tracing() }

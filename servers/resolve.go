@@ -31,7 +31,13 @@ func (c *Call) Abs(dirfd int32, p string) (string, error) {
 		return "", unix.ENOENT
 	}
 	if p[0] == '/' {
-		return p, nil
+		// A guest that chrooted names paths from its own root, which
+		// /proc prints relative to the instance's mount namespace.
+		root, err := Readlink("/proc/" + strconv.Itoa(c.Tid()) + "/root")
+		if err != nil || root == "/" {
+			return p, err
+		}
+		return root + p, nil
 	}
 	var link string
 	var err error
@@ -148,9 +154,15 @@ func (c *Call) Parent(abs string) (dirfd int, base string, err error) {
 // for the calls that have no fd or AT_EMPTY_PATH form.
 func FdPath(fd int) string { return "/proc/self/fd/" + strconv.Itoa(fd) }
 
+// Status reads the caller's /proc/TID/status (its first 4 KiB: ids,
+// groups, umask, capabilities).
+func (c *Call) Status() (string, error) {
+	return readFileSmall("/proc/" + strconv.Itoa(c.Tid()) + "/status")
+}
+
 // Umask reads the caller's umask from /proc.
 func (c *Call) Umask() (uint32, error) {
-	b, err := readFileSmall("/proc/" + strconv.Itoa(c.Tid()) + "/status")
+	b, err := c.Status()
 	if err != nil {
 		return 0, err
 	}
@@ -171,7 +183,7 @@ func readFileSmall(name string) (string, error) {
 		return "", err
 	}
 	defer unix.Close(fd)
-	var buf [2048]byte
+	var buf [4096]byte
 	n, err := unix.Read(fd, buf[:])
 	if err != nil {
 		return "", err
