@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -86,8 +87,48 @@ func (e *ExitError) Error() string { return e.Text }
 
 // Run runs argv in the distro's instance with this process's stdin, stdout,
 // stderr, environment and working directory, and returns its exit status as
+// RunOptions are the flags of lx run and lx shell.
+type RunOptions struct {
+	Distro, Cwd, User string
+	Mounts            []Mount
+}
+
+// ParseMount reads HOSTDIR:GUESTDIR[:ro] (GUESTDIR defaults to HOSTDIR's
+// absolute path). The host directory is resolved here, on the host side.
+func ParseMount(spec string) (Mount, error) {
+	f := strings.Split(spec, ":")
+	var m Mount
+	switch {
+	case len(f) == 3 && (f[2] == "ro" || f[2] == "rw"):
+		m.ReadOnly = f[2] == "ro"
+	case len(f) == 1 || len(f) == 2:
+	default:
+		return m, fmt.Errorf("--mount %s: want HOSTDIR:GUESTDIR[:ro]", spec)
+	}
+	host, err := filepath.Abs(f[0])
+	if err == nil {
+		host, err = filepath.EvalSymlinks(host)
+	}
+	if err != nil {
+		return m, fmt.Errorf("--mount %s: %w", spec, err)
+	}
+	if fi, err := os.Stat(host); err != nil || !fi.IsDir() {
+		return m, fmt.Errorf("--mount %s: %s is not a directory", spec, f[0])
+	}
+	m.Host, m.Guest = host, host
+	if len(f) > 1 && f[1] != "" {
+		m.Guest = f[1]
+	}
+	if !filepath.IsAbs(m.Guest) {
+		return m, fmt.Errorf("--mount %s: the instance path %s is not absolute", spec, m.Guest)
+	}
+	m.Guest = filepath.Clean(m.Guest)
+	return m, nil
+}
+
 // a shell reports it. Signals lx receives go to the command's process group.
-func Run(argv []string, distro, cd, user string) (int, error) {
+func Run(argv []string, o RunOptions) (int, error) {
+	distro, cd, user := o.Distro, o.Cwd, o.User
 	name, root, err := Resolve(distro)
 	if err != nil {
 		return 125, err
@@ -101,7 +142,7 @@ func Run(argv []string, distro, cd, user string) (int, error) {
 		}
 	default: // a distro starts in the user's home, as a login would (init knows it)
 	}
-	msg := &Msg{Op: OpRun, Argv: argv, Env: os.Environ(), Cwd: cwd, Distro: name, Root: root, User: user}
+	msg := &Msg{Op: OpRun, Argv: argv, Env: os.Environ(), Cwd: cwd, Distro: name, Root: root, User: user, Mounts: o.Mounts}
 	var fds []int
 	if isTerminal(0) && isTerminal(1) {
 		// A pty of the instance stands for this terminal.

@@ -98,11 +98,16 @@ func Init() error {
 	}
 }
 
-// enterRoot mounts /proc for the instance's pid namespace in r and makes r
-// the root.
+// enterRoot mounts /proc for the instance's pid namespace and /sys for its
+// network namespace in r, and makes r the root.
 func enterRoot(r string) error {
 	if err := unix.Mount("proc", r+"/proc", "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
 		return fmt.Errorf("instance root: /proc: %w", err)
+	}
+	// A minimal /sys: the instance's own sysfs (its network namespace's
+	// devices), read-only. Without it the directory stays as it is.
+	if err := unix.Mount("sysfs", r+"/sys", "sysfs", unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+		fmt.Fprintln(os.Stderr, "lx-init: no /sys in the instance:", err)
 	}
 	if err := unix.Chdir(r); err != nil {
 		return err

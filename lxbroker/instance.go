@@ -145,7 +145,11 @@ func (in *Instance) start() error {
 		Cloneflags:  unix.CLONE_NEWUSER | unix.CLONE_NEWNS,
 		UidMappings: idMap(os.Geteuid()),
 		GidMappings: idMap(os.Getegid()),
-		Setsid:      true,
+		// The host's root maps a whole range of ids: guests may set their
+		// groups (su, login, daemons dropping privileges). A single-id
+		// mapping must deny it (user_namespaces(7)).
+		GidMappingsEnableSetgroups: os.Geteuid() == 0,
+		Setsid:                     true,
 	}
 	err = in.keeper.Start()
 	keeperEnd.Close()
@@ -349,14 +353,28 @@ func (in *Instance) readInit() {
 	}
 }
 
-// bind asks the keeper to make host directory dir visible in the instance.
-func (in *Instance) bind(dir string) error {
-	if in.root != "" {
-		return nil // a distro sees its own tree; host directories come with --mount
+// bind asks the keeper to make the run's working directory dir visible in
+// the instance (under the default distro: a distro sees its own tree), then
+// to mount the run's --mount directories.
+func (in *Instance) bind(dir string, mounts []Mount) error {
+	if in.root == "" {
+		if err := in.order(&Msg{Op: OpBind, Cwd: dir}); err != nil {
+			return err
+		}
 	}
+	for _, m := range mounts {
+		if err := in.order(&Msg{Op: OpBind, Mounts: []Mount{m}}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// order sends the keeper an order and waits for its answer.
+func (in *Instance) order(order *Msg) error {
 	in.kmu.Lock()
 	defer in.kmu.Unlock()
-	if err := send(in.kctl, &Msg{Op: OpBind, Cwd: dir}); err != nil {
+	if err := send(in.kctl, order); err != nil {
 		return err
 	}
 	m, fds, err := recv(in.kctl)
@@ -372,7 +390,7 @@ func (in *Instance) bind(dir string) error {
 
 // Spawn asks init to run a command; the returned channel gets its end.
 func (in *Instance) Spawn(m *Msg, fds []int) (uint64, <-chan reply, error) {
-	if err := in.bind(m.Cwd); err != nil {
+	if err := in.bind(m.Cwd, m.Mounts); err != nil {
 		return 0, nil, err
 	}
 	in.mu.Lock()

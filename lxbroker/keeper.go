@@ -1,12 +1,14 @@
 package lxbroker
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -77,7 +79,7 @@ func Keeper() error {
 			orders <- m
 		}
 	}()
-	bound := map[string]bool{}
+	bound := map[string]*binding{}
 	for {
 		select {
 		case err := <-ended:
@@ -91,7 +93,11 @@ func Keeper() error {
 			}
 			reply := &Msg{Op: OpExit, ID: m.ID}
 			if m.Op == OpBind {
-				if err := bind(host, bound, m.Cwd); err != nil {
+				mnt, cwd := Mount{Host: m.Cwd, Guest: m.Cwd}, true
+				if len(m.Mounts) == 1 {
+					mnt, cwd = m.Mounts[0], false
+				}
+				if err := attach(host, bound, mnt, cwd); err != nil {
 					reply = &Msg{Op: OpError, ID: m.ID, Code: 125, Text: "lx: " + err.Error()}
 				}
 			}
@@ -122,7 +128,7 @@ func setupRoot(distroRoot string) (host int, newRoot string, err error) {
 	src := "/"
 	if distroRoot != "" {
 		src = distroRoot
-		for _, d := range []string{"proc", "dev", "tmp", "root"} {
+		for _, d := range []string{"proc", "dev", "tmp", "run", "sys", "root"} {
 			os.Mkdir(filepath.Join(distroRoot, d), 0o755)
 		}
 	}
@@ -131,11 +137,14 @@ func setupRoot(distroRoot string) (host int, newRoot string, err error) {
 		return -1, "", err
 	}
 	defer unix.Close(root)
+	// No device node in the root opens as a device (a tarball may carry
+	// the host disk's); the instance's own are in its /dev.
+	attr := unix.MountAttr{Attr_set: unix.MOUNT_ATTR_NODEV}
 	if distroRoot == "" {
-		attr := unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY}
-		if err := try("make root read-only", unix.MountSetattr(root, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, &attr)); err != nil {
-			return -1, "", err
-		}
+		attr.Attr_set |= unix.MOUNT_ATTR_RDONLY
+	}
+	if err := try("set the root's mount attributes", unix.MountSetattr(root, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, &attr)); err != nil {
+		return -1, "", err
 	}
 	const stage = "/tmp"
 	if err := try("stage", unix.Mount("tmpfs", stage, "tmpfs", 0, "mode=0700")); err != nil {
@@ -150,6 +159,11 @@ func setupRoot(distroRoot string) (host int, newRoot string, err error) {
 		return -1, "", err
 	}
 	if err := try("/tmp", unix.Mount("tmpfs", r+"/tmp", "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=1777")); err != nil {
+		return -1, "", err
+	}
+	// /run is the instance's own: under the default distro it would show
+	// the host's sockets (its broker's, its daemons').
+	if err := try("/run", unix.Mount("tmpfs", r+"/run", "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=0755")); err != nil {
 		return -1, "", err
 	}
 	return host, r, nil
@@ -195,33 +209,103 @@ func setupDev(d string) error {
 	return nil
 }
 
-// bind makes host directory dir visible read-write at the same path.
-func bind(host int, bound map[string]bool, dir string) error {
-	dir = filepath.Clean(dir)
-	if dir == "/" || !filepath.IsAbs(dir) {
-		return nil
+// attach mounts host directory m.Host at m.Guest in the instance (the
+// keeper's root is the instance root): read-only if asked, never with
+// devices or set-user-ID. A run's working directory (cwd) is bound at its
+// own path, read-write, unless it is the root, a kernel filesystem, or
+// under a directory bound already.
+func attach(host int, bound map[string]*binding, m Mount, cwd bool) error {
+	guest := filepath.Clean(m.Guest)
+	if !filepath.IsAbs(guest) || !filepath.IsAbs(m.Host) {
+		return fmt.Errorf("mount %s:%s: both paths must be absolute", m.Host, m.Guest)
 	}
-	for _, skip := range []string{"/proc", "/dev", "/sys"} {
-		if dir == skip || strings.HasPrefix(dir, skip+"/") {
-			return nil
+	for _, skip := range []string{"/", "/proc", "/dev", "/sys"} {
+		if guest == skip || (skip != "/" && strings.HasPrefix(guest, skip+"/")) {
+			if cwd {
+				return nil
+			}
+			return fmt.Errorf("mount %s: %s belongs to the instance", m.Host, guest)
 		}
 	}
-	for d := dir; d != "/"; d = filepath.Dir(d) {
-		if bound[d] {
+	// A binding stays until the instance stops, unless the host directory
+	// it shows was removed (and maybe made again) since: then it goes.
+	for d := guest; d != "/"; d = filepath.Dir(d) {
+		b := bound[d]
+		if b == nil || (!cwd && d != guest) {
+			continue
+		}
+		if b.current(host) && (cwd || b.m == m) {
 			return nil
 		}
+		if err := b.detach(host); err != nil {
+			return fmt.Errorf("replace the mount at %s: %w", d, err)
+		}
+		delete(bound, d)
 	}
-	sub, err := unix.OpenTree(host, strings.TrimPrefix(dir, "/"), unix.OPEN_TREE_CLONE|unix.AT_RECURSIVE|unix.OPEN_TREE_CLOEXEC)
+	sub, err := unix.OpenTree(host, strings.TrimPrefix(filepath.Clean(m.Host), "/"), unix.OPEN_TREE_CLONE|unix.AT_RECURSIVE|unix.OPEN_TREE_CLOEXEC)
 	if err != nil {
-		return fmt.Errorf("working directory %s: %w", dir, err)
+		return fmt.Errorf("host directory %s: %w", m.Host, err)
 	}
 	defer unix.Close(sub)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("working directory %s: %w", dir, err)
+	attr := unix.MountAttr{Attr_set: unix.MOUNT_ATTR_NODEV | unix.MOUNT_ATTR_NOSUID}
+	if m.ReadOnly {
+		attr.Attr_set |= unix.MOUNT_ATTR_RDONLY
 	}
-	if err := unix.MoveMount(sub, "", unix.AT_FDCWD, dir, unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
-		return fmt.Errorf("bind working directory %s: %w", dir, err)
+	if err := unix.MountSetattr(sub, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, &attr); err != nil {
+		return fmt.Errorf("host directory %s: mount attributes: %w", m.Host, err)
 	}
-	bound[dir] = true
+	if err := os.MkdirAll(guest, 0o755); err != nil {
+		if errors.Is(err, unix.EROFS) {
+			return fmt.Errorf("%s does not exist in the instance, and its root is read-only", guest)
+		}
+		return fmt.Errorf("mount point %s: %w", guest, err)
+	}
+	// The guests own the tree the mount point is in: resolve it without
+	// following anything out of the instance root (or into /proc).
+	tfd, err := unix.Openat2(unix.AT_FDCWD, guest, &unix.OpenHow{Flags: unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC,
+		Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS})
+	if err != nil {
+		return fmt.Errorf("mount point %s: %w", guest, err)
+	}
+	defer unix.Close(tfd)
+	if err := unix.MoveMount(sub, "", tfd, "", unix.MOVE_MOUNT_F_EMPTY_PATH|unix.MOVE_MOUNT_T_EMPTY_PATH); err != nil {
+		return fmt.Errorf("mount %s at %s: %w", m.Host, guest, err)
+	}
+	// sub now names the attached mount's root: kept, it lets the keeper
+	// unmount exactly this mount later, whatever guests did to the path.
+	fd, err := unix.Dup(sub)
+	if err != nil {
+		return err
+	}
+	unix.CloseOnExec(fd)
+	bound[guest] = &binding{m: m, fd: fd}
 	return nil
+}
+
+// binding is a host directory the keeper mounted in the instance.
+type binding struct {
+	m  Mount
+	fd int // the mount's root
+}
+
+// current reports whether the mount still shows the host directory that
+// is at m.Host now.
+func (b *binding) current(host int) bool {
+	var in, out unix.Stat_t
+	if unix.Fstat(b.fd, &in) != nil || unix.Fstatat(host, strings.TrimPrefix(b.m.Host, "/"), &out, 0) != nil {
+		return false
+	}
+	return in.Dev == out.Dev && in.Ino == out.Ino && in.Nlink > 0
+}
+
+// detach unmounts the binding through the keeper's own fd for it, named
+// from the host's /proc (the keeper has no pid in the instance's), so no
+// path a guest can change is involved.
+func (b *binding) detach(host int) error {
+	defer unix.Close(b.fd)
+	if err := unix.Fchdir(host); err != nil {
+		return err
+	}
+	defer unix.Chdir("/")
+	return unix.Unmount("proc/self/fd/"+strconv.Itoa(b.fd), unix.MNT_DETACH)
 }

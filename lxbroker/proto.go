@@ -34,6 +34,14 @@ type Msg struct {
 	Rows    int      `msgpack:"rows,omitempty"` // its window size
 	Cols    int      `msgpack:"cols,omitempty"`
 	Text    string   `msgpack:"text,omitempty"`
+	Mounts  []Mount  `msgpack:"mounts,omitempty"` // host directories to mount in the instance (lx run --mount)
+}
+
+// Mount is one `lx run --mount HOSTDIR:GUESTDIR[:ro]`.
+type Mount struct {
+	Host     string `msgpack:"host"` // absolute, symlinks resolved on the host
+	Guest    string `msgpack:"guest"`
+	ReadOnly bool   `msgpack:"ro,omitempty"`
 }
 
 // Ops.
@@ -49,7 +57,7 @@ const (
 	OpLine      = "line"      // broker → client: one line of output (trace, status)
 	OpSpawn     = "spawn"     // broker → init, with stdin, stdout, stderr
 	OpReady     = "ready"     // keeper → broker (Code: init's pid); init → broker, with the seccomp listener
-	OpBind      = "bind"      // broker → keeper: bind the host directory Cwd into the instance
+	OpBind      = "bind"      // broker → keeper: bind the host directory Cwd, or Mounts[0], into the instance
 	OpStop      = "stop"      // broker → init: SIGTERM every guest, wait up to Seconds, then SIGKILL
 	OpPty       = "pty"       // init → broker → client: the pty master of a Tty run
 )

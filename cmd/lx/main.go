@@ -129,18 +129,39 @@ func newFlags(name, synopsis string) *flag.FlagSet {
 	return fs
 }
 
+// mounts is the repeatable --mount flag.
+type mounts []lxbroker.Mount
+
+func (m *mounts) String() string { return "" }
+
+func (m *mounts) Set(spec string) error {
+	mnt, err := lxbroker.ParseMount(spec)
+	if err == nil {
+		*m = append(*m, mnt)
+	}
+	return err
+}
+
+// runFlags are the flags lx run and lx shell share.
+func runFlags(fs *flag.FlagSet, what string) *lxbroker.RunOptions {
+	var o lxbroker.RunOptions
+	fs.StringVar(&o.Distro, "d", "", "the distro whose instance runs "+what+" (default: 'lx set-default', else the host root, read-only)")
+	fs.StringVar(&o.Cwd, "cd", "", "the directory "+what+" starts in (default: this one for the host root, the user's home in a distro)")
+	fs.StringVar(&o.User, "u", "", "run as this user of the instance (default: root)")
+	fs.Var((*mounts)(&o.Mounts), "mount", "mount host directory HOSTDIR at GUESTDIR in the instance, read-only with :ro (HOSTDIR:GUESTDIR[:ro]; repeatable; it stays until the instance stops)")
+	return &o
+}
+
 func cmdRun(args []string) error {
-	fs := newFlags("run", "[-d DISTRO] [-u USER] [--cd DIR] [--] CMD [ARG...]")
-	distro := fs.String("d", "", "the distro whose instance runs CMD (default: 'lx set-default', else the host root, read-only)")
-	cd := fs.String("cd", "", "the directory CMD starts in (default: this one for the host root, the user's home in a distro)")
-	user := fs.String("u", "", "run as this user of the instance (default: root)")
+	fs := newFlags("run", "[-d DISTRO] [-u USER] [--cd DIR] [--mount HOSTDIR:GUESTDIR[:ro]]... [--] CMD [ARG...]")
+	o := runFlags(fs, "CMD")
 	fs.Parse(args)
 	argv := fs.Args()
 	if len(argv) == 0 {
 		fs.Usage()
 		os.Exit(2)
 	}
-	code, err := lxbroker.Run(argv, *distro, *cd, *user)
+	code, err := lxbroker.Run(argv, *o)
 	if err != nil {
 		return err
 	}
@@ -152,16 +173,14 @@ func cmdRun(args []string) error {
 var loginShell = []string{"/bin/sh", "-c", "if [ -x /bin/bash ]; then exec /bin/bash -l; fi; exec /bin/sh -l"}
 
 func cmdShell(args []string) error {
-	fs := newFlags("shell", "[-d DISTRO] [-u USER] [--cd DIR]")
-	distro := fs.String("d", "", "the distro whose instance to enter (default: 'lx set-default', else the host root)")
-	cd := fs.String("cd", "", "the directory the shell starts in")
-	user := fs.String("u", "", "log in as this user of the instance (default: root)")
+	fs := newFlags("shell", "[-d DISTRO] [-u USER] [--cd DIR] [--mount HOSTDIR:GUESTDIR[:ro]]...")
+	o := runFlags(fs, "the shell")
 	fs.Parse(args)
 	if fs.NArg() != 0 {
 		fs.Usage()
 		os.Exit(2)
 	}
-	code, err := lxbroker.Run(loginShell, *distro, *cd, *user)
+	code, err := lxbroker.Run(loginShell, *o)
 	if err != nil {
 		return err
 	}
