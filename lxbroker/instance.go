@@ -145,7 +145,11 @@ func (in *Instance) start() error {
 		Cloneflags:  unix.CLONE_NEWUSER | unix.CLONE_NEWNS,
 		UidMappings: idMap(os.Geteuid()),
 		GidMappings: idMap(os.Getegid()),
-		Setsid:      true,
+		// Guest root of a host root's instance may set supplementary
+		// groups, as root in a user namespace may; an unprivileged
+		// instance must deny setgroups to map its gid at all.
+		GidMappingsEnableSetgroups: os.Geteuid() == 0,
+		Setsid:                     true,
 	}
 	err = in.keeper.Start()
 	keeperEnd.Close()
