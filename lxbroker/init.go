@@ -347,11 +347,29 @@ func (in *initState) spawn(m *Msg, fds []int) {
 		fail(126, "lx: %s: %v", m.Argv[0], err)
 	case syscall.ENOENT:
 		fail(127, "lx: %s: no such file or directory", m.Argv[0])
-	case syscall.EACCES, syscall.ENOEXEC, syscall.EISDIR, syscall.EPERM:
+	case syscall.ENOEXEC:
+		if elf32(filepath.Join(m.Cwd, path)) {
+			fail(126, "lx: %s: cannot execute: a 32-bit program (lx runs x86-64 programs only)", m.Argv[0])
+			return
+		}
+		fail(126, "lx: %s: cannot execute: %v", m.Argv[0], err)
+	case syscall.EACCES, syscall.EISDIR, syscall.EPERM:
 		fail(126, "lx: %s: cannot execute: %v", m.Argv[0], err)
 	default:
 		fail(126, "lx: %s: %v", m.Argv[0], err)
 	}
+}
+
+// elf32 reports whether path is a 32-bit ELF file.
+func elf32(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	var h [5]byte
+	n, _ := f.Read(h[:])
+	return n == 5 && string(h[:4]) == "\x7fELF" && h[4] == 1
 }
 
 func (in *initState) signal(id uint64, sig int) {
