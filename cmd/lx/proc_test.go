@@ -1,0 +1,232 @@
+package main
+
+// Processes, exec, identities, limits and signals (procsrv and sigsrv).
+// Each guest program here runs natively first, then under lx, and the two
+// outputs must be the same.
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// native runs args in dir on the host, in a process group of its own as
+// lx run does, and returns stdout; it fails the test unless args exit 0.
+func native(t *testing.T, dir string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.Dir = dir
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("native %q: %v\nstdout: %s\nstderr: %s", args, err, out.String(), errb.String())
+	}
+	return out.String()
+}
+
+// sameUnderLx runs args natively in one scratch directory and under lx in
+// another (each prepared by setup) and fails on any difference in stdout.
+// It returns the output.
+func sameUnderLx(t *testing.T, setup func(dir string), args ...string) string {
+	t.Helper()
+	nd, ld := t.TempDir(), t.TempDir()
+	setup(nd)
+	setup(ld)
+	want := native(t, nd, args...)
+	got := guest(t, ld, args...)
+	if got != want {
+		t.Fatalf("under lx the output differs from native:\n%s", diffLines(want, got))
+	}
+	return got
+}
+
+func copyTestdata(t *testing.T, dir string, names ...string) {
+	t.Helper()
+	for _, n := range names {
+		b, err := os.ReadFile(filepath.Join("testdata", n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		write(t, filepath.Join(dir, filepath.Base(n)), string(b), 0o755)
+	}
+}
+
+func gcc(t *testing.T, dir, out, src string, flags ...string) {
+	t.Helper()
+	args := append([]string{"-O1", "-o", filepath.Join(dir, out), filepath.Join("testdata", src)}, flags...)
+	if b, err := exec.Command("gcc", args...).CombinedOutput(); err != nil {
+		t.Fatalf("gcc %s: %v\n%s", src, err, b)
+	}
+}
+
+func wantLines(t *testing.T, out string, lines ...string) {
+	t.Helper()
+	for _, l := range lines {
+		if !strings.Contains(out, l+"\n") {
+			t.Errorf("output lacks %q:\n%s", l, out)
+		}
+	}
+}
+
+// TestProcSuite: exec errors and scripts, fork/vfork/clone/posix_spawn,
+// wait4/waitid, groups and sessions, orphans, threads, identities, limits
+// and signals (testdata/proctest.c), natively and under lx.
+func TestProcSuite(t *testing.T) {
+	need(t, "gcc")
+	bin := t.TempDir()
+	gcc(t, bin, "proctest", "proctest.c", "-pthread")
+	for _, part := range []string{"exec", "proc", "id", "limits", "signals"} {
+		t.Run(part, func(t *testing.T) {
+			out := sameUnderLx(t, func(dir string) {
+				b, _ := os.ReadFile(filepath.Join(bin, "proctest"))
+				write(t, filepath.Join(dir, "proctest"), string(b), 0o755)
+			}, "./proctest", part)
+			if !strings.HasSuffix(out, "done\n") {
+				t.Fatalf("proctest %s did not finish:\n%s", part, out)
+			}
+			switch part {
+			case "exec":
+				wantLines(t, out, "exec text file: ENOEXEC", "exec aarch64 elf: ENOEXEC", "exec directory: EACCES",
+					"script nested 4: exit 0", "exec ./s5: ELOOP", "exec one 200000-byte argument: E2BIG",
+					"  new image: argv execveat, /proc/self/exe proctest, threads 1", "exec from a second thread: exit 5")
+			case "proc":
+				wantLines(t, out, "fork, getppid in child: exit 7", "posix_spawn: exit 17", "orphan reparented: yes",
+					"8 threads: distinct tids 1, sum 7999992", "setsid, getsid, second setsid, new group: 15/15")
+			case "id":
+				if os.Geteuid() == 0 {
+					wantLines(t, out, "setgroups, setresgid, setresuid: 7/7", "  after setresuid: geteuid 1002, setuid(0) EPERM")
+				}
+			case "limits":
+				wantLines(t, out, "  RLIMIT_NOFILE 16: last fd 15, then EMFILE", "SIGSEGV death: signal SEGV",
+					"prlimit on a child: ok, now 100/200")
+			case "signals":
+				wantLines(t, out, "sigqueue SIGRTMIN: got 1, value 4242", "the thread got USR2",
+					"SIGPIPE: signal PIPE", "SIGSYS seen after trapped calls: 0", "SIGSYS default: signal SIGSYS")
+			}
+		})
+	}
+}
+
+// TestProcScriptNested: a #! script runs with its arguments under lx as
+// natively (the nesting limit is in TestProcSuite).
+func TestProcScriptArgs(t *testing.T) {
+	out := sameUnderLx(t, func(dir string) {
+		write(t, filepath.Join(dir, "inner"), "#!/bin/sh\necho \"inner: $0 $*\"\n", 0o755)
+		write(t, filepath.Join(dir, "outer"), "#!./inner -x\n", 0o755)
+		write(t, filepath.Join(dir, "py"), "#!/usr/bin/env python3\nimport sys; print('py', sys.argv[1:])\n", 0o755)
+	}, "sh", "-c", "./outer a b; ./py c")
+	if out != "inner: ./inner -x ./outer a b\npy ['c']\n" {
+		t.Fatalf("scripts: %q", out)
+	}
+}
+
+// TestProc32BitClearMessage: lx runs only x86-64 programs; a 32-bit ELF is
+// refused with a message that says so.
+func TestProc32BitClearMessage(t *testing.T) {
+	dir := t.TempDir()
+	b, err := os.ReadFile("/bin/true")
+	if err != nil {
+		t.Skipf("skipped: %v", err)
+	}
+	b[4], b[18], b[19] = 1, 3, 0 // ELFCLASS32, EM_386
+	write(t, filepath.Join(dir, "elf32"), string(b), 0o755)
+	_, errs, code := lx(t, dir, "", "run", "--", "./elf32")
+	if code != 126 || !strings.Contains(errs, "32-bit") {
+		t.Fatalf("32-bit ELF: exit %d %q", code, errs)
+	}
+}
+
+// TestProcBashJobControl: a bash script with set -m: job process groups,
+// stop and continue, kill %N, wait, fg, wait -n, traps.
+func TestProcBashJobControl(t *testing.T) {
+	need(t, "bash", "ps")
+	out := sameUnderLx(t, func(dir string) { copyTestdata(t, dir, "jobs.sh") }, "bash", "jobs.sh")
+	wantLines(t, out, "job 1 leads its own group", "after STOP: T", "after CONT: S", "job 2 status 143",
+		"job 1 status 130", "fg status 3", "got USR1", "done")
+}
+
+// TestProcPythonMultiprocessing: multiprocessing with fork, spawn and
+// forkserver; subprocess pipelines, SIGPIPE, timeouts.
+func TestProcPythonMultiprocessing(t *testing.T) {
+	need(t, "python3")
+	out := sameUnderLx(t, func(dir string) { copyTestdata(t, dir, "multiproc.py") }, "python3", "multiproc.py")
+	wantLines(t, out, "fork pool 328350", "spawn pool 328350", "spawn crash exitcode -11",
+		"pipeline 2 1 1 2 3 3 0 0 0", "pipefail with SIGPIPE 3 141", "done")
+}
+
+// TestProcMakeJ2: make -j2 of an 11-file C project.
+func TestProcMakeJ2(t *testing.T) {
+	need(t, "make", "gcc")
+	setup := func(dir string) {
+		ents, _ := os.ReadDir("testdata/cproj")
+		for _, e := range ents {
+			copyTestdata(t, dir, "cproj/"+e.Name())
+		}
+	}
+	out := sameUnderLx(t, setup, "sh", "-c", "make -s -j2 && ./proj && make -s clean && ls *.o 2>/dev/null | wc -l")
+	if !strings.HasPrefix(out, "f01 ") || !strings.HasSuffix(out, "f10 "+strings.Fields(out)[19]+"\n0\n") {
+		t.Fatalf("make -j2: %q", out)
+	}
+}
+
+// TestProcGoThreads: a multi-threaded Go program (dynamically built by the
+// go tool's defaults) with locked threads, signals and a child.
+func TestProcGoThreads(t *testing.T) {
+	bin := t.TempDir()
+	build := exec.Command("go", "build", "-o", filepath.Join(bin, "threads"), "testdata/threads.go")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	out := sameUnderLx(t, func(dir string) {
+		b, _ := os.ReadFile(filepath.Join(bin, "threads"))
+		write(t, filepath.Join(dir, "threads"), string(b), 0o755)
+	}, "./threads")
+	wantLines(t, out, "16 locked goroutines: distinct threads true sum 6400000", "signal user defined signal 1",
+		`child "child of go\n" exit status 3`, "done")
+}
+
+// TestProcForkBomb: a fork bomb under RLIMIT_NPROC is stopped with EAGAIN
+// and cleaned up; the broker answers throughout. Host root is not bound by
+// RLIMIT_NPROC (nor is guest root of its instance, which is host root), so
+// as root the bomb runs as another user, natively and in the guest.
+func TestProcForkBomb(t *testing.T) {
+	need(t, "gcc")
+	bin := t.TempDir()
+	gcc(t, bin, "bomb", "bomb.c")
+	args := []string{"./bomb", "40"}
+	if os.Geteuid() == 0 {
+		need(t, "setpriv")
+		args = append([]string{"setpriv", "--reuid=4243", "--regid=4243", "--clear-groups"}, args...)
+	}
+	done := make(chan struct{})
+	var statusErr string
+	go func() { // the broker stays responsive while the bomb goes off
+		defer close(done)
+		for i := 0; i < 20; i++ {
+			cmd := exec.Command(lxBin, "status")
+			if out, err := cmd.CombinedOutput(); err != nil {
+				statusErr = string(out) + err.Error()
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}()
+	out := sameUnderLx(t, func(dir string) {
+		os.Chmod(dir, 0o777)
+		b, _ := os.ReadFile(filepath.Join(bin, "bomb"))
+		write(t, filepath.Join(dir, "bomb"), string(b), 0o755)
+	}, args...)
+	<-done
+	if statusErr != "" {
+		t.Errorf("lx status during the bomb: %s", statusErr)
+	}
+	if out != "fork bomb under RLIMIT_NPROC 40: 20 EAGAIN, 0 other errors, all gone yes\n" {
+		t.Fatalf("bomb: %q", out)
+	}
+}
