@@ -230,3 +230,101 @@ func TestProcForkBomb(t *testing.T) {
 		t.Fatalf("bomb: %q", out)
 	}
 }
+
+// TestProcHostSignals: SIGINT, SIGTERM and SIGHUP sent to `lx run` go to
+// the guest command's process group.
+func TestProcHostSignals(t *testing.T) {
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP} {
+		cmd := exec.Command(lxBin, "run", "--", "sh", "-c",
+			`trap 'echo got $1; exit 5' `+strings.TrimPrefix(unixSigName(sig), "SIG")+`; echo ready; while :; do sleep 0.05; done`, "sh", unixSigName(sig))
+		cmd.Dir = t.TempDir()
+		stdout, _ := cmd.StdoutPipe()
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, 64)
+		n, _ := stdout.Read(buf)
+		if string(buf[:n]) != "ready\n" {
+			cmd.Process.Kill()
+			t.Fatalf("%v: guest said %q", sig, buf[:n])
+		}
+		cmd.Process.Signal(sig)
+		rest, _ := readAll(stdout)
+		err := cmd.Wait()
+		code := -1
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		}
+		if rest != "got "+unixSigName(sig)+"\n" || code != 5 {
+			t.Errorf("%v to lx run: guest said %q, exit %d (want the trap's output and exit 5)", sig, rest, code)
+		}
+	}
+}
+
+func unixSigName(s syscall.Signal) string {
+	return map[syscall.Signal]string{syscall.SIGINT: "SIGINT", syscall.SIGTERM: "SIGTERM", syscall.SIGHUP: "SIGHUP"}[s]
+}
+
+func readAll(f interface{ Read([]byte) (int, error) }) (string, error) {
+	var b bytes.Buffer
+	buf := make([]byte, 4096)
+	for {
+		n, err := f.Read(buf)
+		b.Write(buf[:n])
+		if err != nil {
+			return b.String(), nil
+		}
+	}
+}
+
+// TestProcHostSignalOnTerminal: on a terminal, a SIGINT sent to `lx run`
+// goes to the terminal's foreground job, not to the shell that runs it.
+func TestProcHostSignalOnTerminal(t *testing.T) {
+	need(t, "bash")
+	master, slave, err := openHostPty()
+	if err != nil {
+		t.Skipf("skipped: no pty: %v", err)
+	}
+	defer master.Close()
+	cmd := exec.Command(lxBin, "run", "--", "bash", "--norc", "--noprofile", "-i")
+	cmd.Dir = t.TempDir()
+	cmd.Env = append(os.Environ(), "PS1=lx$ ", "TERM=dumb")
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	slave.Close()
+	term := watchPty(master)
+	term.expect(t, `lx\$ `)
+	master.Write([]byte("sleep 100\n"))
+	time.Sleep(500 * time.Millisecond)
+	cmd.Process.Signal(syscall.SIGINT) // bash waits in its own group; sleep is the foreground job
+	term.expect(t, `lx\$ `)
+	master.Write([]byte("echo sleep-ended-$?\n"))
+	term.expect(t, `sleep-ended-130`)
+	master.Write([]byte("echo shell-alive-$((40+2))\n"))
+	term.expect(t, `shell-alive-42`)
+	master.Write([]byte("exit 4\n"))
+	err = cmd.Wait()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 4 {
+		t.Fatalf("lx run bash -i: %v", err)
+	}
+}
+
+// TestProcKillAllStaysInside: kill(-1) in a guest reaches the instance's
+// processes only, not the host's processes of the same user.
+func TestProcKillAllStaysInside(t *testing.T) {
+	host := exec.Command("sleep", "60")
+	if err := host.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer host.Process.Kill()
+	out := guest(t, t.TempDir(), "sh", "-c", "sleep 60 & trap '' TERM; kill -TERM -1; wait $!; echo guest sleep: $?")
+	if out != "guest sleep: 143\n" {
+		t.Fatalf("kill -1 in the guest: %q", out)
+	}
+	if err := host.Process.Signal(syscall.Signal(0)); err != nil {
+		t.Fatalf("kill(-1) in a guest reached a host process: %v", err)
+	}
+}
