@@ -328,3 +328,35 @@ func TestProcKillAllStaysInside(t *testing.T) {
 		t.Fatalf("kill(-1) in a guest reached a host process: %v", err)
 	}
 }
+
+// TestProcExecKinds: dynamic glibc, static, static-pie and musl builds of
+// one program, run from the host directory bound into the instance.
+func TestProcExecKinds(t *testing.T) {
+	need(t, "gcc")
+	bin := t.TempDir()
+	kinds := []string{"dynamic", "static", "static-pie"}
+	gcc(t, bin, "dynamic", "hello.c")
+	gcc(t, bin, "static", "hello.c", "-static")
+	gcc(t, bin, "static-pie", "hello.c", "-static-pie")
+	if _, err := exec.LookPath("musl-gcc"); err == nil {
+		if b, err := exec.Command("musl-gcc", "-O1", "-o", filepath.Join(bin, "musl"), "testdata/hello.c").CombinedOutput(); err != nil {
+			t.Fatalf("musl-gcc: %v\n%s", err, b)
+		}
+		kinds = append(kinds, "musl")
+	} else {
+		t.Log("musl-gcc not installed (Debian package musl-tools): the musl build is not tried")
+	}
+	script := ""
+	for _, k := range kinds {
+		script += "./" + k + " a b; "
+	}
+	out := sameUnderLx(t, func(dir string) {
+		for _, k := range kinds {
+			b, _ := os.ReadFile(filepath.Join(bin, k))
+			write(t, filepath.Join(dir, k), string(b), 0o755)
+		}
+	}, "sh", "-c", script)
+	for _, k := range kinds {
+		wantLines(t, out, "./"+k+": argc 3, /proc/self/exe "+k+", ppid is init or shell 1")
+	}
+}
