@@ -55,6 +55,9 @@ const namespaceFlags = unix.CLONE_NEWNS | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC 
 
 // Fork implements Linux syscall fork(2).
 func Fork(c *servers.Call) (int64, error) {
+	if err := procs.admit(c); err != nil {
+		return 0, err
+	}
 	Stats.Forks.Add(1)
 	return 0, servers.ErrContinue
 }
