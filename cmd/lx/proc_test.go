@@ -6,9 +6,11 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -358,5 +360,74 @@ func TestProcExecKinds(t *testing.T) {
 	}, "sh", "-c", script)
 	for _, k := range kinds {
 		wantLines(t, out, "./"+k+": argc 3, /proc/self/exe "+k+", ppid is init or shell 1")
+	}
+}
+
+// TestProcForkBombInstanceBound: guest root, which RLIMIT_NPROC does not
+// bind when the instance is host root's, still meets the instance's bound
+// (LX_MAX_PROCS=400 for these tests) with EAGAIN; the broker and a second
+// client of the instance go on working, and nothing of the bomb is left.
+func TestProcForkBombInstanceBound(t *testing.T) {
+	need(t, "gcc")
+	dir := t.TempDir()
+	gcc(t, dir, "bomb", "bomb.c")
+	hold(t)
+	before := status(t).Instances[0].Guests
+	out := guest(t, dir, "./bomb", "0")
+	if out != "fork bomb under no RLIMIT_NPROC 0: 20 EAGAIN, 0 other errors, all gone yes\n" {
+		t.Fatalf("bomb: %q", out)
+	}
+	if got := guest(t, dir, "echo", "still serving"); got != "still serving\n" {
+		t.Fatalf("after the bomb: %q", got)
+	}
+	for i := 0; status(t).Instances[0].Guests > before; i++ {
+		if i == 100 {
+			t.Fatalf("guests left after the bomb: %d, before %d", status(t).Instances[0].Guests, before)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestPs: lx ps shows the instance's process tree with guest pids, users,
+// states and commands.
+func TestPs(t *testing.T) {
+	dir := t.TempDir()
+	cmd := exec.Command(lxBin, "run", "--", "sh", "-c", "sleep 30 | cat & setpriv --reuid=4244 sleep 31 & echo ready; wait")
+	cmd.Dir = dir
+	stdout, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	buf := make([]byte, 16)
+	stdout.Read(buf)
+	var out string
+	for i := 0; i < 50; i++ { // setpriv execs sleep 31 a moment after ready
+		out, _, _ = lx(t, dir, "", "ps")
+		if regexp.MustCompile(`(?m)_ sleep 31$`).MatchString(out) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) < 6 || !strings.HasPrefix(lines[0], "PID") || !strings.HasPrefix(lines[1], "1 ") || !strings.Contains(lines[1], "lx-init") {
+		t.Fatalf("lx ps:\n%s", out)
+	}
+	want := []string{`root +S +1 +\\_ sh -c sleep 30`, `root +S +1 +  \\_ sleep 30$`, `root +S +1 +  \\_ cat$`}
+	if os.Geteuid() == 0 {
+		want = append(want, `4244 +S +1 +  \\_ sleep 31$`)
+	}
+	for _, re := range want {
+		if !regexp.MustCompile(`(?m)` + re).MatchString(out) {
+			t.Errorf("lx ps lacks %s:\n%s", re, out)
+		}
+	}
+	js, _, code := lx(t, dir, "", "ps", "--json")
+	var es []psEntry
+	if code != 0 || json.Unmarshal([]byte(js), &es) != nil || len(es) != len(lines)-1 || es[0].Pid != 1 {
+		t.Fatalf("lx ps --json: exit %d\n%s", code, js)
+	}
+	if _, errs, code := lx(t, dir, "", "ps", "-d", "no-such-distro"); code == 0 || !strings.Contains(errs, "no-such-distro") {
+		t.Fatalf("lx ps -d no-such-distro: exit %d %q", code, errs)
 	}
 }
