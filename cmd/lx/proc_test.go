@@ -431,3 +431,36 @@ func TestPs(t *testing.T) {
 		t.Fatalf("lx ps -d no-such-distro: exit %d %q", code, errs)
 	}
 }
+
+// TestProcNoZombies: orphans of a finished command (double forks, a parent
+// that exits without waiting) are reaped by the instance's init: lx ps
+// shows no zombie afterwards, and a segfaulting child's death is 139.
+func TestProcNoZombies(t *testing.T) {
+	dir := t.TempDir()
+	hold(t)
+	_, _, code := lx(t, dir, "", "run", "--", "sh", "-c",
+		"for i in 1 2 3 4 5; do (sleep 0.2 & sleep 0.1 &) ; done; sh -c 'sleep 0.1 & exec sleep 0.2' & kill -SEGV $$")
+	if code != 139 {
+		t.Fatalf("a shell killed by SIGSEGV: exit %d, want 139", code)
+	}
+	var es []psEntry
+	for i := 0; ; i++ {
+		time.Sleep(100 * time.Millisecond)
+		js, errs, code := lx(t, dir, "", "ps", "--json")
+		if code != 0 || json.Unmarshal([]byte(js), &es) != nil {
+			t.Fatalf("lx ps --json: exit %d %s %s", code, js, errs)
+		}
+		left := 0
+		for _, e := range es {
+			if e.State == "Z" || strings.HasPrefix(strings.Join(e.Cmdline, " "), "sleep 0.") {
+				left++
+			}
+		}
+		if left == 0 {
+			return
+		}
+		if i == 50 {
+			t.Fatalf("after 5 s, zombies or orphans are left: %+v", es)
+		}
+	}
+}
