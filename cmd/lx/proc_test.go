@@ -464,3 +464,48 @@ func TestProcNoZombies(t *testing.T) {
 		}
 	}
 }
+
+// TestProcUnprivileged: as an unprivileged host user (nobody), guest root
+// is bound by RLIMIT_NPROC (a fork bomb ends in EAGAIN), identities outside
+// the one-id mapping are EINVAL, and lx ps shows the instance.
+func TestProcUnprivileged(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("skipped: already unprivileged; the other tests cover this path")
+	}
+	need(t, "setpriv", "gcc")
+	dir, err := os.MkdirTemp("", "lx-nobody-proc-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	os.Chmod(dir, 0o755)
+	rt := filepath.Join(dir, "rt")
+	os.Mkdir(rt, 0o700)
+	os.Chown(rt, 65534, 65534)
+	work := filepath.Join(dir, "work")
+	os.Mkdir(work, 0o755)
+	os.Chown(work, 65534, 65534)
+	gcc(t, work, "bomb", "bomb.c")
+	run := func(args ...string) (string, int) {
+		cmd := exec.Command("setpriv", append([]string{"--reuid=65534", "--regid=65534", "--clear-groups", "--",
+			"env", "XDG_RUNTIME_DIR=" + rt, "XDG_STATE_HOME=" + rt, "HOME=" + work, "LX_GRACE=5s", lxBin}, args...)...)
+		cmd.Dir = work
+		out, err := cmd.CombinedOutput()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		}
+		return string(out), code
+	}
+	defer run("shutdown")
+	if out, code := run("run", "--", "./bomb", "30"); code != 0 || out != "fork bomb under RLIMIT_NPROC 30: 20 EAGAIN, 0 other errors, all gone yes\n" {
+		t.Fatalf("fork bomb as nobody: exit %d %q", code, out)
+	}
+	if out, code := run("run", "--", "sh", "-c", "setpriv --reuid=1000 true 2>&1"); !strings.Contains(out, "setresuid failed: Invalid argument") {
+		t.Fatalf("setuid to an unmapped id as nobody: exit %d %q", code, out)
+	}
+	out, code := run("ps")
+	if code != 0 || !strings.Contains(out, "lx-init") {
+		t.Fatalf("lx ps as nobody: exit %d %q", code, out)
+	}
+}
