@@ -297,6 +297,7 @@ func TestProcHostSignalOnTerminal(t *testing.T) {
 		t.Fatal(err)
 	}
 	slave.Close()
+	t.Cleanup(func() { cmd.Process.Kill() }) // a failed expect leaves no lx run behind
 	term := watchPty(master)
 	term.expect(t, `lx\$ `)
 	master.Write([]byte("sleep 100\n"))
