@@ -74,7 +74,7 @@ func Init() error {
 		}
 		unix.Close(null)
 	}
-	in := &initState{ctl: ctl, children: map[int]uint64{}, wake: make(chan struct{}, 1)}
+	in := &initState{ctl: ctl, children: map[int]uint64{}, ptys: map[int]int{}, wake: make(chan struct{}, 1)}
 	go in.reap()
 	for {
 		m, fds, err := recv(ctl)
@@ -125,6 +125,7 @@ type initState struct {
 	ctl      *net.UnixConn
 	mu       sync.Mutex
 	children map[int]uint64 // pid → spawn id
+	ptys     map[int]int    // pid → init's copy of its pty master (runs on a terminal)
 	wake     chan struct{}
 }
 
@@ -333,6 +334,12 @@ func (in *initState) spawn(m *Msg, fds []int) {
 	pid, err := syscall.ForkExec(path, m.Argv, attr)
 	if err == nil {
 		in.children[pid] = m.ID
+		if master >= 0 {
+			// kept to find the terminal's foreground group for signals
+			if dup, derr := unix.FcntlInt(uintptr(master), unix.F_DUPFD_CLOEXEC, 0); derr == nil {
+				in.ptys[pid] = dup
+			}
+		}
 	}
 	in.mu.Unlock()
 	if err == nil && master >= 0 {
@@ -352,20 +359,49 @@ func (in *initState) spawn(m *Msg, fds []int) {
 		fail(126, "lx: %s: %v", m.Argv[0], err)
 	case syscall.ENOENT:
 		fail(127, "lx: %s: no such file or directory", m.Argv[0])
-	case syscall.EACCES, syscall.ENOEXEC, syscall.EISDIR, syscall.EPERM:
+	case syscall.ENOEXEC:
+		if elf32(filepath.Join(m.Cwd, path)) {
+			fail(126, "lx: %s: cannot execute: a 32-bit program (lx runs x86-64 programs only)", m.Argv[0])
+			return
+		}
+		fail(126, "lx: %s: cannot execute: %v", m.Argv[0], err)
+	case syscall.EACCES, syscall.EISDIR, syscall.EPERM:
 		fail(126, "lx: %s: cannot execute: %v", m.Argv[0], err)
 	default:
 		fail(126, "lx: %s: %v", m.Argv[0], err)
 	}
 }
 
+// elf32 reports whether path is a 32-bit ELF file.
+func elf32(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	var h [5]byte
+	n, _ := f.Read(h[:])
+	return n == 5 && string(h[:4]) == "\x7fELF" && h[4] == 1
+}
+
+// signal sends sig, which the host sent to `lx run`, to the run's
+// foreground process group: the terminal's foreground group for a run on a
+// terminal (the job a shell runs in the foreground), else the process
+// group of the command (a non-interactive shell and its children).
 func (in *initState) signal(id uint64, sig int) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	for pid, cid := range in.children {
-		if cid == id {
-			unix.Kill(-pid, unix.Signal(sig))
+		if cid != id {
+			continue
 		}
+		pgrp := pid
+		if m, ok := in.ptys[pid]; ok {
+			if fg, err := unix.IoctlGetInt(m, unix.TIOCGPGRP); err == nil && fg > 0 {
+				pgrp = fg
+			}
+		}
+		unix.Kill(-pgrp, unix.Signal(sig))
 	}
 }
 
@@ -413,6 +449,10 @@ func (in *initState) reap() {
 		in.mu.Lock()
 		id, ok := in.children[pid]
 		delete(in.children, pid)
+		if m, ok := in.ptys[pid]; ok {
+			unix.Close(m)
+			delete(in.ptys, pid)
+		}
 		in.mu.Unlock()
 		if !ok {
 			continue

@@ -16,9 +16,8 @@ func Execve(c *servers.Call) (int64, error) { return execveat(c, -1, 0, 0) }
 func Execveat(c *servers.Call) (int64, error) { return execveat(c, 0, 1, int(c.Int(4))) }
 
 const (
-	elfClass64  = 2
-	elfData2LSB = 1
-	emX86_64    = 62
+	elfClass64 = 2
+	emX86_64   = 62
 )
 
 // execveat checks the target the way the kernel will, so that the guest
@@ -81,7 +80,8 @@ func checkExec(c *servers.Call, fd int, abs string) error {
 			c.Log().Info("32-bit binaries are not supported", zap.String("path", abs))
 			return unix.ENOEXEC
 		}
-		if h[5] != elfData2LSB || binary.LittleEndian.Uint16(h[18:]) != emX86_64 {
+		// Linux's ELF loader checks the machine, not the data encoding.
+		if binary.LittleEndian.Uint16(h[18:]) != emX86_64 {
 			return unix.ENOEXEC
 		}
 		return nil

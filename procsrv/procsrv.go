@@ -1,14 +1,28 @@
 // Package procsrv is the instance's process server: fork, vfork and clone
 // of processes, exec, identities and limits (DESIGN §4).
 //
-// Each call is validated here with Linux's errors (an exec of a directory,
-// of a non-executable file, of a 32-bit or foreign ELF; an id outside the
-// instance's mapping; a namespace flag) and then continued: the kernel
-// creates the process, replaces the image or changes the credentials of the
-// guest itself, inside the instance's pid and user namespaces.
+// Each call is validated here with Linux's errors and then continued: the
+// kernel creates the process, replaces the image or changes the
+// credentials of the guest itself, inside the instance's pid and user
+// namespaces.
 //
-// Owns: counters of forks and execs (lost on restart; the process table
-// itself lives in the kernel's pid namespace). Waits on: nobody.
+//   - fork, vfork, clone (processes; threads run natively): namespace flags
+//     are EPERM; past MaxProcs processes in the instance, EAGAIN (table.go).
+//   - execve, execveat (exec.go): the target is opened in the instance's
+//     root and checked as the kernel will (EACCES, ENOEXEC for non-ELF,
+//     truncated or foreign-machine files, a clear log line for a 32-bit
+//     one); `#!` nesting, E2BIG and the rest are the kernel's.
+//   - setuid family, setgroups (cred.go): ids must be mapped in the
+//     instance (EINVAL otherwise); the kernel then applies its rules.
+//   - setrlimit, prlimit64 (limits.go): resource and value checks.
+//
+// The process table (table.go) is the kernel's: parent, group, session,
+// credentials, start time and state of every guest are read from the
+// instance's /proc (Snapshot, used by lx ps), never kept in memory where a
+// restart would lose them.
+//
+// Owns: counters of forks and execs and the process count estimate (lost
+// on restart, rebuilt from /proc). Waits on: nobody.
 package procsrv
 
 import (
@@ -55,6 +69,9 @@ const namespaceFlags = unix.CLONE_NEWNS | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC 
 
 // Fork implements Linux syscall fork(2).
 func Fork(c *servers.Call) (int64, error) {
+	if err := procs.admit(c); err != nil {
+		return 0, err
+	}
 	Stats.Forks.Add(1)
 	return 0, servers.ErrContinue
 }

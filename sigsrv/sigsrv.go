@@ -5,8 +5,19 @@
 // pointer) and the target is looked up in the instance's own /proc, so a
 // pid that does not exist inside the instance is ESRCH whatever runs on the
 // host. The signal is then sent by the kernel from the guest's context: the
-// receiver sees the sender's guest pid and uid in its siginfo, and the pid
+// receiver sees the sender's guest pid and uid in its siginfo, Linux's
+// permission rules apply to the guest's credentials (EPERM), and the pid
 // namespace keeps kill(-1), kill(0) and kill(-pgid) inside the instance.
+//
+// What stays native (the route table): sigaction, sigprocmask, sigpending,
+// sigaltstack, sigsuspend, rt_sigtimedwait, signalfd; a guest's SIGSYS
+// handler is its own, since the trap answers through the seccomp listener
+// and never raises SIGSYS. Default actions (a SIGSEGV death is 139 for
+// `lx run`), SIGCHLD and SIGPIPE are the kernel's.
+//
+// Signals from the host side do not pass here: `lx run` forwards SIGINT,
+// SIGTERM, SIGHUP and SIGQUIT to the broker, and init sends them to the
+// run's foreground process group (lxbroker/init.go).
 //
 // Owns: nothing. Waits on: nobody.
 package sigsrv

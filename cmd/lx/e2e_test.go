@@ -45,6 +45,7 @@ func TestMain(m *testing.M) {
 		os.Setenv("XDG_RUNTIME_DIR", rt)
 		os.Setenv("XDG_STATE_HOME", filepath.Join(dir, "state"))
 		os.Setenv("LX_GRACE", "2s")
+		os.Setenv("LX_MAX_PROCS", "400") // the fork bomb test's bound; far above what the others use
 		defer exec.Command(lxBin, "shutdown").Run()
 		return m.Run()
 	}()

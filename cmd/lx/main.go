@@ -1,6 +1,6 @@
 // Command lx runs unmodified Linux programs inside per-user instances.
 //
-// User commands: run, trace, status, shutdown, syscalls, broker. The
+// User commands: run, trace, ps, status, shutdown, syscalls, broker. The
 // processes of an instance are hidden roles of this same binary: `lx init`
 // (pid 1 of the instance), `lx keeper` (its mounts, outside its pid
 // namespace), `lx router` and `lx server NAME`.
@@ -43,6 +43,8 @@ Commands:
   terminate NAME                      stop NAME's instance now
   trace [--for DURATION] SERVER...    print one line per call served by the named
                                       servers (procsrv, fssrv, netsrv, sigsrv)
+  ps [-d DISTRO] [--json]             the instance's process tree: guest pid, parent,
+                                      group, session, user, state, threads, command
   status [--json]                     the running instances and their servers
   shutdown                            stop every instance and the broker
   syscalls                            print the route table of every system call
@@ -68,6 +70,8 @@ func main() {
 		err = cmdTrace(args)
 	case "status":
 		err = cmdStatus(args)
+	case "ps":
+		err = cmdPs(args)
 	case "shutdown":
 		err = lxbroker.Shutdown()
 	case "shell":

@@ -74,6 +74,9 @@ func roleServer(args []string) error {
 	if err != nil {
 		return err
 	}
+	if n, err := strconv.Atoi(os.Getenv("LX_MAX_PROCS")); err == nil && n > 0 {
+		procsrv.MaxProcs = n
+	}
 	ids, err := servers.ReadIDMaps(initPid)
 	if err != nil {
 		return fmt.Errorf("id maps of init: %w", err)

@@ -1,11 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"os"
 	"os/exec"
 	"regexp"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -19,21 +17,12 @@ import (
 // back, and the host terminal is restored.
 func TestShellJobControlAndResize(t *testing.T) {
 	need(t, "bash")
-	master, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
+	master, slave, err := openHostPty()
 	if err != nil {
 		t.Skipf("skipped: no pty: %v", err)
 	}
 	defer master.Close()
 	mfd := int(master.Fd())
-	if err := unix.IoctlSetPointerInt(mfd, unix.TIOCSPTLCK, 0); err != nil {
-		t.Fatal(err)
-	}
-	r, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(mfd), unix.TIOCGPTPEER, unix.O_RDWR|unix.O_NOCTTY)
-	if errno != 0 {
-		t.Fatal(errno)
-	}
-	slave := os.NewFile(r, "slave")
-	unix.IoctlSetWinsize(mfd, unix.TIOCSWINSZ, &unix.Winsize{Row: 30, Col: 90})
 	before, _ := unix.IoctlGetTermios(mfd, unix.TCGETS)
 
 	cmd := exec.Command(lxBin, "shell")
@@ -45,40 +34,11 @@ func TestShellJobControlAndResize(t *testing.T) {
 		t.Fatal(err)
 	}
 	slave.Close()
-	var mu sync.Mutex
-	var out bytes.Buffer
-	go func() {
-		buf := make([]byte, 4096)
-		for {
-			n, err := master.Read(buf)
-			mu.Lock()
-			out.Write(buf[:n])
-			mu.Unlock()
-			if err != nil {
-				return
-			}
-		}
-	}()
-	mark := 0
+	t.Cleanup(func() { cmd.Process.Kill() }) // a failed expect leaves no shell behind
+	term := watchPty(master)
 	expect := func(re string) {
 		t.Helper()
-		rx := regexp.MustCompile(re)
-		for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-			mu.Lock()
-			seen := out.Bytes()[mark:]
-			loc := rx.FindIndex(seen)
-			if loc != nil {
-				mark += loc[1]
-			}
-			mu.Unlock()
-			if loc != nil {
-				return
-			}
-		}
-		mu.Lock()
-		defer mu.Unlock()
-		cmd.Process.Kill()
-		t.Fatalf("no %q in the shell's output:\n%s", re, out.Bytes()[mark:])
+		term.expect(t, re)
 	}
 	send := func(s string) { master.Write([]byte(s)) }
 
@@ -111,7 +71,10 @@ func TestShellJobControlAndResize(t *testing.T) {
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 7 {
 		t.Fatalf("lx shell exit: %v", err)
 	}
-	if regexp.MustCompile(`(?m)^not-interrupted`).Match(out.Bytes()) { // the echo of the typed line does not count
+	term.mu.Lock()
+	interrupted := !regexp.MustCompile(`(?m)^not-interrupted`).Match(term.out.Bytes())
+	term.mu.Unlock()
+	if !interrupted { // the echo of the typed line does not count
 		t.Error("^C did not interrupt the foreground job")
 	}
 	after, _ := unix.IoctlGetTermios(mfd, unix.TCGETS)

@@ -1,0 +1,42 @@
+package procsrv
+
+import (
+	"os"
+	"testing"
+)
+
+func TestParseStat(t *testing.T) {
+	// A command name with spaces and parentheses; fields as Linux 6.x prints them.
+	line := "42 (a (b) c) S 1 42 7 34816 42 4194304 100 0 0 0 1 2 0 0 20 0 3 0 12345 1000 100 " +
+		"18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0\n"
+	p, err := parseStat(line)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Proc{Pid: 42, PPid: 1, Pgid: 42, Sid: 7, State: 'S', Threads: 3, Start: 12345, Comm: "a (b) c"}
+	if p.Pid != want.Pid || p.PPid != want.PPid || p.Pgid != want.Pgid || p.Sid != want.Sid || p.State != want.State ||
+		p.Threads != want.Threads || p.Start != want.Start || p.Comm != want.Comm {
+		t.Fatalf("parseStat: %+v, want %+v", p, want)
+	}
+	for _, bad := range []string{"", "42", "42 (x)", "x (y) S 1 2 3", "42 (x) SS 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20"} {
+		if _, err := parseStat(bad); err == nil {
+			t.Errorf("parseStat(%q) accepted", bad)
+		}
+	}
+}
+
+func TestSnapshotFindsThisProcess(t *testing.T) {
+	ps, err := Snapshot("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range ps {
+		if p.Pid == os.Getpid() {
+			if p.PPid != os.Getppid() || p.UID != uint32(os.Getuid()) || p.Threads < 1 || len(p.Cmdline) == 0 || p.State != 'R' && p.State != 'S' {
+				t.Fatalf("this process in the snapshot: %+v", p)
+			}
+			return
+		}
+	}
+	t.Fatalf("pid %d not in a snapshot of /proc (%d processes)", os.Getpid(), len(ps))
+}
