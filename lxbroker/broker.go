@@ -199,7 +199,10 @@ func distro(m *Msg) string {
 }
 
 func (b *Broker) run(c *net.UnixConn, m *Msg, fds []int) {
-	defer closeAll(fds)
+	// fds is set to nil once they are closed: the deferred close must see
+	// that, or it closes whatever took their numbers since (another
+	// client's connection).
+	defer func() { closeAll(fds) }()
 	if len(fds)+bits.OnesCount(uint(m.Null&7)) != 3 {
 		send(c, &Msg{Op: OpError, Code: 125, Text: "lx: run needs stdin, stdout and stderr"})
 		return
