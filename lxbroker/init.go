@@ -39,7 +39,10 @@ func Init() error {
 		send(ctl, &Msg{Op: OpError, Text: err.Error()})
 		return err
 	}
-	unix.Sethostname([]byte("lx"))
+	unix.Sethostname([]byte(Hostname))
+	if err := loopbackUp(); err != nil {
+		fmt.Fprintln(os.Stderr, "lx init: loopback interface:", err)
+	}
 	prog, err := seccomp.Build(routes.All())
 	if err != nil {
 		return err

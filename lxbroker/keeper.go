@@ -152,6 +152,9 @@ func setupRoot(distroRoot string) (host int, newRoot string, err error) {
 	if err := try("/tmp", unix.Mount("tmpfs", r+"/tmp", "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=1777")); err != nil {
 		return -1, "", err
 	}
+	if err := try("/etc", bindNetFiles(stage+"/etc", r)); err != nil {
+		return -1, "", err
+	}
 	return host, r, nil
 }
 
