@@ -84,10 +84,20 @@ type ExitError struct {
 
 func (e *ExitError) Error() string { return e.Text }
 
+// NetOptions are a run's network options: the instance's network mode
+// (all, loopback, none; "" joins a running instance whatever its mode and
+// starts one in mode all), whether it allows raw sockets, and the ports the
+// run publishes (HOSTPORT:GUESTPORT) while it runs.
+type NetOptions struct {
+	Mode    string
+	Raw     bool
+	Publish []string
+}
+
 // Run runs argv in the distro's instance with this process's stdin, stdout,
 // stderr, environment and working directory, and returns its exit status as
 // a shell reports it. Signals lx receives go to the command's process group.
-func Run(argv []string, distro, cd, user string) (int, error) {
+func Run(argv []string, distro, cd, user string, net NetOptions) (int, error) {
 	name, root, err := Resolve(distro)
 	if err != nil {
 		return 125, err
@@ -101,7 +111,8 @@ func Run(argv []string, distro, cd, user string) (int, error) {
 		}
 	default: // a distro starts in the user's home, as a login would (init knows it)
 	}
-	msg := &Msg{Op: OpRun, Argv: argv, Env: os.Environ(), Cwd: cwd, Distro: name, Root: root, User: user}
+	msg := &Msg{Op: OpRun, Argv: argv, Env: os.Environ(), Cwd: cwd, Distro: name, Root: root, User: user,
+		Net: net.Mode, NetRaw: net.Raw, Publish: net.Publish}
 	var fds []int
 	if isTerminal(0) && isTerminal(1) {
 		// A pty of the instance stands for this terminal.

@@ -34,6 +34,9 @@ type Msg struct {
 	Rows    int      `msgpack:"rows,omitempty"` // its window size
 	Cols    int      `msgpack:"cols,omitempty"`
 	Text    string   `msgpack:"text,omitempty"`
+	Net     string   `msgpack:"net,omitempty"`     // the instance's network mode (policy.Mode); "" joins any
+	NetRaw  bool     `msgpack:"netraw,omitempty"`  // the instance allows raw and packet sockets
+	Publish []string `msgpack:"publish,omitempty"` // HOSTPORT:GUESTPORT, for the run's lifetime
 }
 
 // Ops.

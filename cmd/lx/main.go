@@ -27,7 +27,8 @@ Run Linux programs in an isolated instance (user, pid, mount, network
 namespaces; every system call that names something served by lx's servers).
 
 Commands:
-  run [-d DISTRO] [-u USER] [--cd DIR] [--] CMD [ARG...]
+  run [-d DISTRO] [-u USER] [--cd DIR] [--net all|loopback|none] [--net-raw]
+      [-p HOSTPORT:GUESTPORT]... [--] CMD [ARG...]
                                       run CMD in the distro's instance, with this
                                       terminal's stdin/stdout/stderr and environment
   shell [-d DISTRO] [-u USER]         a login shell in the distro's instance, on a pty
@@ -129,18 +130,34 @@ func newFlags(name, synopsis string) *flag.FlagSet {
 	return fs
 }
 
+// netFlags adds the instance's network options. LX_NET is --net's default.
+func netFlags(fs *flag.FlagSet, o *lxbroker.NetOptions) {
+	fs.StringVar(&o.Mode, "net", os.Getenv("LX_NET"), "the instance's network, when this run starts it: all (the host's), loopback (its own loopback only) or none (no IP sockets); a running instance in another mode is refused")
+	fs.BoolVar(&o.Raw, "net-raw", false, "allow raw and packet sockets in the instance it starts")
+}
+
+// listFlag is a repeatable string flag.
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, ",") }
+func (l *listFlag) Set(s string) error { *l = append(*l, s); return nil }
+
 func cmdRun(args []string) error {
-	fs := newFlags("run", "[-d DISTRO] [-u USER] [--cd DIR] [--] CMD [ARG...]")
+	fs := newFlags("run", "[-d DISTRO] [-u USER] [--cd DIR] [--net MODE] [-p HOST:GUEST]... [--] CMD [ARG...]")
 	distro := fs.String("d", "", "the distro whose instance runs CMD (default: 'lx set-default', else the host root, read-only)")
 	cd := fs.String("cd", "", "the directory CMD starts in (default: this one for the host root, the user's home in a distro)")
 	user := fs.String("u", "", "run as this user of the instance (default: root)")
+	var nopt lxbroker.NetOptions
+	netFlags(fs, &nopt)
+	fs.Var((*listFlag)(&nopt.Publish), "publish", "HOSTPORT:GUESTPORT: a guest's bind of GUESTPORT binds HOSTPORT of the host, while this run lasts (repeatable; -p)")
+	fs.Var((*listFlag)(&nopt.Publish), "p", "short for --publish")
 	fs.Parse(args)
 	argv := fs.Args()
 	if len(argv) == 0 {
 		fs.Usage()
 		os.Exit(2)
 	}
-	code, err := lxbroker.Run(argv, *distro, *cd, *user)
+	code, err := lxbroker.Run(argv, *distro, *cd, *user, nopt)
 	if err != nil {
 		return err
 	}
@@ -156,12 +173,14 @@ func cmdShell(args []string) error {
 	distro := fs.String("d", "", "the distro whose instance to enter (default: 'lx set-default', else the host root)")
 	cd := fs.String("cd", "", "the directory the shell starts in")
 	user := fs.String("u", "", "log in as this user of the instance (default: root)")
+	var nopt lxbroker.NetOptions
+	netFlags(fs, &nopt)
 	fs.Parse(args)
 	if fs.NArg() != 0 {
 		fs.Usage()
 		os.Exit(2)
 	}
-	code, err := lxbroker.Run(loginShell, *distro, *cd, *user)
+	code, err := lxbroker.Run(loginShell, *distro, *cd, *user, nopt)
 	if err != nil {
 		return err
 	}
