@@ -10,8 +10,11 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
+
+	"lx/lxbroker"
 )
 
 // Network tests (issue #6). Each guest program runs natively first, with
@@ -451,12 +454,93 @@ func TestNetLoopbackPolicy(t *testing.T) {
 	if got := run("loopback", "sendto", hostAddr, port); got != "ENETUNREACH" {
 		t.Fatalf("--net=loopback: UDP to %s: %s, want ENETUNREACH", hostAddr, got)
 	}
+	// A restarted netsrv reads the same policy.
+	holder := start(t, "/", true, []string{"-d", name}, "/bin/busybox", "sleep", "300")
+	var before lxbroker.ComponentStatus
+	until(t, holder, "netsrv of "+name+" in lx status", func() bool {
+		for _, in := range status(t).Instances {
+			for _, c := range in.Components {
+				if in.Name == name && c.Name == "netsrv" && c.Pid > 0 {
+					before = c
+					return true
+				}
+			}
+		}
+		return false
+	})
+	if err := syscall.Kill(before.Pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	until(t, holder, "a new netsrv", func() bool {
+		for _, in := range status(t).Instances {
+			for _, c := range in.Components {
+				if in.Name == name && c.Name == "netsrv" && c.Restarts > before.Restarts && c.Pid > 0 && c.Pid != before.Pid {
+					return true
+				}
+			}
+		}
+		return false
+	})
+	if got := run("loopback", "connect", "127.0.0.1", port); got != "ECONNREFUSED" {
+		t.Fatalf("--net=loopback after a netsrv restart: connect to 127.0.0.1:%s (the host's server): %s, want ECONNREFUSED", port, got)
+	}
 	if _, errs, code := lx(t, "/", "", "run", "-d", name, "-p", strconv.Itoa(freePort(t))+":80", "--", "true"); code != 125 || !strings.Contains(errs, "--publish needs --net=all") {
 		t.Fatalf("--publish on a --net=loopback instance: exit %d %q", code, errs)
 	}
+	holder.cmd.Process.Kill()
+	<-holder.done
 	lx(t, "/", "", "terminate", name)
 	if got := run("none", "socket", "inet", "stream"); got != "EACCES" {
 		t.Fatalf("--net=none: socket(AF_INET): %s, want EACCES", got)
 	}
 	lx(t, "/", "", "terminate", name)
+}
+
+// TestNetUnprivileged: as an unprivileged host user (nobody), guest
+// sockets work, a published port is reachable from the host, and a port
+// below 1024 is refused (the host would refuse it to nobody).
+func TestNetUnprivileged(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("skipped: already unprivileged; the other network tests cover this path")
+	}
+	need(t, "setpriv", "gcc", "curl")
+	py := "/usr/bin/python3"
+	if _, err := os.Stat(py); err != nil {
+		t.Skip("skipped: no /usr/bin/python3 that nobody can run")
+	}
+	dir, err := os.MkdirTemp("", "lx-net-nobody-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	os.Chmod(dir, 0o755)
+	rt := filepath.Join(dir, "rt")
+	os.Mkdir(rt, 0o700)
+	os.Chown(rt, 65534, 65534)
+	probe := buildProbe(t, dir, false)
+	write(t, filepath.Join(dir, "index.html"), "served as nobody\n", 0o644)
+	nobody := func(args ...string) []string {
+		return append([]string{"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--",
+			"env", "XDG_RUNTIME_DIR=" + rt, "XDG_STATE_HOME=" + rt, "HOME=" + dir, lxBin}, args...)
+	}
+	defer exec.Command(nobody("shutdown")[0], nobody("shutdown")[1:]...).Run()
+	run := func(args ...string) string {
+		t.Helper()
+		c := nobody(args...)
+		cmd := exec.Command(c[0], c[1:]...)
+		cmd.Dir = dir
+		out, _ := cmd.CombinedOutput()
+		return string(out)
+	}
+	if out := run("run", "--", probe, "loopback"); out != "ok4 ok6\n" {
+		t.Fatalf("TCP over loopback as nobody: %q", out)
+	}
+	if out := run("run", "--", probe, "bind", "127.0.0.1", "1000"); out != "EACCES\n" {
+		t.Fatalf("port 1000 as nobody: %q, want EACCES", out)
+	}
+	hostPort := strconv.Itoa(freePort(t))
+	srv := start(t, dir, false, nil, nobody("run", "-p", hostPort+":80", "--", py, "-m", "http.server", "80", "--bind", "127.0.0.1")...)
+	if got := fetch(t, srv, "http://127.0.0.1:"+hostPort+"/"); got != "served as nobody\n" {
+		t.Fatalf("curl of a published port as nobody: %q", got)
+	}
 }
