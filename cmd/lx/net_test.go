@@ -149,6 +149,43 @@ func TestNetEcho(t *testing.T) {
 	}
 }
 
+// TestNetNonblockingConnect: a non-blocking connect to a host server
+// completes through epoll; one to a closed port fails the same way.
+func TestNetNonblockingConnect(t *testing.T) {
+	need(t, "gcc")
+	dir := t.TempDir()
+	probe := buildProbe(t, dir, false)
+	for _, host := range []string{"127.0.0.1", "::1"} {
+		l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		a := l.Addr().(*net.TCPAddr)
+		c, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		closed := strconv.Itoa(c.Addr().(*net.TCPAddr).Port) // nobody listens there once c is closed
+		c.Close()
+		for _, inLx := range []bool{false, true} {
+			for target, want := range map[string]string{strconv.Itoa(a.Port): "EINPROGRESS ok\n", closed: "EINPROGRESS ECONNREFUSED\n"} {
+				args := []string{probe, "nbconnect", a.IP.String(), target}
+				var out string
+				if inLx {
+					out, _, _ = lx(t, dir, "", append([]string{"run", "--"}, args...)...)
+				} else {
+					b, _ := exec.Command(args[0], args[1:]...).Output()
+					out = string(b)
+				}
+				if out != want {
+					t.Errorf("%s: non-blocking connect to %s:%s: %q, want %q", where(inLx), a.IP, target, out, want)
+				}
+			}
+		}
+	}
+}
+
 // TestUnixSocketPassesFD: a unix-socket server in one guest, a client in
 // another that passes an open file (SCM_RIGHTS) and its credentials
 // (SCM_CREDENTIALS, guest pid and ids); the path socket exists in the

@@ -2,6 +2,9 @@
 # processes (guest or host).
 #   netecho.py serve tcp|udp HOST PORTFILE   bind HOST:0, write the port, echo one client
 #   netecho.py client tcp|udp HOST PORT      100 messages, each echoed back
+# The TCP client sets and reads back TCP_NODELAY, checks getpeername and
+# ends with shutdown(SHUT_WR); the UDP client alternates sendto and sendmsg
+# with the server's address.
 import os, socket, sys
 
 mode, proto, host = sys.argv[1:4]
@@ -38,6 +41,9 @@ else:
     s.settimeout(20)
     if kind == socket.SOCK_STREAM:
         s.connect((host, port))
+        assert s.getpeername()[1] == port, s.getpeername()
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        assert s.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
     for i in range(100):
         msg = b"ping %d" % i
         if kind == socket.SOCK_STREAM:
@@ -46,10 +52,16 @@ else:
             while len(got) < len(msg):
                 got += s.recv(64)
         else:
-            s.sendto(msg, (host, port))
+            if i % 2:
+                s.sendmsg([msg], [], 0, (host, port))
+            else:
+                s.sendto(msg, (host, port))
             got, _ = s.recvfrom(64)
         assert got == msg, (got, msg)
     if kind == socket.SOCK_DGRAM:
         s.sendto(b"quit", (host, port))
+    else:
+        s.shutdown(socket.SHUT_WR)
+        assert s.recv(64) == b""  # the server saw the end and closed
     s.close()
     print("client ok")

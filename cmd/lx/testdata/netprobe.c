@@ -2,6 +2,8 @@
 // an instance with the same network.
 //   netprobe ifaddrs             one line per IPv4/IPv6 address: NAME ADDR (getifaddrs)
 //   netprobe connect ADDR PORT   a blocking TCP connect: "ok" or the errno's name
+//   netprobe nbconnect ADDR PORT a non-blocking TCP connect completed through epoll:
+//                                "EINPROGRESS ok" (or the errno's names)
 //   netprobe sendto ADDR PORT    one UDP datagram: "ok" or the errno's name
 //   netprobe bind ADDR PORT      a TCP bind: the port getsockname shows, or the errno's name
 //   netprobe socket FAMILY TYPE  socket(inet|inet6|packet|ax25, stream|dgram|raw): "ok" or the errno's name
@@ -14,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -99,6 +102,29 @@ int main(int argc, char **argv) {
 		if (udp)
 			return result(sendto(s, "x", 1, 0, (struct sockaddr *)&ss, len));
 		return result(connect(s, (struct sockaddr *)&ss, len));
+	}
+	if (!strcmp(argv[1], "nbconnect") && argc == 4) {
+		struct sockaddr_storage ss;
+		socklen_t len;
+		int fam = addr(argv[2], atoi(argv[3]), &ss, &len);
+		int s = socket(fam, SOCK_STREAM | SOCK_NONBLOCK, 0);
+		if (s < 0)
+			return result(-1);
+		if (connect(s, (struct sockaddr *)&ss, len) == 0) {
+			printf("connected at once\n");
+			return 0;
+		}
+		printf("%s ", strerrorname_np(errno));
+		int ep = epoll_create1(0);
+		struct epoll_event ev = {.events = EPOLLOUT}, got;
+		if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, s, &ev) < 0 || epoll_wait(ep, &got, 1, 20000) != 1)
+			return result(-1);
+		int err = 0;
+		socklen_t elen = sizeof err;
+		if (getsockopt(s, SOL_SOCKET, SO_ERROR, &err, &elen) < 0)
+			return result(-1);
+		errno = err;
+		return result(err ? -1 : 0);
 	}
 	if (!strcmp(argv[1], "bind") && argc == 4) {
 		struct sockaddr_storage ss;
