@@ -47,7 +47,10 @@ func (in *Instance) joinNet(m *Msg, want policy.Policy, pubs []policy.Publish) e
 	in.netMu.Lock()
 	defer in.netMu.Unlock()
 	have := in.net
-	if (m.Net != "" && want.Mode != have.Mode) || (want.Raw && !have.Raw) {
+	if m.Net == "" {
+		want.Mode = have.Mode // joins whatever mode the instance runs
+	}
+	if want.Mode != have.Mode || (want.Raw && !have.Raw) {
 		return fmt.Errorf("instance %s runs with --net=%s%s; stop it first (lx terminate %s) to run with --net=%s%s",
 			in.name, have.Mode, rawFlag(have.Raw), in.name, want.Mode, rawFlag(want.Raw))
 	}

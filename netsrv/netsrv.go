@@ -52,7 +52,9 @@
 // published server on its host port, as the host does.
 //
 // Owns: nothing; the sockets belong to the guests. Reads the policy file the
-// broker writes (LX_NET_POLICY). Waits on: nobody.
+// broker writes (LX_NET_POLICY) at its first call and whenever the file
+// changes, so a restarted netsrv serves the same policy; a file it cannot
+// read at all means mode none. Waits on: nobody.
 package netsrv
 
 import (

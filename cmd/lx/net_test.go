@@ -459,36 +459,40 @@ func TestNetLoopbackPolicy(t *testing.T) {
 	}
 	run := func(mode string, args ...string) string {
 		t.Helper()
-		out, errs, code := lx(t, "/", "", append([]string{"run", "-d", name, "--net=" + mode, "--", "/bin/netprobe"}, args...)...)
+		flags := []string{"run", "-d", name}
+		for _, m := range strings.Split(mode, ",") {
+			flags = append(flags, "--"+m)
+		}
+		out, errs, code := lx(t, "/", "", append(append(flags, "--", "/bin/netprobe"), args...)...)
 		if code > 1 {
 			t.Fatalf("netprobe %v with --net=%s: exit %d %s", args, mode, code, errs)
 		}
 		return strings.TrimSpace(out)
 	}
-	if got := run("all", "connect", "127.0.0.1", port); got != "ok" {
+	if got := run("net=all", "connect", "127.0.0.1", port); got != "ok" {
 		t.Fatalf("--net=all: connect to the host's loopback server: %s", got)
 	}
 	if _, errs, code := lx(t, "/", "", "run", "-d", name, "--net=loopback", "--", "true"); code != 125 || !strings.Contains(errs, "runs with --net=all") {
 		t.Fatalf("--net=loopback on a running --net=all instance: exit %d %q", code, errs)
 	}
 	lx(t, "/", "", "terminate", name)
-	if got := run("loopback", "ifaddrs"); got != "lo 127.0.0.1\nlo ::1" {
+	if got := run("net=loopback", "ifaddrs"); got != "lo 127.0.0.1\nlo ::1" {
 		t.Fatalf("--net=loopback: getifaddrs: %q, want the instance's lo only", got)
 	}
-	if got := run("loopback", "loopback"); got != "ok4 ok6" {
+	if got := run("net=loopback", "loopback"); got != "ok4 ok6" {
 		t.Fatalf("--net=loopback: TCP over the instance's loopback: %s", got)
 	}
-	if got := run("loopback", "connect", "127.0.0.1", port); got != "ECONNREFUSED" {
+	if got := run("net=loopback", "connect", "127.0.0.1", port); got != "ECONNREFUSED" {
 		t.Fatalf("--net=loopback: connect to 127.0.0.1:%s (the host's server): %s, want ECONNREFUSED (the instance's own loopback)", port, got)
 	}
 	if hostAddr == "" {
 		t.Log("the host has no non-loopback IPv4 address; the denied connect is checked on 192.0.2.1")
 		hostAddr = "192.0.2.1"
 	}
-	if got := run("loopback", "connect", hostAddr, port); got != "ENETUNREACH" {
+	if got := run("net=loopback", "connect", hostAddr, port); got != "ENETUNREACH" {
 		t.Fatalf("--net=loopback: connect to the host at %s:%s: %s, want ENETUNREACH", hostAddr, port, got)
 	}
-	if got := run("loopback", "sendto", hostAddr, port); got != "ENETUNREACH" {
+	if got := run("net=loopback", "sendto", hostAddr, port); got != "ENETUNREACH" {
 		t.Fatalf("--net=loopback: UDP to %s: %s, want ENETUNREACH", hostAddr, got)
 	}
 	// A restarted netsrv reads the same policy.
@@ -518,7 +522,7 @@ func TestNetLoopbackPolicy(t *testing.T) {
 		}
 		return false
 	})
-	if got := run("loopback", "connect", "127.0.0.1", port); got != "ECONNREFUSED" {
+	if got := run("net=loopback", "connect", "127.0.0.1", port); got != "ECONNREFUSED" {
 		t.Fatalf("--net=loopback after a netsrv restart: connect to 127.0.0.1:%s (the host's server): %s, want ECONNREFUSED", port, got)
 	}
 	if _, errs, code := lx(t, "/", "", "run", "-d", name, "-p", strconv.Itoa(freePort(t))+":80", "--", "true"); code != 125 || !strings.Contains(errs, "--publish needs --net=all") {
@@ -527,8 +531,28 @@ func TestNetLoopbackPolicy(t *testing.T) {
 	holder.cmd.Process.Kill()
 	<-holder.done
 	lx(t, "/", "", "terminate", name)
-	if got := run("none", "socket", "inet", "stream"); got != "EACCES" {
+	if got := run("net=none", "socket", "inet", "stream"); got != "EACCES" {
 		t.Fatalf("--net=none: socket(AF_INET): %s, want EACCES", got)
+	}
+	lx(t, "/", "", "terminate", name)
+	// Raw sockets: EPERM unless the instance allows them; then the host
+	// decides (root has CAP_NET_RAW; an unprivileged user gets EPERM).
+	if got := run("net=loopback", "socket", "inet", "raw"); got != "EPERM" {
+		t.Fatalf("--net=loopback: a raw socket: %s, want EPERM", got)
+	}
+	if _, errs, code := lx(t, "/", "", "run", "-d", name, "--net-raw", "--", "true"); code != 125 || !strings.Contains(errs, "--net-raw") {
+		t.Fatalf("--net-raw on a running instance without it: exit %d %q", code, errs)
+	}
+	lx(t, "/", "", "terminate", name)
+	want := "ok"
+	if os.Geteuid() != 0 {
+		want = "EPERM"
+	}
+	if got := run("net=all,net-raw", "socket", "inet", "raw"); got != want {
+		t.Fatalf("--net=all --net-raw: a raw socket: %s, want %s", got, want)
+	}
+	if got := run("net=all", "socket", "packet", "raw"); got != want {
+		t.Fatalf("--net=all --net-raw: a packet socket: %s, want %s", got, want)
 	}
 	lx(t, "/", "", "terminate", name)
 }

@@ -122,8 +122,9 @@ func Load(path string) (*Policy, error) {
 	return &p, nil
 }
 
-// Watch is a policy file read again whenever it changes. Its zero value
-// and a Watch of "" give the default policy.
+// Watch is a policy file read again whenever it changes. A Watch of ""
+// gives the default policy (mode All); a Watch of a file that was never
+// read gives mode None: an instance whose policy is lost fails closed.
 type Watch struct {
 	path string
 	mu   sync.Mutex
@@ -136,16 +137,16 @@ type Watch struct {
 func NewWatch(path string) *Watch { return &Watch{path: path} }
 
 // Get returns the current policy. A file that cannot be read leaves the
-// previous policy (the default before the first good read); the error says
+// previous policy (mode None before the first good read); the error says
 // why.
 func (w *Watch) Get() (*Policy, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.cur == nil {
-		w.cur = &Policy{Mode: All}
-	}
 	if w.path == "" {
-		return w.cur, nil
+		return &Policy{Mode: All}, nil
+	}
+	if w.cur == nil {
+		w.cur = &Policy{Mode: None}
 	}
 	var st unix.Stat_t
 	if err := unix.Stat(w.path, &st); err != nil {

@@ -33,15 +33,16 @@ func TestParseMode(t *testing.T) {
 }
 
 // TestWatch: a Watch sees each Save, keeps the last good policy when the
-// file goes bad or away, and gives the default without a file.
+// file goes bad or away, fails closed before the first good read, and gives
+// the default without a file name.
 func TestWatch(t *testing.T) {
 	if p, err := NewWatch("").Get(); err != nil || p.Mode != All || len(p.Publish) != 0 {
 		t.Fatalf("no file: %+v %v", p, err)
 	}
 	path := filepath.Join(t.TempDir(), "net.json")
 	w := NewWatch(path)
-	if p, err := w.Get(); err == nil || p.Mode != All {
-		t.Fatalf("missing file: %+v %v, want the default and an error", p, err)
+	if p, err := w.Get(); err == nil || p.Mode != None {
+		t.Fatalf("missing file: %+v %v, want mode none and an error", p, err)
 	}
 	if err := Save(path, &Policy{Mode: Loopback, Raw: true}); err != nil {
 		t.Fatal(err)
