@@ -31,7 +31,8 @@ Commands:
       [-p HOSTPORT:GUESTPORT]... [--] CMD [ARG...]
                                       run CMD in the distro's instance, with this
                                       terminal's stdin/stdout/stderr and environment
-  shell [-d DISTRO] [-u USER]         a login shell in the distro's instance, on a pty
+  shell [-d DISTRO] [-u USER] [--net MODE] [-p HOST:GUEST]...
+                                      a login shell in the distro's instance, on a pty
   import NAME TARBALL|-               unpack a root filesystem tarball (plain, gzip,
                                       xz, zstd; a 'docker export' works) as distro NAME
   import --in-place NAME DIR          register an existing root directory as NAME
@@ -130,10 +131,13 @@ func newFlags(name, synopsis string) *flag.FlagSet {
 	return fs
 }
 
-// netFlags adds the instance's network options. LX_NET is --net's default.
+// netFlags adds the network options of run and shell. LX_NET is --net's
+// default.
 func netFlags(fs *flag.FlagSet, o *lxbroker.NetOptions) {
 	fs.StringVar(&o.Mode, "net", os.Getenv("LX_NET"), "the instance's network, when this run starts it: all (the host's), loopback (its own loopback only) or none (no IP sockets); a running instance in another mode is refused")
 	fs.BoolVar(&o.Raw, "net-raw", false, "allow raw and packet sockets in the instance it starts")
+	fs.Var((*listFlag)(&o.Publish), "publish", "HOSTPORT:GUESTPORT: a guest's bind of GUESTPORT binds HOSTPORT of the host, while this run lasts (repeatable; -p)")
+	fs.Var((*listFlag)(&o.Publish), "p", "short for --publish")
 }
 
 // listFlag is a repeatable string flag.
@@ -149,8 +153,6 @@ func cmdRun(args []string) error {
 	user := fs.String("u", "", "run as this user of the instance (default: root)")
 	var nopt lxbroker.NetOptions
 	netFlags(fs, &nopt)
-	fs.Var((*listFlag)(&nopt.Publish), "publish", "HOSTPORT:GUESTPORT: a guest's bind of GUESTPORT binds HOSTPORT of the host, while this run lasts (repeatable; -p)")
-	fs.Var((*listFlag)(&nopt.Publish), "p", "short for --publish")
 	fs.Parse(args)
 	argv := fs.Args()
 	if len(argv) == 0 {
@@ -169,7 +171,7 @@ func cmdRun(args []string) error {
 var loginShell = []string{"/bin/sh", "-c", "if [ -x /bin/bash ]; then exec /bin/bash -l; fi; exec /bin/sh -l"}
 
 func cmdShell(args []string) error {
-	fs := newFlags("shell", "[-d DISTRO] [-u USER] [--cd DIR]")
+	fs := newFlags("shell", "[-d DISTRO] [-u USER] [--cd DIR] [--net MODE] [-p HOST:GUEST]...")
 	distro := fs.String("d", "", "the distro whose instance to enter (default: 'lx set-default', else the host root)")
 	cd := fs.String("cd", "", "the directory the shell starts in")
 	user := fs.String("u", "", "log in as this user of the instance (default: root)")
