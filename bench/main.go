@@ -35,7 +35,7 @@ import (
 var microSrc []byte
 
 // allOps lists the ops of micro.c in table order.
-var allOps = []string{"getppid", "stat", "openclose", "read4k", "forkwait", "forkexec", "pipe", "tcprr", "tcpbulk"}
+var allOps = []string{"getppid", "stat", "openclose", "read4k", "forkwait", "forkexec", "pipe", "tcprr", "tcpbulk", "udpsendto"}
 
 // aim is the target for an op under lx: either a ratio to native or an
 // absolute lx time.

@@ -244,6 +244,36 @@ static void setup_tcp(int echo)
 	memset(bulk_buf, 'b', sizeof bulk_buf);
 }
 
+/* udpsendto: a datagram with an address to a local UDP socket nobody reads
+ * (once its buffer is full the kernel drops them: sendto still succeeds). */
+static int udp_fd = -1, udp_sink = -1;
+static struct sockaddr_in udp_to;
+
+static void setup_udpsendto(void)
+{
+	socklen_t len = sizeof udp_to;
+	udp_to.sin_family = AF_INET;
+	udp_to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	udp_sink = socket(AF_INET, SOCK_DGRAM, 0);
+	udp_fd = socket(AF_INET, SOCK_DGRAM, 0);
+	if (udp_sink < 0 || udp_fd < 0 || bind(udp_sink, (struct sockaddr *)&udp_to, len) < 0 ||
+	    getsockname(udp_sink, (struct sockaddr *)&udp_to, &len) < 0)
+		die("udp setup");
+}
+
+static void op_udpsendto(void)
+{
+	if (sendto(udp_fd, "u", 1, 0, (struct sockaddr *)&udp_to, sizeof udp_to) != 1)
+		die("udp sendto");
+}
+
+static void teardown_udpsendto(void)
+{
+	close(udp_fd);
+	close(udp_sink);
+	udp_fd = udp_sink = -1;
+}
+
 static void setup_tcprr(void) { setup_tcp(1); }
 static void setup_tcpbulk(void) { setup_tcp(0); }
 
@@ -334,6 +364,7 @@ static const struct op ops[] = {
 	{"forkexec", 200, 0, NULL, op_forkexec, NULL},
 	{"pipe", 12000, 0, setup_pipe, op_pipe, teardown_pipe},
 	{"tcprr", 20000, 0, setup_tcprr, op_tcprr, teardown_tcp},
+	{"udpsendto", 100000, 0, setup_udpsendto, op_udpsendto, teardown_udpsendto},
 	/* ns per MiB; batches of 1 GiB (after a 102 MiB warm-up) */
 	{"tcpbulk", 1024, 3, setup_tcpbulk, op_tcpbulk, teardown_tcp},
 };

@@ -101,12 +101,3 @@ func (s *server) Connect(c *servers.Call) (int64, error) {
 
 // Listen implements Linux syscall listen(2).
 func (s *server) Listen(c *servers.Call) (int64, error) { return 0, servers.ErrContinue }
-
-// Sendto implements Linux syscall sendto(2) with an address (without one it
-// runs natively).
-func (s *server) Sendto(c *servers.Call) (int64, error) {
-	if _, _, err := sockaddr(c, 4, 5); err != nil {
-		return 0, err
-	}
-	return 0, servers.ErrContinue
-}
