@@ -377,6 +377,8 @@ type InstanceStatus struct {
 	Init       int               `json:"init_pid"`
 	Clients    int               `json:"clients"`
 	Guests     int               `json:"guests"`
+	Net        string            `json:"net"`               // network mode, with " raw" when raw sockets are allowed
+	Publish    []string          `json:"publish,omitempty"` // HOSTPORT:GUESTPORT published by running runs
 	Components []ComponentStatus `json:"components"`
 }
 
@@ -400,6 +402,7 @@ func (b *Broker) status(c *net.UnixConn) {
 		is.Clients = in.clients
 		in.mu.Unlock()
 		is.Guests = in.Guests()
+		is.Net, is.Publish = in.netStatus()
 		for _, cp := range in.comps {
 			cp.mu.Lock()
 			cs := ComponentStatus{Name: cp.name, UptimeSec: time.Since(cp.started).Seconds(),

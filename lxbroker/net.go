@@ -105,3 +105,17 @@ func rawFlag(raw bool) string {
 	}
 	return ""
 }
+
+// netStatus is the instance's network policy for lx status.
+func (in *Instance) netStatus() (mode string, publish []string) {
+	in.netMu.Lock()
+	defer in.netMu.Unlock()
+	mode = string(in.net.Mode)
+	if in.net.Raw {
+		mode += " raw"
+	}
+	for _, p := range in.net.Publish {
+		publish = append(publish, p.String())
+	}
+	return mode, publish
+}

@@ -306,6 +306,24 @@ func TestNetPublish(t *testing.T) {
 	if _, errs, code := lx(t, dir, "", "run", "-p", "80:x", "--", "true"); code != 125 || !strings.Contains(errs, "HOSTPORT:GUESTPORT") {
 		t.Fatalf("--publish 80:x: exit %d %q", code, errs)
 	}
+	// lx status shows the published port while the run lasts, and not after.
+	published := func() bool {
+		for _, in := range status(t).Instances {
+			for _, p := range in.Publish {
+				if p == hostPort+":80" {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	if !published() {
+		t.Fatalf("lx status does not show %s:80: %+v", hostPort, status(t))
+	}
+	holder := start(t, "/", true, nil, "sleep", "300") // keeps the instance up
+	srv.cmd.Process.Kill()
+	<-srv.done
+	until(t, holder, "the end of publication "+hostPort+":80", func() bool { return !published() })
 }
 
 // TestNetLowPort: guest root binds a port below 1024 (netsrv binds it with
