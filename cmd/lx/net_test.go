@@ -188,58 +188,60 @@ func TestNetNonblockingConnect(t *testing.T) {
 
 // TestUnixSocketPassesFD: a unix-socket server in one guest, a client in
 // another that passes an open file (SCM_RIGHTS) and its credentials
-// (SCM_CREDENTIALS, guest pid and ids); the path socket exists in the
-// instance's /tmp and not in the host's; an abstract name is private to the
-// instance.
+// (SCM_CREDENTIALS, guest pid and ids), for stream, datagram and seqpacket
+// sockets; the path socket exists in the instance's /tmp and not in the
+// host's; an abstract name is private to the instance.
 func TestUnixSocketPassesFD(t *testing.T) {
 	need(t, "python3")
 	dir := t.TempDir()
 	testdata(t, dir, "unixfd.py")
 	write(t, filepath.Join(dir, "secret.txt"), "the passed file\n", 0o644)
 	tag := strconv.Itoa(os.Getpid())
-	for _, inLx := range []bool{false, true} {
-		path := filepath.Join(dir, "native.sock")
-		if inLx {
-			path = "/tmp/lx-net-test-" + tag + ".sock"
+	for _, kind := range []string{"stream", "dgram", "seqpacket"} {
+		for _, inLx := range []bool{false, true} {
+			path := filepath.Join(dir, kind+".sock")
+			if inLx {
+				path = "/tmp/lx-net-test-" + tag + "-" + kind + ".sock"
+			}
+			t.Run(kind+"/"+where(inLx), func(t *testing.T) {
+				srv := start(t, dir, inLx, nil, "python3", "unixfd.py", "serve", kind, path)
+				until(t, srv, "listening", func() bool { return strings.Contains(srv.output(), "listening") })
+				if inLx {
+					if out := guest(t, dir, "sh", "-c", "test -S "+path+" && echo socket"); out != "socket\n" {
+						t.Fatalf("the guest does not see its socket at %s: %q", path, out)
+					}
+					if _, err := os.Lstat(path); err == nil {
+						t.Fatalf("the guest's socket %s appeared on the host", path)
+					}
+				}
+				cl := start(t, dir, inLx, nil, "python3", "unixfd.py", "client", kind, path, "secret.txt")
+				if out := cl.wait(t); out != "client sent\n" {
+					t.Fatalf("client: %q", out)
+				}
+				out := srv.wait(t)
+				if !strings.Contains(out, "got fd reading 'the passed file'; credentials match pid") {
+					t.Fatalf("server: %q", out)
+				}
+				if inLx {
+					// The guest pid the client saw is small: the instance's.
+					f := strings.Fields(out)
+					if pid, err := strconv.Atoi(f[len(f)-3]); err != nil || pid > 100000 {
+						t.Fatalf("credentials carry pid %q", f[len(f)-3])
+					}
+				}
+			})
 		}
-		t.Run(where(inLx), func(t *testing.T) {
-			srv := start(t, dir, inLx, nil, "python3", "unixfd.py", "serve", path)
-			until(t, srv, "listening", func() bool { return strings.Contains(srv.output(), "listening") })
-			if inLx {
-				if out := guest(t, dir, "sh", "-c", "test -S "+path+" && echo socket"); out != "socket\n" {
-					t.Fatalf("the guest does not see its socket at %s: %q", path, out)
-				}
-				if _, err := os.Lstat(path); err == nil {
-					t.Fatalf("the guest's socket %s appeared on the host", path)
-				}
-			}
-			cl := start(t, dir, inLx, nil, "python3", "unixfd.py", "client", path, "secret.txt")
-			if out := cl.wait(t); out != "client sent\n" {
-				t.Fatalf("client: %q", out)
-			}
-			out := srv.wait(t)
-			if !strings.Contains(out, "got fd reading 'the passed file'; credentials match pid") {
-				t.Fatalf("server: %q", out)
-			}
-			if inLx {
-				// The guest pid the client saw is small: the instance's.
-				f := strings.Fields(out)
-				if pid, err := strconv.Atoi(f[len(f)-3]); err != nil || pid > 100000 {
-					t.Fatalf("credentials carry pid %q", f[len(f)-3])
-				}
-			}
-		})
 	}
 	t.Run("abstract", func(t *testing.T) {
 		name := "@lx-net-test-" + tag
-		srv := start(t, dir, true, nil, "python3", "unixfd.py", "serve", name)
+		srv := start(t, dir, true, nil, "python3", "unixfd.py", "serve", "stream", name)
 		until(t, srv, "listening", func() bool { return strings.Contains(srv.output(), "listening") })
-		host := exec.Command("python3", "unixfd.py", "client", name, "secret.txt")
+		host := exec.Command("python3", "unixfd.py", "client", "stream", name, "secret.txt")
 		host.Dir = dir
 		if out, err := host.CombinedOutput(); err == nil || !strings.Contains(string(out), "ConnectionRefusedError") {
 			t.Fatalf("the host reached the instance's abstract socket %s: %v %s", name, err, out)
 		}
-		cl := start(t, dir, true, nil, "python3", "unixfd.py", "client", name, "secret.txt")
+		cl := start(t, dir, true, nil, "python3", "unixfd.py", "client", "stream", name, "secret.txt")
 		cl.wait(t)
 		if out := srv.wait(t); !strings.Contains(out, "got fd reading") {
 			t.Fatalf("server: %q", out)
