@@ -95,6 +95,14 @@ func Init() error {
 		case OpStop:
 			closeAll(fds)
 			go in.stop(m)
+		case OpDial:
+			closeAll(fds)
+			if fd, err := dialLoopback(m.Code); err != nil {
+				send(ctl, &Msg{Op: OpError, ID: m.ID, Text: err.Error()})
+			} else {
+				send(ctl, &Msg{Op: OpDial, ID: m.ID}, fd)
+				unix.Close(fd)
+			}
 		default:
 			closeAll(fds)
 		}

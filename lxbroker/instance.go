@@ -71,8 +71,9 @@ type Instance struct {
 	// supervised is set once supervise runs; done closes when it ends.
 	supervised bool
 
-	netMu sync.Mutex    // guards net and the policy file
-	net   policy.Policy // the network policy netsrv reads (see net.go)
+	netMu sync.Mutex                    // guards net, the policy file and fwd
+	net   policy.Policy                 // the network policy netsrv reads (see net.go)
+	fwd   map[policy.Publish]*forwarder // published ports of a loopback instance (forward.go)
 
 	mu      sync.Mutex
 	clients int
@@ -525,6 +526,7 @@ func (in *Instance) Guests() int {
 }
 
 func (in *Instance) cleanup() {
+	in.stopForwarders()
 	for _, c := range in.comps {
 		c.mu.Lock()
 		if c.cmd != nil && c.cmd.Process != nil {

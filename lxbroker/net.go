@@ -14,7 +14,10 @@ import (
 // one instance share a pid namespace and a uid, so one could always act for
 // another: a policy per run inside an instance would be no wall at all).
 // Published ports belong to the run that asked for them: they are added to
-// the policy file when it starts and removed when it ends.
+// the policy file when it starts and removed when it ends. In mode all
+// netsrv binds a published guest port to its host port; in mode loopback the
+// broker forwards the host port's loopback into the instance (forward.go);
+// mode none publishes nothing.
 
 // policyPath is the instance's policy file, read by its netsrv.
 func (in *Instance) policyPath() string { return filepath.Join(in.dir, "net.json") }
@@ -57,8 +60,8 @@ func (in *Instance) joinNet(m *Msg, want policy.Policy, pubs []policy.Publish) e
 	if len(pubs) == 0 {
 		return nil
 	}
-	if have.Mode != policy.All {
-		return fmt.Errorf("--publish needs --net=all; instance %s runs with --net=%s", in.name, have.Mode)
+	if have.Mode == policy.None {
+		return fmt.Errorf("--publish: instance %s runs with --net=none", in.name)
 	}
 	for _, p := range pubs {
 		for _, q := range have.Publish {
@@ -67,13 +70,53 @@ func (in *Instance) joinNet(m *Msg, want policy.Policy, pubs []policy.Publish) e
 			}
 		}
 	}
+	if have.Mode == policy.Loopback {
+		started := map[policy.Publish]*forwarder{}
+		for _, p := range pubs {
+			f, err := in.forward(p)
+			if err != nil {
+				for _, f := range started {
+					f.stop()
+				}
+				return err
+			}
+			started[p] = f
+		}
+		if in.fwd == nil {
+			in.fwd = map[policy.Publish]*forwarder{}
+		}
+		for p, f := range started {
+			in.fwd[p] = f
+		}
+	}
 	next := have
 	next.Publish = append(append([]policy.Publish(nil), have.Publish...), pubs...)
 	if err := policy.Save(in.policyPath(), &next); err != nil {
+		in.stopForwardersLocked(pubs)
 		return fmt.Errorf("network policy: %w", err)
 	}
 	in.net = next
 	return nil
+}
+
+// stopForwardersLocked stops the forwarders of pubs; netMu is held.
+func (in *Instance) stopForwardersLocked(pubs []policy.Publish) {
+	for _, p := range pubs {
+		if f := in.fwd[p]; f != nil {
+			f.stop()
+			delete(in.fwd, p)
+		}
+	}
+}
+
+// stopForwarders stops every forwarder of the instance.
+func (in *Instance) stopForwarders() {
+	in.netMu.Lock()
+	defer in.netMu.Unlock()
+	for p, f := range in.fwd {
+		f.stop()
+		delete(in.fwd, p)
+	}
 }
 
 // unpublish drops a run's published ports.
@@ -83,6 +126,7 @@ func (in *Instance) unpublish(pubs []policy.Publish) {
 	}
 	in.netMu.Lock()
 	defer in.netMu.Unlock()
+	in.stopForwardersLocked(pubs)
 	next := in.net
 	next.Publish = nil
 	for _, q := range in.net.Publish {

@@ -55,6 +55,7 @@ const (
 	OpBind      = "bind"      // broker → keeper: bind the host directory Cwd into the instance
 	OpStop      = "stop"      // broker → init: SIGTERM every guest, wait up to Seconds, then SIGKILL
 	OpPty       = "pty"       // init → broker → client: the pty master of a Tty run
+	OpDial      = "dial"      // broker → init: connect to port Code of the instance's loopback; init → broker, with the socket
 )
 
 const maxMsg = 1 << 20

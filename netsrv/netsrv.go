@@ -53,7 +53,9 @@
 //     port on a high host port instead.
 //
 // A connect to a published guest port is not rewritten: guests reach a
-// published server on its host port, as the host does.
+// published server on its host port, as the host does. (In mode loopback
+// netsrv has no part in publishing: the broker forwards the host port into
+// the instance.)
 //
 // Owns: nothing; the sockets belong to the guests. Reads the policy file the
 // broker writes (LX_NET_POLICY) at its first call and whenever the file

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -433,7 +434,8 @@ func TestNetSocketFamilies(t *testing.T) {
 
 // TestNetLoopbackPolicy: an instance started with --net=loopback reaches
 // its own loopback only: a connect to a host address is denied, and the
-// host's own loopback services are not the instance's. --net=none has no IP
+// host's own loopback services are not the instance's; a published port is
+// forwarded into it. --net=none has no IP
 // sockets. A run asking for another mode than the running instance's is
 // refused.
 func TestNetLoopbackPolicy(t *testing.T) {
@@ -547,14 +549,32 @@ func TestNetLoopbackPolicy(t *testing.T) {
 	if got := run("net=loopback", "connect", "127.0.0.1", port); got != "ECONNREFUSED" {
 		t.Fatalf("--net=loopback after a netsrv restart: connect to 127.0.0.1:%s (the host's server): %s, want ECONNREFUSED", port, got)
 	}
-	if _, errs, code := lx(t, "/", "", "run", "-d", name, "-p", strconv.Itoa(freePort(t))+":80", "--", "true"); code != 125 || !strings.Contains(errs, "--publish needs --net=all") {
-		t.Fatalf("--publish on a --net=loopback instance: exit %d %q", code, errs)
+	// A published port of a loopback instance is forwarded from the host's
+	// loopback into the instance.
+	hostPort := strconv.Itoa(freePort(t))
+	srv := start(t, "/", true, []string{"-d", name, "-p", hostPort + ":80"}, "/bin/netprobe", "serve", "80")
+	until(t, srv, "listening", func() bool { return strings.Contains(srv.output(), "listening") })
+	for i := 0; i < 3; i++ {
+		c, err := net.Dial("tcp", "127.0.0.1:"+hostPort)
+		if err != nil {
+			t.Fatalf("--net=loopback -p %s:80: %v", hostPort, err)
+		}
+		b, err := io.ReadAll(c)
+		c.Close()
+		if err != nil || string(b) != "hello from 80\n" {
+			t.Fatalf("--net=loopback -p %s:80: read %q %v", hostPort, b, err)
+		}
 	}
+	srv.cmd.Process.Kill()
+	<-srv.done
 	holder.cmd.Process.Kill()
 	<-holder.done
 	lx(t, "/", "", "terminate", name)
 	if got := run("net=none", "socket", "inet", "stream"); got != "EACCES" {
 		t.Fatalf("--net=none: socket(AF_INET): %s, want EACCES", got)
+	}
+	if _, errs, code := lx(t, "/", "", "run", "-d", name, "-p", strconv.Itoa(freePort(t))+":80", "--", "true"); code != 125 || !strings.Contains(errs, "runs with --net=none") {
+		t.Fatalf("--publish on a --net=none instance: exit %d %q", code, errs)
 	}
 	lx(t, "/", "", "terminate", name)
 	// Raw sockets: EPERM unless the instance allows them; then the host

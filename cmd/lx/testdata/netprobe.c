@@ -8,6 +8,8 @@
 //   netprobe bind ADDR PORT      a TCP bind: the port getsockname shows, or the errno's name
 //   netprobe socket FAMILY TYPE  socket(inet|inet6|packet|ax25, stream|dgram|raw): "ok" or the errno's name
 //   netprobe loopback            TCP over 127.0.0.1 and ::1 in one process: "ok4 ok6"
+//   netprobe serve PORT          on 127.0.0.1:PORT, print "listening", then greet each
+//                                client with "hello from PORT" until killed
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -141,6 +143,27 @@ int main(int argc, char **argv) {
 			  !strcmp(argv[2], "packet") ? AF_PACKET : AF_AX25;
 		int type = !strcmp(argv[3], "stream") ? SOCK_STREAM : !strcmp(argv[3], "dgram") ? SOCK_DGRAM : SOCK_RAW;
 		return result(socket(fam, type, fam == AF_PACKET ? htons(3) : type == SOCK_RAW ? IPPROTO_ICMP : 0));
+	}
+	if (!strcmp(argv[1], "serve") && argc == 3) {
+		struct sockaddr_storage ss;
+		socklen_t len;
+		int fam = addr("127.0.0.1", atoi(argv[2]), &ss, &len), one = 1;
+		int l = socket(fam, SOCK_STREAM, 0);
+		setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+		if (l < 0 || bind(l, (struct sockaddr *)&ss, len) < 0 || listen(l, 8) < 0)
+			return result(-1);
+		printf("listening\n");
+		fflush(stdout);
+		for (;;) {
+			char msg[64];
+			int c = accept(l, NULL, NULL);
+			if (c < 0)
+				return result(-1);
+			int n = snprintf(msg, sizeof msg, "hello from %s\n", argv[2]);
+			if (write(c, msg, n) != n)
+				return result(-1);
+			close(c);
+		}
 	}
 	if (!strcmp(argv[1], "loopback")) {
 		int r4 = loop(AF_INET), r6 = loop(AF_INET6);
