@@ -80,6 +80,7 @@ func (s *server) Bind(c *servers.Call) (int64, error) {
 	switch {
 	case published:
 		setPort(addr, host)
+		c.Note(1, addrText(addr, family)+" (published "+strconv.Itoa(int(host))+":"+strconv.Itoa(int(p))+")")
 	case p != 0 && p < 1024:
 		if !mayBindLow(c) {
 			return 0, unix.EACCES
