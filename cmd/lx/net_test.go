@@ -601,7 +601,9 @@ func TestNetLoopbackPolicy(t *testing.T) {
 
 // TestNetUnprivileged: as an unprivileged host user (nobody), guest
 // sockets work, a published port is reachable from the host, and a port
-// below 1024 is refused (the host would refuse it to nobody).
+// below 1024 is refused (the host would refuse it to nobody); in mode
+// loopback guest root binds port 80 of the instance and a published port is
+// forwarded there.
 func TestNetUnprivileged(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("skipped: already unprivileged; the other network tests cover this path")
@@ -645,5 +647,15 @@ func TestNetUnprivileged(t *testing.T) {
 	srv := start(t, dir, false, nil, nobody("run", "-p", hostPort+":80", "--", py, "-m", "http.server", "80", "--bind", "127.0.0.1")...)
 	if got := fetch(t, srv, "http://127.0.0.1:"+hostPort+"/"); got != "served as nobody\n" {
 		t.Fatalf("curl of a published port as nobody: %q", got)
+	}
+	srv.cmd.Process.Kill()
+	<-srv.done
+	// The same in an instance of its own network: guest root binds port 80
+	// there, and the broker forwards the published port into it.
+	run("terminate", "default")
+	hostPort = strconv.Itoa(freePort(t))
+	srv = start(t, dir, false, nil, nobody("run", "--net=loopback", "-p", hostPort+":80", "--", py, "-m", "http.server", "80", "--bind", "127.0.0.1")...)
+	if got := fetch(t, srv, "http://127.0.0.1:"+hostPort+"/"); got != "served as nobody\n" {
+		t.Fatalf("curl of a port published by a --net=loopback instance as nobody: %q", got)
 	}
 }
