@@ -309,6 +309,9 @@ func TestNetPublish(t *testing.T) {
 	if _, errs, code := lx(t, dir, "", "run", "-p", "80:x", "--", "true"); code != 125 || !strings.Contains(errs, "HOSTPORT:GUESTPORT") {
 		t.Fatalf("--publish 80:x: exit %d %q", code, errs)
 	}
+	if _, errs, code := lx(t, dir, "", "run", "--net=sideways", "--", "true"); code != 125 || !strings.Contains(errs, "want all, loopback or none") {
+		t.Fatalf("--net=sideways: exit %d %q", code, errs)
+	}
 	// lx status shows the published port while the run lasts, and not after.
 	published := func() bool {
 		for _, in := range status(t).Instances {
