@@ -16,12 +16,16 @@
  * removed on exit.
  */
 #define _GNU_SOURCE
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
@@ -170,6 +174,117 @@ static void op_pipe(void)
 		die("pipe read");
 }
 
+/* tcprr and tcpbulk: a TCP connection over 127.0.0.1 to a child that
+ * echoes (tcprr) or reads and discards (tcpbulk). */
+static int tcp_fd = -1;
+static pid_t tcp_pid = -1;
+#define BULK_CHUNK (1 << 20)
+static char bulk_buf[BULK_CHUNK];
+
+static void op_tcprr(void)
+{
+	char c = 't';
+	if (write(tcp_fd, &c, 1) != 1)
+		die("tcp write");
+	if (read(tcp_fd, &c, 1) != 1)
+		die("tcp read");
+}
+
+/* one iteration sends 1 MiB */
+static void op_tcpbulk(void)
+{
+	size_t off = 0;
+	while (off < sizeof bulk_buf) {
+		ssize_t n = write(tcp_fd, bulk_buf + off, sizeof bulk_buf - off);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			die("tcp bulk write");
+		}
+		off += (size_t)n;
+	}
+}
+
+static void setup_tcp(int echo)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof a;
+	int one = 1;
+	int l = socket(AF_INET, SOCK_STREAM, 0);
+	if (l < 0 || bind(l, (struct sockaddr *)&a, len) < 0 || listen(l, 1) < 0 ||
+	    getsockname(l, (struct sockaddr *)&a, &len) < 0)
+		die("tcp listen");
+	tcp_pid = fork();
+	if (tcp_pid < 0)
+		die("fork tcp child");
+	if (tcp_pid == 0) {
+		static char buf[BULK_CHUNK];
+		int c = accept(l, NULL, NULL);
+		if (c < 0)
+			_exit(2);
+		setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+		for (;;) {
+			ssize_t n = read(c, buf, echo ? 1 : sizeof buf);
+			if (n == 0)
+				_exit(0);
+			if (n < 0) {
+				if (errno == EINTR)
+					continue;
+				_exit(3);
+			}
+			if (echo && write(c, buf, (size_t)n) != n)
+				_exit(4);
+		}
+	}
+	close(l);
+	tcp_fd = socket(AF_INET, SOCK_STREAM, 0);
+	if (tcp_fd < 0 || connect(tcp_fd, (struct sockaddr *)&a, len) < 0)
+		die("tcp connect");
+	setsockopt(tcp_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	memset(bulk_buf, 'b', sizeof bulk_buf);
+}
+
+/* udpsendto: a datagram with an address to a local UDP socket nobody reads
+ * (once its buffer is full the kernel drops them: sendto still succeeds). */
+static int udp_fd = -1, udp_sink = -1;
+static struct sockaddr_in udp_to;
+
+static void setup_udpsendto(void)
+{
+	socklen_t len = sizeof udp_to;
+	udp_to.sin_family = AF_INET;
+	udp_to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	udp_sink = socket(AF_INET, SOCK_DGRAM, 0);
+	udp_fd = socket(AF_INET, SOCK_DGRAM, 0);
+	if (udp_sink < 0 || udp_fd < 0 || bind(udp_sink, (struct sockaddr *)&udp_to, len) < 0 ||
+	    getsockname(udp_sink, (struct sockaddr *)&udp_to, &len) < 0)
+		die("udp setup");
+}
+
+static void op_udpsendto(void)
+{
+	if (sendto(udp_fd, "u", 1, 0, (struct sockaddr *)&udp_to, sizeof udp_to) != 1)
+		die("udp sendto");
+}
+
+static void teardown_udpsendto(void)
+{
+	close(udp_fd);
+	close(udp_sink);
+	udp_fd = udp_sink = -1;
+}
+
+static void setup_tcprr(void) { setup_tcp(1); }
+static void setup_tcpbulk(void) { setup_tcp(0); }
+
+static void teardown_tcp(void)
+{
+	close(tcp_fd);
+	tcp_fd = -1;
+	reap(tcp_pid);
+	tcp_pid = -1;
+}
+
 /* ---- setup / teardown ---- */
 
 static void setup_file(void)
@@ -234,19 +349,24 @@ static void teardown_pipe(void)
 struct op {
 	const char *name;
 	long iters; /* per batch; 5 batches ≈ 0.3–1 s natively */
+	int batches; /* 0: BATCHES */
 	void (*setup)(void);
 	void (*fn)(void);
 	void (*teardown)(void);
 };
 
 static const struct op ops[] = {
-	{"getppid", 600000, NULL, op_getppid, NULL},
-	{"stat", 100000, setup_file, op_stat, NULL},
-	{"openclose", 50000, setup_file, op_openclose, NULL},
-	{"read4k", 150000, setup_read4k, op_read4k, teardown_read4k},
-	{"forkwait", 1000, NULL, op_forkwait, NULL},
-	{"forkexec", 200, NULL, op_forkexec, NULL},
-	{"pipe", 12000, setup_pipe, op_pipe, teardown_pipe},
+	{"getppid", 600000, 0, NULL, op_getppid, NULL},
+	{"stat", 100000, 0, setup_file, op_stat, NULL},
+	{"openclose", 50000, 0, setup_file, op_openclose, NULL},
+	{"read4k", 150000, 0, setup_read4k, op_read4k, teardown_read4k},
+	{"forkwait", 1000, 0, NULL, op_forkwait, NULL},
+	{"forkexec", 200, 0, NULL, op_forkexec, NULL},
+	{"pipe", 12000, 0, setup_pipe, op_pipe, teardown_pipe},
+	{"tcprr", 20000, 0, setup_tcprr, op_tcprr, teardown_tcp},
+	{"udpsendto", 100000, 0, setup_udpsendto, op_udpsendto, teardown_udpsendto},
+	/* ns per MiB; batches of 1 GiB (after a 102 MiB warm-up) */
+	{"tcpbulk", 1024, 3, setup_tcpbulk, op_tcpbulk, teardown_tcp},
 };
 #define NOPS (sizeof ops / sizeof ops[0])
 
@@ -267,7 +387,7 @@ static void run_op(const struct op *op, long iters)
 {
 	double per[BATCHES];
 	long i, warm = iters / 10;
-	int b;
+	int b, batches = op->batches ? op->batches : BATCHES;
 
 	if (warm < 1)
 		warm = 1;
@@ -275,7 +395,7 @@ static void run_op(const struct op *op, long iters)
 		op->setup();
 	for (i = 0; i < warm; i++)
 		op->fn();
-	for (b = 0; b < BATCHES; b++) {
+	for (b = 0; b < batches; b++) {
 		double t0 = now_ns();
 		for (i = 0; i < iters; i++)
 			op->fn();
@@ -283,8 +403,8 @@ static void run_op(const struct op *op, long iters)
 	}
 	if (op->teardown)
 		op->teardown();
-	qsort(per, BATCHES, sizeof per[0], cmp_double);
-	printf("%s %.1f\n", op->name, per[BATCHES / 2]);
+	qsort(per, batches, sizeof per[0], cmp_double);
+	printf("%s %.1f\n", op->name, per[batches / 2]);
 	fflush(stdout);
 }
 

@@ -24,6 +24,8 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 
+	"lx/netsrv/policy"
+
 	"lx/servers"
 	"lx/shared/ring"
 	"lx/shared/wire"
@@ -150,7 +152,7 @@ func (b *Broker) handle(c *net.UnixConn) {
 
 // instance returns the running instance for name, starting it if needed.
 // The caller is counted as a client; it must call dropClient.
-func (b *Broker) instance(name, root string) (*Instance, error) {
+func (b *Broker) instance(name, root string, pol policy.Policy) (*Instance, error) {
 	for {
 		b.mu.Lock()
 		if in := b.instances[name]; in != nil && in.addClient() {
@@ -165,7 +167,7 @@ func (b *Broker) instance(name, root string) (*Instance, error) {
 		wait := make(chan struct{})
 		b.starting[name] = wait
 		b.mu.Unlock()
-		in, err := b.startInstance(name, root)
+		in, err := b.startInstance(name, root, pol)
 		b.mu.Lock()
 		delete(b.starting, name)
 		if err == nil {
@@ -199,17 +201,30 @@ func distro(m *Msg) string {
 }
 
 func (b *Broker) run(c *net.UnixConn, m *Msg, fds []int) {
-	defer closeAll(fds)
+	// fds is set to nil once they are closed: the deferred close must see
+	// that, or it closes whatever took their numbers since (another
+	// client's connection).
+	defer func() { closeAll(fds) }()
 	if len(fds)+bits.OnesCount(uint(m.Null&7)) != 3 {
 		send(c, &Msg{Op: OpError, Code: 125, Text: "lx: run needs stdin, stdout and stderr"})
 		return
 	}
-	in, err := b.instance(distro(m), m.Root)
+	want, pubs, err := netPolicy(m)
+	if err != nil {
+		send(c, &Msg{Op: OpError, Code: 125, Text: "lx: " + err.Error()})
+		return
+	}
+	in, err := b.instance(distro(m), m.Root, want)
 	if err != nil {
 		send(c, &Msg{Op: OpError, Code: 125, Text: "lx: " + err.Error()})
 		return
 	}
 	defer in.dropClient()
+	if err := in.joinNet(m, want, pubs); err != nil {
+		send(c, &Msg{Op: OpError, Code: 125, Text: "lx: " + err.Error()})
+		return
+	}
+	defer in.unpublish(pubs)
 	id, done, err := in.Spawn(m, fds)
 	if err != nil {
 		var ee *ExitError
@@ -254,7 +269,7 @@ func (b *Broker) run(c *net.UnixConn, m *Msg, fds []int) {
 // trace switches tracing on in the named servers and streams their events
 // to the client until it goes away or the requested time has passed.
 func (b *Broker) trace(c *net.UnixConn, m *Msg) {
-	in, err := b.instance(distro(m), m.Root)
+	in, err := b.instance(distro(m), m.Root, policy.Policy{Mode: policy.All})
 	if err != nil {
 		send(c, &Msg{Op: OpError, Code: 125, Text: "lx: " + err.Error()})
 		return
@@ -362,6 +377,8 @@ type InstanceStatus struct {
 	Init       int               `json:"init_pid"`
 	Clients    int               `json:"clients"`
 	Guests     int               `json:"guests"`
+	Net        string            `json:"net"`               // network mode, with " raw" when raw sockets are allowed
+	Publish    []string          `json:"publish,omitempty"` // HOSTPORT:GUESTPORT published by running runs
 	Components []ComponentStatus `json:"components"`
 }
 
@@ -385,6 +402,7 @@ func (b *Broker) status(c *net.UnixConn) {
 		is.Clients = in.clients
 		in.mu.Unlock()
 		is.Guests = in.Guests()
+		is.Net, is.Publish = in.netStatus()
 		for _, cp := range in.comps {
 			cp.mu.Lock()
 			cs := ComponentStatus{Name: cp.name, UptimeSec: time.Since(cp.started).Seconds(),

@@ -85,12 +85,23 @@ type ExitError struct {
 
 func (e *ExitError) Error() string { return e.Text }
 
+// NetOptions are a run's network options: the instance's network mode
+// (all, loopback, none; "" joins a running instance whatever its mode and
+// starts one in mode all), whether it allows raw sockets, and the ports the
+// run publishes (HOSTPORT:GUESTPORT) while it runs.
+type NetOptions struct {
+	Mode    string
+	Raw     bool
+	Publish []string
+}
+
 // Run runs argv in the distro's instance with this process's stdin, stdout,
 // stderr, environment and working directory, and returns its exit status as
 // RunOptions are the flags of lx run and lx shell.
 type RunOptions struct {
 	Distro, Cwd, User string
 	Mounts            []Mount
+	Net               NetOptions
 }
 
 // ParseMount reads HOSTDIR:GUESTDIR[:ro] (GUESTDIR defaults to HOSTDIR's
@@ -142,7 +153,8 @@ func Run(argv []string, o RunOptions) (int, error) {
 		}
 	default: // a distro starts in the user's home, as a login would (init knows it)
 	}
-	msg := &Msg{Op: OpRun, Argv: argv, Env: os.Environ(), Cwd: cwd, Distro: name, Root: root, User: user, Mounts: o.Mounts}
+	msg := &Msg{Op: OpRun, Argv: argv, Env: os.Environ(), Cwd: cwd, Distro: name, Root: root, User: user, Mounts: o.Mounts,
+		Net: o.Net.Mode, NetRaw: o.Net.Raw, Publish: o.Net.Publish}
 	var fds []int
 	if isTerminal(0) && isTerminal(1) {
 		// A pty of the instance stands for this terminal.

@@ -39,7 +39,10 @@ func Init() error {
 		send(ctl, &Msg{Op: OpError, Text: err.Error()})
 		return err
 	}
-	unix.Sethostname([]byte("lx"))
+	unix.Sethostname([]byte(Hostname))
+	if err := loopbackUp(); err != nil {
+		fmt.Fprintln(os.Stderr, "lx init: loopback interface:", err)
+	}
 	prog, err := seccomp.Build(routes.All())
 	if err != nil {
 		return err
@@ -92,6 +95,14 @@ func Init() error {
 		case OpStop:
 			closeAll(fds)
 			go in.stop(m)
+		case OpDial:
+			closeAll(fds)
+			if fd, err := dialLoopback(m.Code); err != nil {
+				send(ctl, &Msg{Op: OpError, ID: m.ID, Text: err.Error()})
+			} else {
+				send(ctl, &Msg{Op: OpDial, ID: m.ID}, fd)
+				unix.Close(fd)
+			}
 		default:
 			closeAll(fds)
 		}

@@ -16,6 +16,8 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 
+	"lx/netsrv"
+	"lx/netsrv/policy"
 	"lx/servers"
 	"lx/shared/ring"
 	"lx/shared/routes"
@@ -69,18 +71,25 @@ type Instance struct {
 	// supervised is set once supervise runs; done closes when it ends.
 	supervised bool
 
+	netMu sync.Mutex                    // guards net, the policy file and fwd
+	net   policy.Policy                 // the network policy netsrv reads (see net.go)
+	fwd   map[policy.Publish]*forwarder // published ports of a loopback instance (forward.go)
+
 	mu      sync.Mutex
 	clients int
 	grace   *time.Timer
 	waiters map[uint64]chan reply
 }
 
-func (b *Broker) startInstance(name, root string) (*Instance, error) {
-	in := &Instance{name: name, root: root, b: b, log: b.log.With(zap.String("instance", name)),
+func (b *Broker) startInstance(name, root string, pol policy.Policy) (*Instance, error) {
+	in := &Instance{name: name, root: root, b: b, log: b.log.With(zap.String("instance", name)), net: pol,
 		dir: filepath.Join(b.dir, "instances", name), done: make(chan struct{}), stop: make(chan struct{}),
 		waiters: map[uint64]chan reply{}}
 	if err := os.MkdirAll(in.dir, 0o700); err != nil {
 		return nil, err
+	}
+	if err := policy.Save(in.policyPath(), &in.net); err != nil {
+		return nil, fmt.Errorf("network policy: %w", err)
 	}
 	if err := in.start(); err != nil {
 		in.teardown()
@@ -233,9 +242,10 @@ func (in *Instance) start() error {
 func (in *Instance) spawn(c *component) error {
 	cmd := exec.Command("/proc/self/exe", c.args...)
 	cmd.Args[0] = "lx-" + c.name
+	cmd.Env = append(os.Environ(), netsrv.PolicyEnv+"="+in.policyPath())
 	if in.root != "" && os.Geteuid() != 0 {
 		// Only an unprivileged import records owners in xattrs.
-		cmd.Env = append(os.Environ(), "LX_RECORDED_OWNERS=1")
+		cmd.Env = append(cmd.Env, "LX_RECORDED_OWNERS=1")
 	}
 	cmd.ExtraFiles = c.files
 	log := in.logFile(c.name)
@@ -534,6 +544,7 @@ func (in *Instance) Guests() int {
 }
 
 func (in *Instance) cleanup() {
+	in.stopForwarders()
 	for _, c := range in.comps {
 		c.mu.Lock()
 		if c.cmd != nil && c.cmd.Process != nil {

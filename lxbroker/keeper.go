@@ -166,6 +166,9 @@ func setupRoot(distroRoot string) (host int, newRoot string, err error) {
 	if err := try("/run", unix.Mount("tmpfs", r+"/run", "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=0755")); err != nil {
 		return -1, "", err
 	}
+	if err := try("/etc", bindNetFiles(stage+"/etc", r)); err != nil {
+		return -1, "", err
+	}
 	return host, r, nil
 }
 

@@ -34,6 +34,9 @@ type Msg struct {
 	Rows    int      `msgpack:"rows,omitempty"` // its window size
 	Cols    int      `msgpack:"cols,omitempty"`
 	Text    string   `msgpack:"text,omitempty"`
+	Net     string   `msgpack:"net,omitempty"`     // the instance's network mode (policy.Mode); "" joins any
+	NetRaw  bool     `msgpack:"netraw,omitempty"`  // the instance allows raw and packet sockets
+	Publish []string `msgpack:"publish,omitempty"` // HOSTPORT:GUESTPORT, for the run's lifetime
 	Mounts  []Mount  `msgpack:"mounts,omitempty"` // host directories to mount in the instance (lx run --mount)
 }
 
@@ -60,6 +63,7 @@ const (
 	OpBind      = "bind"      // broker → keeper: bind the host directory Cwd, or Mounts[0], into the instance
 	OpStop      = "stop"      // broker → init: SIGTERM every guest, wait up to Seconds, then SIGKILL
 	OpPty       = "pty"       // init → broker → client: the pty master of a Tty run
+	OpDial      = "dial"      // broker → init: connect to port Code of the instance's loopback; init → broker, with the socket
 )
 
 const maxMsg = 1 << 20

@@ -271,17 +271,6 @@ func TestGCC(t *testing.T) {
 	}
 }
 
-func TestTCPEcho(t *testing.T) {
-	need(t, "python3")
-	dir := t.TempDir()
-	b, _ := os.ReadFile("testdata/echo.py")
-	write(t, filepath.Join(dir, "echo.py"), string(b), 0o644)
-	out := guest(t, dir, "python3", "echo.py")
-	if !strings.Contains(out, "client ok") || !strings.Contains(out, "server echoed") {
-		t.Fatalf("echo: %q", out)
-	}
-}
-
 func TestGuestKillsGuest(t *testing.T) {
 	out := guest(t, t.TempDir(), "sh", "-c", "sleep 100 & pid=$!; kill -TERM $pid; wait $pid; echo status $?; kill -0 999999 2>/dev/null || echo gone")
 	if out != "status 143\ngone\n" {

@@ -27,10 +27,12 @@ Run Linux programs in an isolated instance (user, pid, mount, network
 namespaces; every system call that names something served by lx's servers).
 
 Commands:
-  run [-d DISTRO] [-u USER] [--cd DIR] [--] CMD [ARG...]
+  run [-d DISTRO] [-u USER] [--cd DIR] [--net all|loopback|none] [--net-raw]
+      [-p HOSTPORT:GUESTPORT]... [--] CMD [ARG...]
                                       run CMD in the distro's instance, with this
                                       terminal's stdin/stdout/stderr and environment
-  shell [-d DISTRO] [-u USER]         a login shell in the distro's instance, on a pty
+  shell [-d DISTRO] [-u USER] [--net MODE] [-p HOST:GUEST]...
+                                      a login shell in the distro's instance, on a pty
   import NAME TARBALL|-               unpack a root filesystem tarball (plain, gzip,
                                       xz, zstd; a 'docker export' works) as distro NAME
   import --in-place NAME DIR          register an existing root directory as NAME
@@ -133,6 +135,21 @@ func newFlags(name, synopsis string) *flag.FlagSet {
 	return fs
 }
 
+// netFlags adds the network options of run and shell. LX_NET is --net's
+// default.
+func netFlags(fs *flag.FlagSet, o *lxbroker.NetOptions) {
+	fs.StringVar(&o.Mode, "net", os.Getenv("LX_NET"), "the instance's network, when this run starts it: all (the host's), loopback (its own loopback only) or none (no IP sockets); a running instance in another mode is refused")
+	fs.BoolVar(&o.Raw, "net-raw", false, "allow raw and packet sockets in the instance it starts")
+	fs.Var((*listFlag)(&o.Publish), "publish", "HOSTPORT:GUESTPORT: a guest's bind of GUESTPORT binds HOSTPORT of the host, while this run lasts (repeatable; -p)")
+	fs.Var((*listFlag)(&o.Publish), "p", "short for --publish")
+}
+
+// listFlag is a repeatable string flag.
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, ",") }
+func (l *listFlag) Set(s string) error { *l = append(*l, s); return nil }
+
 // mounts is the repeatable --mount flag.
 type mounts []lxbroker.Mount
 
@@ -152,12 +169,13 @@ func runFlags(fs *flag.FlagSet, what string) *lxbroker.RunOptions {
 	fs.StringVar(&o.Distro, "d", "", "the distro whose instance runs "+what+" (default: 'lx set-default', else the host root, read-only)")
 	fs.StringVar(&o.Cwd, "cd", "", "the directory "+what+" starts in (default: this one for the host root, the user's home in a distro)")
 	fs.StringVar(&o.User, "u", "", "run as this user of the instance (default: root)")
+	netFlags(fs, &o.Net)
 	fs.Var((*mounts)(&o.Mounts), "mount", "mount host directory HOSTDIR at GUESTDIR in the instance, read-only with :ro (HOSTDIR:GUESTDIR[:ro]; repeatable; it stays until the instance stops)")
 	return &o
 }
 
 func cmdRun(args []string) error {
-	fs := newFlags("run", "[-d DISTRO] [-u USER] [--cd DIR] [--mount HOSTDIR:GUESTDIR[:ro]]... [--] CMD [ARG...]")
+	fs := newFlags("run", "[-d DISTRO] [-u USER] [--cd DIR] [--mount HOSTDIR:GUESTDIR[:ro]]... [--net MODE] [-p HOST:GUEST]... [--] CMD [ARG...]")
 	o := runFlags(fs, "CMD")
 	fs.Parse(args)
 	argv := fs.Args()
@@ -177,7 +195,7 @@ func cmdRun(args []string) error {
 var loginShell = []string{"/bin/sh", "-c", "if [ -x /bin/bash ]; then exec /bin/bash -l; fi; exec /bin/sh -l"}
 
 func cmdShell(args []string) error {
-	fs := newFlags("shell", "[-d DISTRO] [-u USER] [--cd DIR] [--mount HOSTDIR:GUESTDIR[:ro]]...")
+	fs := newFlags("shell", "[-d DISTRO] [-u USER] [--cd DIR] [--mount HOSTDIR:GUESTDIR[:ro]]... [--net MODE] [-p HOST:GUEST]...")
 	o := runFlags(fs, "the shell")
 	fs.Parse(args)
 	if fs.NArg() != 0 {

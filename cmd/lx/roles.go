@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -134,7 +135,11 @@ func printStatus(js string) {
 	}
 	w := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)
 	for _, in := range st.Instances {
-		fmt.Fprintf(w, "instance %s\tinit pid %d\tclients %d\tguests %d\n", in.Name, in.Init, in.Clients, in.Guests)
+		fmt.Fprintf(w, "instance %s\tinit pid %d\tclients %d\tguests %d\tnet %s", in.Name, in.Init, in.Clients, in.Guests, in.Net)
+		if len(in.Publish) > 0 {
+			fmt.Fprintf(w, ", publish %s", strings.Join(in.Publish, " "))
+		}
+		fmt.Fprintln(w)
 		fmt.Fprintf(w, "  COMPONENT\tPID\tUPTIME\tRESTARTS\tCALLS\tERRORS\tLAST CAUSE\n")
 		for _, c := range in.Components {
 			fmt.Fprintf(w, "  %s\t%d\t%.0fs\t%d\t%d\t%d\t%s\n", c.Name, c.Pid, c.UptimeSec, c.Restarts, c.Calls, c.Errors, c.LastCause)

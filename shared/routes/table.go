@@ -48,8 +48,9 @@ var table = []Route{
 	{Name: "getpid", Kind: Native},
 	{Name: "sendfile", Kind: Native},
 	{Name: "accept", Kind: Native},
+	{Name: "sendto", Kind: Native, Note: "with an address too: the socket's network namespace is the policy (see netsrv)"},
 	{Name: "recvfrom", Kind: Native},
-	{Name: "sendmsg", Kind: Native, Note: "msg_name is behind a pointer the filter cannot read"},
+	{Name: "sendmsg", Kind: Native, Note: "with an address too, as sendto"},
 	{Name: "recvmsg", Kind: Native},
 	{Name: "shutdown", Kind: Native},
 	{Name: "getsockname", Kind: Native},
@@ -355,7 +356,6 @@ var table = []Route{
 	// hands them in.
 	{Name: "socket", Kind: Net, NativeIf: &ArgRule{Arg: 0, Op: OpEq, Val: unix.AF_UNIX}, Note: "AF_UNIX is native; other families are created in the host netns"},
 	{Name: "connect", Kind: Net},
-	{Name: "sendto", Kind: Net, NativeIf: &ArgRule{Arg: 4, Op: OpEq, Val: 0}, Note: "native without an address (a connected socket)"},
 	{Name: "bind", Kind: Net},
 	{Name: "listen", Kind: Net},
 

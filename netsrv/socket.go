@@ -1,0 +1,63 @@
+package netsrv
+
+import (
+	"golang.org/x/sys/unix"
+
+	"lx/netsrv/policy"
+	"lx/servers"
+)
+
+const typeFlags = unix.SOCK_NONBLOCK | unix.SOCK_CLOEXEC
+
+// Socket implements Linux syscall socket(2).
+func (s *server) Socket(c *servers.Call) (int64, error) {
+	domain, typ, proto := int(c.Int(0)), int(c.Int(1)), int(c.Int(2))
+	pol := s.policy(c)
+	raw := false
+	switch domain {
+	case unix.AF_UNIX:
+		return 0, servers.ErrContinue
+	case unix.AF_NETLINK:
+		// Routing sockets show the network the instance's IP sockets
+		// live in; other netlink families stay in the instance.
+		if proto != unix.NETLINK_ROUTE || pol.Mode != policy.All {
+			return 0, servers.ErrContinue
+		}
+		return s.hostSocket(c, domain, typ, proto)
+	case unix.AF_INET, unix.AF_INET6:
+	case unix.AF_PACKET:
+		raw = true
+	default:
+		return 0, unix.EAFNOSUPPORT
+	}
+	switch typ &^ typeFlags {
+	case unix.SOCK_STREAM, unix.SOCK_DGRAM, unix.SOCK_SEQPACKET:
+	case unix.SOCK_RAW, unix.SOCK_PACKET:
+		raw = true
+	default:
+		return 0, unix.EINVAL
+	}
+	if raw && !pol.Raw {
+		return 0, unix.EPERM
+	}
+	switch pol.Mode {
+	case policy.None:
+		return 0, unix.EACCES
+	case policy.Loopback:
+		return 0, servers.ErrContinue // made in the instance's network namespace
+	}
+	return s.hostSocket(c, domain, typ, proto)
+}
+
+// hostSocket makes a socket in the host's network namespace and installs it
+// into the caller.
+func (s *server) hostSocket(c *servers.Call, domain, typ, proto int) (int64, error) {
+	if err := c.Valid(); err != nil {
+		return 0, err
+	}
+	fd, err := unix.Socket(domain, typ|unix.SOCK_CLOEXEC, proto)
+	if err != nil {
+		return 0, err
+	}
+	return c.InstallFD(fd, typ&unix.SOCK_CLOEXEC != 0)
+}
