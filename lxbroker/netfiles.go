@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -72,6 +73,16 @@ func bindNetFiles(stage, root string) error {
 				continue // no /etc, or a read-only root without the file
 			}
 			f.Close()
+		} else if st.Mode&unix.S_IFMT == unix.S_IFLNK {
+			// resolv.conf as a link into /run (systemd-resolved): /run is
+			// the instance's own tmpfs, so the file goes where it points.
+			if target, err := os.Readlink(dst); err == nil && strings.HasPrefix(filepath.Clean(target), "/run/") {
+				in := root + filepath.Clean(target)
+				if os.MkdirAll(filepath.Dir(in), 0o755) == nil {
+					os.WriteFile(in, []byte(content), 0o644)
+				}
+			}
+			continue
 		} else if st.Mode&unix.S_IFMT != unix.S_IFREG {
 			continue
 		}

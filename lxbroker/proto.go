@@ -37,7 +37,7 @@ type Msg struct {
 	Net     string   `msgpack:"net,omitempty"`     // the instance's network mode (policy.Mode); "" joins any
 	NetRaw  bool     `msgpack:"netraw,omitempty"`  // the instance allows raw and packet sockets
 	Publish []string `msgpack:"publish,omitempty"` // HOSTPORT:GUESTPORT, for the run's lifetime
-	Mounts  []Mount  `msgpack:"mounts,omitempty"` // host directories to mount in the instance (lx run --mount)
+	Mounts  []Mount  `msgpack:"mounts,omitempty"`  // host directories to mount in the instance (lx run --mount)
 }
 
 // Mount is one `lx run --mount HOSTDIR:GUESTDIR[:ro]`.
