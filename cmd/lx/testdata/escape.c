@@ -1,0 +1,156 @@
+// escape: tries to reach a host file from inside an instance by every trick
+// it knows, and prints one line a try: "name: denied" or "name: ESCAPED".
+// TestEscapeSuite runs it (statically linked) in an imported distro.
+//   escape SECRET MOUNTDIR SOCKET
+// SECRET is the host path of a file holding "HOSTSECRET" that the instance
+// must not see; MOUNTDIR is where the host directory next to SECRET is
+// mounted in the instance (the secret is its sibling on the host); SOCKET is
+// the host path of the broker's socket.
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static int escaped;
+
+static int secret_at(int dirfd, const char *p) {
+	int fd = openat(dirfd, p, O_RDONLY);
+	if (fd < 0)
+		return 0;
+	char b[16] = {0};
+	int n = read(fd, b, 10);
+	close(fd);
+	return n == 10 && memcmp(b, "HOSTSECRET", 10) == 0;
+}
+
+static void verdict(const char *name, int bad) {
+	printf("%s: %s\n", name, bad ? "ESCAPED" : "denied");
+	fflush(stdout);
+	escaped |= bad;
+}
+
+static const char *secret;
+static char flip[4096];
+static volatile int stop;
+
+static void *flipper(void *arg) {
+	(void)arg;
+	while (!stop) {
+		strcpy(flip, "/etc/os-release");
+		strcpy(flip, secret);
+	}
+	return NULL;
+}
+
+int main(int argc, char **argv) {
+	if (argc != 4) {
+		fprintf(stderr, "usage: escape SECRET MOUNTDIR SOCKET\n");
+		return 2;
+	}
+	secret = argv[1];
+	const char *mnt = argv[2], *sock = argv[3];
+	char p[8192];
+
+	verdict("absolute path", secret_at(AT_FDCWD, secret));
+	snprintf(p, sizeof p, "/../../../../../..%s", secret);
+	verdict("dot-dot from /", secret_at(AT_FDCWD, p));
+	chdir("/");
+	for (int i = 0; i < 50; i++)
+		chdir("..");
+	verdict("chdir .. fifty times", secret_at(AT_FDCWD, secret + 1));
+	snprintf(p, sizeof p, "/proc/self/root/../../..%s", secret);
+	verdict("/proc/self/root", secret_at(AT_FDCWD, p));
+	snprintf(p, sizeof p, "/proc/1/root/../..%s", secret);
+	verdict("/proc/1/root of init", secret_at(AT_FDCWD, p));
+	snprintf(p, sizeof p, "/proc/1/cwd/../../../..%s", secret);
+	verdict("/proc/1/cwd of init", secret_at(AT_FDCWD, p));
+	snprintf(p, sizeof p, "/proc/self/fd/3/../../..%s", secret);
+	verdict("/proc/self/fd magic link", secret_at(AT_FDCWD, p));
+	symlink("../../../../../../../..", "/tmp/up");
+	snprintf(p, sizeof p, "/tmp/up%s", secret);
+	verdict("symlink to dot-dots", secret_at(AT_FDCWD, p));
+	int root = open("/", O_PATH | O_DIRECTORY);
+	snprintf(p, sizeof p, "../../..%s", secret);
+	verdict("openat from the root fd", secret_at(root, p));
+
+	// The classic chroot breakout: chroot into a subdirectory while the
+	// cwd stays outside it, climb, chroot back to "." .
+	pid_t pid = fork();
+	if (pid == 0) {
+		mkdir("/tmp/jail", 0755);
+		int out = open("/", O_PATH | O_DIRECTORY);
+		chroot("/tmp/jail");
+		fchdir(out);
+		for (int i = 0; i < 50; i++)
+			chdir("..");
+		chroot(".");
+		_exit(secret_at(AT_FDCWD, secret) ? 1 : 0);
+	}
+	int st;
+	waitpid(pid, &st, 0);
+	verdict("chroot breakout", WIFEXITED(st) && WEXITSTATUS(st) == 1);
+
+	// A host directory mounted in: its source's siblings stay out of reach.
+	const char *base = strrchr(secret, '/') + 1;
+	snprintf(p, sizeof p, "%s/../%s", mnt, base);
+	verdict("dot-dot out of a mount", secret_at(AT_FDCWD, p));
+	int mfd = open(mnt, O_PATH | O_DIRECTORY);
+	snprintf(p, sizeof p, "../%s", base);
+	verdict("openat dot-dot out of a mount", secret_at(mfd, p));
+	snprintf(p, sizeof p, "%s/uplink", mnt);
+	verdict("relative symlink out of a mount", secret_at(AT_FDCWD, p));
+	snprintf(p, sizeof p, "%s/abslink", mnt);
+	verdict("absolute symlink out of a mount", secret_at(AT_FDCWD, p));
+
+	// File handles name inodes without paths: ext4's root is inode 2.
+	struct {
+		unsigned int bytes;
+		int type;
+		unsigned int ino, gen;
+	} fh = {8, 1, 2, 0};
+	int hfd = syscall(SYS_open_by_handle_at, root, &fh, O_RDONLY | O_DIRECTORY);
+	verdict("open_by_handle_at", hfd >= 0);
+
+	// The mount table stays as the keeper made it.
+	verdict("umount /run", umount2("/run", MNT_DETACH) == 0);
+	verdict("umount /tmp", umount2("/tmp", MNT_DETACH) == 0);
+	verdict("umount /proc", umount2("/proc", MNT_DETACH) == 0);
+	verdict("remount / read-write", mount(NULL, "/", NULL, MS_REMOUNT, NULL) == 0);
+	verdict("bind mount", mount("/", "/mnt", NULL, MS_BIND, NULL) == 0);
+	verdict("mount proc", mount("proc", "/mnt", "proc", 0, NULL) == 0);
+
+	// Devices: a node from the distro's tarball, a new one, /sys.
+	int dfd = open("/etc/null", O_RDWR);
+	verdict("device node in the distro", dfd >= 0);
+	verdict("mknod a block device", mknod("/tmp/disk", S_IFBLK | 0600, makedev(8, 0)) == 0);
+	verdict("write /sys", open("/sys/kernel/mm/transparent_hugepage/enabled", O_WRONLY) >= 0);
+
+	// The broker's socket on the host.
+	int s = socket(AF_UNIX, SOCK_SEQPACKET, 0);
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	strncpy(sa.sun_path, sock, sizeof sa.sun_path - 1);
+	verdict("connect to the broker's socket", connect(s, (struct sockaddr *)&sa, sizeof sa) == 0);
+
+	// A race on the path's memory while the call is in flight.
+	pthread_t th;
+	pthread_create(&th, NULL, flipper, NULL);
+	int raced = 0;
+	for (int i = 0; i < 20000 && !raced; i++)
+		raced = secret_at(AT_FDCWD, flip);
+	stop = 1;
+	pthread_join(th, NULL);
+	verdict("path swapped during the call", raced);
+
+	return escaped ? 1 : 0;
+}
