@@ -478,6 +478,20 @@ func TestUnprivileged(t *testing.T) {
 	if code != 0 || out != "user 1000 600 regular file 0,0\nroot 0 666 character special file 1,3\n" {
 		t.Fatalf("recorded owner and device as nobody: exit %d %q", code, out)
 	}
+	// Guest root's chown and mknod are recorded too, and persist across a
+	// restart of the instance; a chown drops set-user-ID as Linux does.
+	out, code = run("run", "-d", "bb", "--", "sh", "-c",
+		"echo x > /etc/mine && chmod 4755 /etc/mine && chown 1000:50 /etc/mine && mknod /etc/disk b 8 1 && chown user /home/user/notes && chown 0:0 /etc/os-release && stat -c '%u:%g %a' /etc/mine")
+	if code != 0 || out != "1000:50 755\n" {
+		t.Fatalf("chown and mknod as nobody's guest root: exit %d %q", code, out)
+	}
+	if out, code := run("terminate", "bb"); code != 0 {
+		t.Fatalf("terminate: %d %s", code, out)
+	}
+	out, code = run("run", "-d", "bb", "--", "stat", "-c", "%u:%g %F %t,%T", "/etc/mine", "/etc/disk", "/etc/os-release")
+	if code != 0 || out != "1000:50 regular file 0,0\n0:0 block special file 8,1\n0:0 regular file 0,0\n" {
+		t.Fatalf("recorded chown and mknod after a restart: exit %d %q", code, out)
+	}
 	// The unprivileged instance maps only the user's own id.
 	if out, code := run("run", "-d", "bb", "-u", "user", "--", "true"); code != 125 || !strings.Contains(out, "maps only your own user id") {
 		t.Fatalf("run -u as nobody: exit %d %q", code, out)

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -114,5 +115,77 @@ func TestEscapeSuite(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(host); len(ents) != 2 {
 		t.Fatalf("host directory has %d entries, want 2", len(ents))
+	}
+}
+
+// TestFileTools runs the file work of a developer's day under lx and checks
+// each result on the host side: git, tar with links and modes, find -newer,
+// python3 -m compileall.
+func TestFileTools(t *testing.T) {
+	need(t, "git", "tar", "find", "python3")
+	dir := t.TempDir()
+	os.Chmod(dir, 0o755)
+	// git: a repository made, committed to and inspected in the guest.
+	out := guest(t, dir, "sh", "-c", `set -e
+		export HOME=$PWD GIT_AUTHOR_NAME=a GIT_AUTHOR_EMAIL=a@x GIT_COMMITTER_NAME=a GIT_COMMITTER_EMAIL=a@x
+		git init -q -b main repo && cd repo
+		for i in 1 2 3; do echo $i > f$i; done; mkdir sub; echo s > sub/s
+		git add . && git commit -qm first
+		echo changed > f2; rm f3; echo new > f4
+		git status --porcelain
+		git add -A && git commit -qm second && git log --format=%s | tr '\n' ' '`)
+	if out != " M f2\n D f3\n?? f4\nsecond first " {
+		t.Fatalf("git under lx: %q", out)
+	}
+	if b, err := exec.Command("git", "-C", filepath.Join(dir, "repo"), "log", "--format=%s").Output(); err != nil || string(b) != "second\nfirst\n" {
+		t.Fatalf("git log of the guest's repository, from the host: %q %v", b, err)
+	}
+	if b, err := exec.Command("git", "-C", filepath.Join(dir, "repo"), "fsck", "--strict").CombinedOutput(); err != nil {
+		t.Fatalf("git fsck from the host: %v\n%s", err, b)
+	}
+
+	// tar: an archive made on the host with a symlink, a hard link, a
+	// set-group-ID directory and odd modes, extracted under lx.
+	src := filepath.Join(dir, "src")
+	write(t, filepath.Join(src, "bin", "tool"), "#!/bin/sh\n", 0o751)
+	write(t, filepath.Join(src, "data", "secret"), "s", 0o600)
+	os.Symlink("../bin/tool", filepath.Join(src, "data", "link"))
+	os.Link(filepath.Join(src, "data", "secret"), filepath.Join(src, "data", "hard"))
+	os.Mkdir(filepath.Join(src, "shared"), 0o755)
+	os.Chmod(filepath.Join(src, "shared"), 0o2775)
+	if b, err := exec.Command("tar", "-C", dir, "-cf", filepath.Join(dir, "a.tar"), "src").CombinedOutput(); err != nil {
+		t.Fatalf("tar cf: %v %s", err, b)
+	}
+	guest(t, dir, "sh", "-c", "mkdir x && tar -C x -xpf a.tar")
+	for _, p := range []string{"bin/tool", "data/secret", "data/link", "shared"} {
+		a, errA := os.Lstat(filepath.Join(src, p))
+		b, errB := os.Lstat(filepath.Join(dir, "x", "src", p))
+		if errA != nil || errB != nil || a.Mode() != b.Mode() {
+			t.Errorf("%s: host %v, extracted under lx %v (%v %v)", p, a.Mode(), b.Mode(), errA, errB)
+		}
+	}
+	if l, _ := os.Readlink(filepath.Join(dir, "x", "src", "data", "link")); l != "../bin/tool" {
+		t.Errorf("symlink extracted as %q", l)
+	}
+	var s1, s2 syscall.Stat_t
+	syscall.Stat(filepath.Join(dir, "x", "src", "data", "secret"), &s1)
+	syscall.Stat(filepath.Join(dir, "x", "src", "data", "hard"), &s2)
+	if s1.Ino == 0 || s1.Ino != s2.Ino || s1.Nlink != 2 {
+		t.Errorf("hard link extracted as two files: %d %d nlink %d", s1.Ino, s2.Ino, s1.Nlink)
+	}
+
+	// find -newer against a reference file, with times set in the guest.
+	out = guest(t, dir, "sh", "-c", `mkdir f && cd f && touch -d '2001-01-01' old && touch -d '2002-01-01' ref && touch -d '2003-01-01' new && find . -type f -newer ref`)
+	if out != "./new\n" {
+		t.Fatalf("find -newer: %q", out)
+	}
+
+	// python3 -m compileall writes its bytecode next to the sources.
+	write(t, filepath.Join(dir, "py", "pkg", "__init__.py"), "", 0o644)
+	write(t, filepath.Join(dir, "py", "pkg", "mod.py"), "def f():\n    return 42\n", 0o644)
+	guest(t, dir, "python3", "-m", "compileall", "-q", "py")
+	out = guest(t, dir, "sh", "-c", "ls py/pkg/__pycache__ | sed 's/cpython-[0-9]*/cpython/'")
+	if out != "__init__.cpython.pyc\nmod.cpython.pyc\n" {
+		t.Fatalf("compileall: %q", out)
 	}
 }
