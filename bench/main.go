@@ -11,6 +11,7 @@
 package main
 
 import (
+	"archive/tar"
 	"bufio"
 	"bytes"
 	"context"
@@ -36,7 +37,7 @@ import (
 var microSrc []byte
 
 // allOps lists the ops of micro.c in table order.
-var allOps = []string{"getppid", "stat", "openclose", "read4k", "forkwait", "forkexec", "pipe", "tcprr", "tcpbulk", "udpsendto", "python20", "makej2"}
+var allOps = []string{"getppid", "stat", "openclose", "read4k", "forkwait", "forkexec", "pipe", "tcprr", "tcpbulk", "udpsendto", "python20", "makej2", "gitstatus", "tarx"}
 
 // workloads are ops measured by a shell script instead of micro: each
 // prints "OP ns" once per repetition (timed inside the run, so lx run's
@@ -47,6 +48,10 @@ var workloads = map[string]string{
 	"python20": `for r in 1 2 3 4 5; do t0=$(date +%s%N); for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do "$PY" -c pass; done; echo python20 $(( $(date +%s%N) - t0 )); done`,
 	// make -j2 of the 11-file C project of cmd/lx/testdata/cproj
 	"makej2": `cd cproj && for r in 1 2 3; do make -s clean; t0=$(date +%s%N); make -s -j2 CC=gcc; echo makej2 $(( $(date +%s%N) - t0 )); done; make -s clean`,
+	// git status of a committed repository of 1,000 files (one modified)
+	"gitstatus": `cd gitrepo && for r in 1 2 3 4 5; do t0=$(date +%s%N); git status --porcelain >/dev/null; echo gitstatus $(( $(date +%s%N) - t0 )); done`,
+	// tar xf of 60 MB in 7,000 files into an empty directory
+	"tarx": `for r in 1 2 3; do rm -rf tx; mkdir tx; t0=$(date +%s%N); tar -C tx -xf big.tar; echo tarx $(( $(date +%s%N) - t0 )); done; rm -rf tx`,
 }
 
 // aim is the target for an op under lx: either a ratio to native or an
@@ -65,6 +70,8 @@ var aims = map[string]aim{
 	"forkexec":  {ratio: 1.2},
 	"python20":  {ratio: 1.1},
 	"makej2":    {ratio: 1.05},
+	"gitstatus": {ratio: 1.2},
+	"tarx":      {ratio: 1.1},
 	"tcprr":     {ratio: 1.05},
 	"tcpbulk":   {ratio: 1.05},
 }
@@ -186,6 +193,19 @@ func main() {
 		}
 		if out, err := runIn(work, "cp", "-r", filepath.Join(root, "cmd/lx/testdata/cproj"), "cproj"); err != nil {
 			failf("copy the C project: %v: %s", err, firstLine(out))
+			return
+		}
+	}
+
+	if slices.Contains(ops, "gitstatus") {
+		if err := makeGitRepo(filepath.Join(work, "gitrepo"), 1000); err != nil {
+			failf("gitstatus: %v", err)
+			return
+		}
+	}
+	if slices.Contains(ops, "tarx") {
+		if err := makeTarball(filepath.Join(work, "big.tar"), 7000, 60<<20); err != nil {
+			failf("tarx: %v", err)
 			return
 		}
 	}
@@ -466,4 +486,67 @@ func fmtNs(ns float64) string {
 func fail(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "bench: "+format+"\n", args...)
 	os.Exit(1)
+}
+
+// makeGitRepo makes a repository of n files in 10 directories, commits them
+// and modifies one.
+func makeGitRepo(dir string, n int) error {
+	for i := 0; i < n; i++ {
+		p := filepath.Join(dir, fmt.Sprintf("d%d", i%10), fmt.Sprintf("f%04d.txt", i))
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, []byte(strings.Repeat("line\n", i%50+1)), 0o644); err != nil {
+			return err
+		}
+	}
+	git := func(args ...string) error {
+		cmd := exec.Command("git", append([]string{"-c", "user.name=b", "-c", "user.email=b@x"}, args...)...)
+		cmd.Dir = dir
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("git %s: %v: %s", args[0], err, firstLine(out))
+		}
+		return nil
+	}
+	if err := git("init", "-q"); err != nil {
+		return err
+	}
+	if err := git("add", "."); err != nil {
+		return err
+	}
+	if err := git("commit", "-qm", "files"); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "d0", "f0000.txt"), []byte("changed\n"), 0o644)
+}
+
+// makeTarball writes a tar of n files totalling about size bytes, in 100
+// directories, with sizes spread from a few hundred bytes to 4× the mean.
+func makeTarball(path string, n int, size int64) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	bw := bufio.NewWriterSize(f, 1<<20)
+	tw := tar.NewWriter(bw)
+	mean := size / int64(n)
+	buf := bytes.Repeat([]byte("0123456789abcdef"), int(4*mean/16)+1)
+	for i := 0; i < n; i++ {
+		if i%70 == 0 {
+			if err := tw.WriteHeader(&tar.Header{Name: fmt.Sprintf("d%03d/", i/70), Typeflag: tar.TypeDir, Mode: 0o755}); err != nil {
+				return err
+			}
+		}
+		sz := mean/4 + int64(i*7919)%(mean*3/2)
+		h := &tar.Header{Name: fmt.Sprintf("d%03d/f%05d", i/70, i), Typeflag: tar.TypeReg, Mode: 0o644, Size: sz}
+		if err := tw.WriteHeader(h); err != nil {
+			return err
+		}
+		if _, err := tw.Write(buf[:sz]); err != nil {
+			return err
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return err
+	}
+	return bw.Flush()
 }

@@ -45,16 +45,21 @@ func Route(cfg RouterConfig) error {
 	var n abi.SeccompNotif
 	pfd := []unix.PollFd{{Fd: int32(cfg.Listener), Events: unix.POLLIN}}
 	for {
+		ready := false
 		if cfg.Spin > 0 {
 			deadline := time.Now().Add(cfg.Spin)
 			for {
 				if k, _ := unix.Poll(pfd, 0); k > 0 || time.Now().After(deadline) {
+					ready = k > 0 && pfd[0].Revents == unix.POLLIN
 					break
 				}
 				unix.RawSyscall(unix.SYS_SCHED_YIELD, 0, 0, 0)
 			}
 		}
-		if InstanceGone(cfg.Listener) {
+		// A pending notification says the instance is alive; otherwise
+		// check before blocking, since NOTIF_RECV would wait forever on a
+		// listener nobody uses any more.
+		if !ready && InstanceGone(cfg.Listener) {
 			cfg.Log.Info("no task uses the filter any more: the instance is gone")
 			return nil
 		}
