@@ -44,15 +44,11 @@ func fchownat(c *servers.Call, d, i, u, g, flags int) (int64, error) {
 	if flags&^(unix.AT_SYMLINK_NOFOLLOW|unix.AT_EMPTY_PATH) != 0 {
 		return 0, unix.EINVAL
 	}
-	fd, err := lookup(c, d, i, flags)
+	fd, st, err := statTarget(c, d, i, flags)
 	if err != nil {
 		return 0, err
 	}
 	defer unix.Close(fd)
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		return 0, err
-	}
 	uid, gid, _ := guestOwner(c, fd, st.Uid, st.Gid, st.Mode, st.Size)
 	nuid, ngid := uid, gid
 	if v := c.Uint(u); v != ^uint32(0) {

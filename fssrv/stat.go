@@ -33,15 +33,11 @@ func fstatat(c *servers.Call, d, i, buf, flags int) (int64, error) {
 	if flags&^statFlags != 0 {
 		return 0, unix.EINVAL
 	}
-	fd, err := lookup(c, d, i, flags)
+	fd, st, err := statTarget(c, d, i, flags)
 	if err != nil {
 		return 0, err
 	}
 	defer unix.Close(fd)
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		return 0, err
-	}
 	var dev record
 	st.Uid, st.Gid, dev = guestOwner(c, fd, st.Uid, st.Gid, st.Mode, st.Size)
 	if dev.dev {
@@ -69,6 +65,20 @@ func lookup(c *servers.Call, d, i, flags int) (int, error) {
 		return -1, servers.Fallback(err)
 	}
 	return fd, nil
+}
+
+// statTarget resolves the path at argument i like lookup and stats it.
+func statTarget(c *servers.Call, d, i, flags int) (int, unix.Stat_t, error) {
+	var st unix.Stat_t
+	fd, err := lookup(c, d, i, flags)
+	if err != nil {
+		return -1, st, err
+	}
+	if err := unix.Fstat(fd, &st); err != nil {
+		unix.Close(fd)
+		return -1, st, err
+	}
+	return fd, st, nil
 }
 
 // Statx implements Linux syscall statx(2).

@@ -426,17 +426,16 @@ func TestTraceFssrvOnly(t *testing.T) {
 	}
 }
 
-func TestUnprivileged(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("skipped: already unprivileged; the other tests cover this path")
-	}
-	need(t, "setpriv")
+// asNobody makes a runtime and a work directory of host user nobody and
+// returns the work directory and a runner of lx as nobody there (output,
+// exit code), with env added; nobody's broker is shut down at the end.
+func asNobody(t *testing.T, env ...string) (string, func(args ...string) (string, int)) {
+	t.Helper()
 	dir, err := os.MkdirTemp("", "lx-nobody-")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer os.RemoveAll(dir)
-	os.Chmod(dir, 0o777)
+	os.Chmod(dir, 0o755)
 	rt := filepath.Join(dir, "rt")
 	os.Mkdir(rt, 0o700)
 	os.Chown(rt, 65534, 65534)
@@ -444,8 +443,9 @@ func TestUnprivileged(t *testing.T) {
 	os.Mkdir(work, 0o755)
 	os.Chown(work, 65534, 65534)
 	run := func(args ...string) (string, int) {
-		cmd := exec.Command("setpriv", append([]string{"--reuid=65534", "--regid=65534", "--clear-groups", "--",
-			"env", "XDG_RUNTIME_DIR=" + rt, "XDG_STATE_HOME=" + rt, "HOME=" + work, lxBin}, args...)...)
+		argv := append([]string{"--reuid=65534", "--regid=65534", "--clear-groups", "--",
+			"env", "XDG_RUNTIME_DIR=" + rt, "XDG_STATE_HOME=" + rt, "HOME=" + work}, env...)
+		cmd := exec.Command("setpriv", append(append(argv, lxBin), args...)...)
 		cmd.Dir = work
 		out, err := cmd.CombinedOutput()
 		code := 0
@@ -454,7 +454,19 @@ func TestUnprivileged(t *testing.T) {
 		}
 		return string(out), code
 	}
-	defer run("shutdown")
+	t.Cleanup(func() {
+		run("shutdown")
+		os.RemoveAll(dir)
+	})
+	return work, run
+}
+
+func TestUnprivileged(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("skipped: already unprivileged; the other tests cover this path")
+	}
+	need(t, "setpriv")
+	work, run := asNobody(t)
 	// Host nobody is guest root; host root has no mapping and shows as nobody.
 	out, code := run("run", "--", "sh", "-c", "id -u; echo hi > mine.txt; cat mine.txt | tr a-z A-Z; stat -c %U /etc/passwd .")
 	if code != 0 || out != "0\nHI\nnobody\nroot\n" {

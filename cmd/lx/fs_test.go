@@ -57,18 +57,8 @@ func TestFsSuite(t *testing.T) {
 	if strings.Count(native, "\n") < 150 {
 		t.Fatalf("the native run printed too little:\n%s", native)
 	}
-	nl, ll := strings.Split(native, "\n"), strings.Split(under, "\n")
-	for i := 0; i < max(len(nl), len(ll)); i++ {
-		var a, b string
-		if i < len(nl) {
-			a = nl[i]
-		}
-		if i < len(ll) {
-			b = ll[i]
-		}
-		if a != b {
-			t.Errorf("line %d: native %q, lx %q", i+1, a, b)
-		}
+	if native != under {
+		t.Errorf("fsuite differs natively and under lx:\n%s", diffLines(native, under))
 	}
 	// Cases whose native answer is known: the suite must not pass by
 	// printing the same wrong thing twice.

@@ -283,16 +283,7 @@ func TestProcHostSignalOnTerminal(t *testing.T) {
 		t.Skipf("skipped: no pty: %v", err)
 	}
 	defer master.Close()
-	cmd := exec.Command(lxBin, "run", "--", "bash", "--norc", "--noprofile", "-i")
-	cmd.Dir = t.TempDir()
-	cmd.Env = append(os.Environ(), "PS1=lx$ ", "TERM=dumb")
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	slave.Close()
-	t.Cleanup(func() { cmd.Process.Kill() }) // a failed expect leaves no lx run behind
+	cmd := startOnPty(t, slave, "run", "--", "bash", "--norc", "--noprofile", "-i")
 	term := watchPty(master)
 	term.expect(t, `lx\$ `)
 	master.Write([]byte("sleep 100\n"))
@@ -469,31 +460,8 @@ func TestProcUnprivileged(t *testing.T) {
 		t.Skip("skipped: already unprivileged; the other tests cover this path")
 	}
 	need(t, "setpriv", "gcc")
-	dir, err := os.MkdirTemp("", "lx-nobody-proc-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
-	os.Chmod(dir, 0o755)
-	rt := filepath.Join(dir, "rt")
-	os.Mkdir(rt, 0o700)
-	os.Chown(rt, 65534, 65534)
-	work := filepath.Join(dir, "work")
-	os.Mkdir(work, 0o755)
-	os.Chown(work, 65534, 65534)
+	work, run := asNobody(t, "LX_GRACE=5s")
 	gcc(t, work, "bomb", "bomb.c")
-	run := func(args ...string) (string, int) {
-		cmd := exec.Command("setpriv", append([]string{"--reuid=65534", "--regid=65534", "--clear-groups", "--",
-			"env", "XDG_RUNTIME_DIR=" + rt, "XDG_STATE_HOME=" + rt, "HOME=" + work, "LX_GRACE=5s", lxBin}, args...)...)
-		cmd.Dir = work
-		out, err := cmd.CombinedOutput()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		}
-		return string(out), code
-	}
-	defer run("shutdown")
 	if out, code := run("run", "--", "./bomb", "30"); code != 0 || out != "fork bomb under RLIMIT_NPROC 30: 20 EAGAIN, 0 other errors, all gone yes\n" {
 		t.Fatalf("fork bomb as nobody: exit %d %q", code, out)
 	}

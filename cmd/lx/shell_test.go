@@ -25,16 +25,7 @@ func TestShellJobControlAndResize(t *testing.T) {
 	mfd := int(master.Fd())
 	before, _ := unix.IoctlGetTermios(mfd, unix.TCGETS)
 
-	cmd := exec.Command(lxBin, "shell")
-	cmd.Dir = t.TempDir()
-	cmd.Env = append(os.Environ(), "PS1=lx$ ", "TERM=dumb")
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	slave.Close()
-	t.Cleanup(func() { cmd.Process.Kill() }) // a failed expect leaves no shell behind
+	cmd := startOnPty(t, slave, "shell")
 	term := watchPty(master)
 	expect := func(re string) {
 		t.Helper()
@@ -81,4 +72,21 @@ func TestShellJobControlAndResize(t *testing.T) {
 	if before != nil && after != nil && (before.Lflag != after.Lflag || before.Iflag != after.Iflag || before.Oflag != after.Oflag) {
 		t.Errorf("host terminal not restored: lflag %#x → %#x", before.Lflag, after.Lflag)
 	}
+}
+
+// startOnPty starts lx ARGS with slave as its controlling terminal and
+// stdio, in a new session and a fresh directory; the test's end kills it.
+func startOnPty(t *testing.T, slave *os.File, args ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(lxBin, args...)
+	cmd.Dir = t.TempDir()
+	cmd.Env = append(os.Environ(), "PS1=lx$ ", "TERM=dumb")
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	slave.Close()
+	t.Cleanup(func() { cmd.Process.Kill() }) // a failed expect leaves nothing behind
+	return cmd
 }
