@@ -397,7 +397,7 @@ func TestPs(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if len(lines) < 6 || !strings.HasPrefix(lines[0], "PID") || !strings.HasPrefix(lines[1], "1 ") || !strings.Contains(lines[1], "lx-init") {
+	if len(lines) < 5 || !strings.HasPrefix(lines[0], "PID") || !strings.HasPrefix(lines[1], "1 ") || !strings.Contains(lines[1], "lx-init") {
 		t.Fatalf("lx ps:\n%s", out)
 	}
 	want := []string{`root +S +1 +\\_ sh -c sleep 30`, `root +S +1 +  \\_ sleep 30$`, `root +S +1 +  \\_ cat$`}
