@@ -111,19 +111,31 @@ func Table() servers.Table {
 	}
 }
 
-// inKernel serves a call the kernel resolves for the guest, in the guest's
-// namespaces and with its credentials (see the package doc). The names at
-// the path arguments are read only for a tracer's line; a name that cannot
-// be read is the kernel's to answer (EFAULT, ENAMETOOLONG), as on Linux.
+// inKernel is the handler of a call the kernel resolves for the guest (see
+// continueInKernel), with its path arguments at paths.
 func inKernel(paths ...int) servers.Handler {
-	return func(c *servers.Call) (int64, error) {
-		if c.Tracing() {
-			for _, i := range paths {
-				if c.Pointer(i) != 0 {
-					c.Path(i)
-				}
-			}
+	return func(c *servers.Call) (int64, error) { return continueInKernel(c, paths...) }
+}
+
+// continueInKernel answers CONTINUE: the kernel resolves the names in the
+// guest's namespaces and with its credentials (see the package doc). The
+// names at the path arguments are read only for a tracer's line; a name
+// that cannot be read is the kernel's to answer (EFAULT, ENAMETOOLONG), as
+// on Linux.
+func continueInKernel(c *servers.Call, paths ...int) (int64, error) {
+	tracePaths(c, paths...)
+	return 0, servers.ErrContinue
+}
+
+// tracePaths reads the names at arguments paths for the trace line, when a
+// tracer is on.
+func tracePaths(c *servers.Call, paths ...int) {
+	if !c.Tracing() {
+		return
+	}
+	for _, i := range paths {
+		if c.Pointer(i) != 0 {
+			c.Path(i)
 		}
-		return 0, servers.ErrContinue
 	}
 }

@@ -16,12 +16,8 @@ import (
 // mounts wait until the keeper's mounts are locked (a nested user
 // namespace for the guests).
 func MountDenied(c *servers.Call) (int64, error) {
-	if c.Tracing() && c.Nr == unix.SYS_MOUNT {
-		for _, i := range []int{0, 1, 2} {
-			if c.Pointer(i) != 0 {
-				c.Path(i)
-			}
-		}
+	if c.Nr == unix.SYS_MOUNT {
+		tracePaths(c, 0, 1, 2)
 	}
 	return 0, unix.EPERM
 }

@@ -39,7 +39,7 @@ const capChown, capMknod = 0, 27
 
 func fchownat(c *servers.Call, d, i, u, g, flags int) (int64, error) {
 	if !c.Recorded() {
-		return inKernel(i)(c)
+		return continueInKernel(c, i)
 	}
 	if flags&^(unix.AT_SYMLINK_NOFOLLOW|unix.AT_EMPTY_PATH) != 0 {
 		return 0, unix.EINVAL
@@ -57,7 +57,7 @@ func fchownat(c *servers.Call, d, i, u, g, flags int) (int64, error) {
 	if v := c.Uint(g); v != ^uint32(0) {
 		ngid = v
 	}
-	if err := mayChown(c, uid, nuid, ngid); err != nil {
+	if err := requireCap(c, capChown); err != nil {
 		return 0, err
 	}
 	if err := c.Valid(); err != nil {
@@ -86,32 +86,26 @@ func fchownat(c *servers.Call, d, i, u, g, flags int) (int64, error) {
 	return 0, nil
 }
 
-// mayChown applies chown(2)'s rule: CAP_CHOWN, or the owner giving the file
-// to itself and a group it is in (not checked: only guest root exists in an
-// instance with recorded owners).
-func mayChown(c *servers.Call, owner, uid, gid uint32) error {
-	has, err := hasCap(c, capChown)
-	if err != nil || has {
-		return err
-	}
-	return unix.EPERM
-}
-
-// hasCap reads whether the caller has capability bit in its effective set.
-func hasCap(c *servers.Call, bit uint) (bool, error) {
+// requireCap answers EPERM unless the caller has capability bit in its
+// effective set. (chown(2) also lets an owner give a file a group it is in;
+// only guest root exists in an instance with recorded owners.)
+func requireCap(c *servers.Call, bit uint) error {
 	status, err := c.Status()
 	if err != nil {
-		return false, err
+		return err
 	}
 	i := strings.Index(status, "\nCapEff:\t")
-	if i < 0 {
-		return false, fmt.Errorf("no CapEff in the status of %d: %w", c.Tid(), unix.EIO)
+	if i < 0 || len(status) < i+9+16 {
+		return fmt.Errorf("no CapEff in the status of %d: %w", c.Tid(), unix.EIO)
 	}
-	v, err := strconv.ParseUint(strings.TrimSpace(status[i+9:i+9+16]), 16, 64)
+	v, err := strconv.ParseUint(status[i+9:i+9+16], 16, 64)
 	if err != nil {
-		return false, fmt.Errorf("CapEff of %d: %w", c.Tid(), unix.EIO)
+		return fmt.Errorf("CapEff of %d: %w", c.Tid(), unix.EIO)
 	}
-	return v&(1<<bit) != 0, nil
+	if v&(1<<bit) == 0 {
+		return unix.EPERM
+	}
+	return nil
 }
 
 // Mknod implements Linux syscall mknod(2).
@@ -123,12 +117,9 @@ func Mknodat(c *servers.Call) (int64, error) { return mknodat(c, 0, 1, c.ModeT(2
 func mknodat(c *servers.Call, d, i int, mode uint32, dev int64) (int64, error) {
 	typ := mode & unix.S_IFMT
 	if !c.Recorded() || (typ != unix.S_IFCHR && typ != unix.S_IFBLK) {
-		return inKernel(i)(c)
+		return continueInKernel(c, i)
 	}
-	if has, err := hasCap(c, capMknod); err != nil || !has {
-		if err == nil {
-			err = unix.EPERM
-		}
+	if err := requireCap(c, capMknod); err != nil {
 		return 0, err
 	}
 	abs, err := c.At(d, i)

@@ -28,7 +28,7 @@ const statFlags = unix.AT_SYMLINK_NOFOLLOW | unix.AT_EMPTY_PATH | unix.AT_NO_AUT
 
 func fstatat(c *servers.Call, d, i, buf, flags int) (int64, error) {
 	if !c.Recorded() {
-		return inKernel(i)(c)
+		return continueInKernel(c, i)
 	}
 	if flags&^statFlags != 0 {
 		return 0, unix.EINVAL
@@ -84,7 +84,7 @@ func statTarget(c *servers.Call, d, i, flags int) (int, unix.Stat_t, error) {
 // Statx implements Linux syscall statx(2).
 func Statx(c *servers.Call) (int64, error) {
 	if !c.Recorded() {
-		return inKernel(1)(c)
+		return continueInKernel(c, 1)
 	}
 	flags := int(c.Int(2))
 	if flags&^(statFlags|atStatxSyncType) != 0 || flags&atStatxSyncType == atStatxSyncType {

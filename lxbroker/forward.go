@@ -84,26 +84,16 @@ func (in *Instance) relay(host *net.TCPConn, port uint16) {
 // dial asks init for a TCP socket connecting to port on the instance's
 // loopback.
 func (in *Instance) dial(port uint16) (*net.TCPConn, error) {
-	in.mu.Lock()
-	in.nextID++
-	id := in.nextID
-	ch := make(chan reply, 1)
-	in.waiters[id] = ch
-	in.mu.Unlock()
-	forget := func() {
-		in.mu.Lock()
-		delete(in.waiters, id)
-		in.mu.Unlock()
-	}
+	id, ch := in.await(1)
 	if err := send(in.ctl, &Msg{Op: OpDial, ID: id, Code: int(port)}); err != nil {
-		forget()
+		in.forget(id)
 		return nil, err
 	}
 	var r reply
 	select {
 	case r = <-ch:
 	case <-time.After(dialTimeout):
-		forget()
+		in.forget(id)
 		return nil, errors.New("init did not answer")
 	case <-in.done:
 		return nil, errors.New("the instance ended")

@@ -403,21 +403,32 @@ func (in *Instance) Spawn(m *Msg, fds []int) (uint64, <-chan reply, error) {
 	if err := in.bind(m.Cwd, m.Mounts); err != nil {
 		return 0, nil, err
 	}
-	in.mu.Lock()
-	in.nextID++
-	id := in.nextID
-	ch := make(chan reply, 2)
-	in.waiters[id] = ch
-	in.mu.Unlock()
+	id, ch := in.await(2)
 	spawn := *m
 	spawn.Op, spawn.ID = OpSpawn, id
 	if err := send(in.ctl, &spawn, fds...); err != nil {
-		in.mu.Lock()
-		delete(in.waiters, id)
-		in.mu.Unlock()
+		in.forget(id)
 		return 0, nil, err
 	}
 	return id, ch, nil
+}
+
+// await registers a new request id to init; init's answers to it arrive on
+// the returned channel (of n slots) until forget or the answer that ends it.
+func (in *Instance) await(n int) (uint64, chan reply) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	in.nextID++
+	ch := make(chan reply, n)
+	in.waiters[in.nextID] = ch
+	return in.nextID, ch
+}
+
+// forget drops request id's channel.
+func (in *Instance) forget(id uint64) {
+	in.mu.Lock()
+	delete(in.waiters, id)
+	in.mu.Unlock()
 }
 
 // Signal signals the process group of command id.
