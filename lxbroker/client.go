@@ -140,7 +140,8 @@ func ParseMount(spec string) (Mount, error) {
 // a shell reports it. Signals lx receives go to the command's process group.
 func Run(argv []string, o RunOptions) (int, error) {
 	distro, cd, user := o.Distro, o.Cwd, o.User
-	name, root, err := Resolve(distro)
+	d, err := resolve(distro)
+	name, root := d.Name, d.Root
 	if err != nil {
 		return 125, err
 	}
@@ -153,7 +154,7 @@ func Run(argv []string, o RunOptions) (int, error) {
 		}
 	default: // a distro starts in the user's home, as a login would (init knows it)
 	}
-	msg := &Msg{Op: OpRun, Argv: argv, Env: os.Environ(), Cwd: cwd, Distro: name, Root: root, User: user, Mounts: o.Mounts,
+	msg := &Msg{Op: OpRun, Argv: argv, Env: os.Environ(), Cwd: cwd, Distro: name, Root: root, User: user, Mounts: append(d.Mounts, o.Mounts...),
 		Net: o.Net.Mode, NetRaw: o.Net.Raw, Publish: o.Net.Publish}
 	var fds []int
 	if isTerminal(0) && isTerminal(1) {

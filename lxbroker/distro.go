@@ -52,36 +52,43 @@ func ImportInPlace(name, root string) (*Distro, error) {
 // else the host root) and returns its root ("" for the host root). It waits
 // while an import, export or unregister is pending.
 func Resolve(name string) (string, string, error) {
+	d, err := resolve(name)
+	return d.Name, d.Root, err
+}
+
+// resolve is Resolve with the whole registry entry (the default distro has
+// only its name).
+func resolve(name string) (Distro, error) {
 	if name == DefaultDistro {
-		return DefaultDistro, "", nil
+		return Distro{Name: DefaultDistro}, nil
 	}
 	dir, err := DataDir()
 	if err != nil {
 		if name == "" {
-			return DefaultDistro, "", nil
+			return Distro{Name: DefaultDistro}, nil
 		}
-		return "", "", err
+		return Distro{}, err
 	}
 	l, err := Shared(dir, "starting "+name)
 	if err != nil {
-		return "", "", err
+		return Distro{}, err
 	}
 	defer l.Unlock()
 	reg, err := LoadRegistry(dir)
 	if err != nil {
-		return "", "", err
+		return Distro{}, err
 	}
 	if name == "" {
 		if reg.Default == "" {
-			return DefaultDistro, "", nil
+			return Distro{Name: DefaultDistro}, nil
 		}
 		name = reg.Default
 	}
 	d := reg.Distros[name]
 	if d == nil {
-		return "", "", fmt.Errorf("no distro named %s; 'lx list' shows them, 'lx import %s TARBALL' adds it", name, name)
+		return Distro{}, fmt.Errorf("no distro named %s; 'lx list' shows them, 'lx import %s TARBALL' adds it", name, name)
 	}
-	return d.Name, d.Root, nil
+	return *d, nil
 }
 
 // SetDefault makes name the distro that `lx run` uses without -d.
@@ -93,6 +100,18 @@ func SetDefault(name string) error {
 			return err
 		}
 		reg.Default = name
+		return reg.Save(dir)
+	})
+}
+
+// SetMounts sets the host directories every run of distro name mounts.
+func SetMounts(name string, mounts []Mount) error {
+	return withRegistry("changing the mounts of "+name, func(dir string, reg *Registry) error {
+		d, err := reg.get(name)
+		if err != nil {
+			return err
+		}
+		d.Mounts = mounts
 		return reg.Save(dir)
 	})
 }

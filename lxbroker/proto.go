@@ -42,9 +42,9 @@ type Msg struct {
 
 // Mount is one `lx run --mount HOSTDIR:GUESTDIR[:ro]`.
 type Mount struct {
-	Host     string `msgpack:"host"` // absolute, symlinks resolved on the host
-	Guest    string `msgpack:"guest"`
-	ReadOnly bool   `msgpack:"ro,omitempty"`
+	Host     string `msgpack:"host" json:"host"` // absolute, symlinks resolved on the host
+	Guest    string `msgpack:"guest" json:"guest"`
+	ReadOnly bool   `msgpack:"ro,omitempty" json:"ro,omitempty"`
 }
 
 // Ops.

@@ -25,6 +25,7 @@ type Distro struct {
 	Root    string    `json:"root"`               // its root directory
 	InPlace bool      `json:"in_place,omitempty"` // registered, not copied: never deleted by lx
 	Created time.Time `json:"created"`
+	Mounts  []Mount   `json:"mounts,omitempty"` // host directories every run of it mounts (lx set-mounts)
 }
 
 // Registry is the registry file's content.

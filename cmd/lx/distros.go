@@ -19,6 +19,24 @@ func oneName(cmd string, args []string, do func(string) error) error {
 	return do(fs.Arg(0))
 }
 
+func cmdSetMounts(args []string) error {
+	fs := newFlags("set-mounts", "NAME [HOSTDIR:GUESTDIR[:ro]]...")
+	fs.Parse(args)
+	if fs.NArg() < 1 {
+		fs.Usage()
+		os.Exit(2)
+	}
+	var ms []lxbroker.Mount
+	for _, spec := range fs.Args()[1:] {
+		m, err := lxbroker.ParseMount(spec)
+		if err != nil {
+			return err
+		}
+		ms = append(ms, m)
+	}
+	return lxbroker.SetMounts(fs.Arg(0), ms)
+}
+
 func cmdImport(args []string) error {
 	fs := newFlags("import", "[--in-place] NAME TARBALL|-|DIR")
 	inPlace := fs.Bool("in-place", false, "register the directory DIR as the distro's root without copying it")
@@ -80,11 +98,12 @@ func cmdExport(args []string) error {
 
 // listed is one row of `lx list --json`.
 type listed struct {
-	Name     string `json:"name"`
-	State    string `json:"state"`
-	Default  bool   `json:"default"`
-	Location string `json:"location"`
-	InPlace  bool   `json:"in_place"`
+	Name     string           `json:"name"`
+	State    string           `json:"state"`
+	Default  bool             `json:"default"`
+	Location string           `json:"location"`
+	InPlace  bool             `json:"in_place"`
+	Mounts   []lxbroker.Mount `json:"mounts,omitempty"`
 }
 
 func cmdList(args []string) error {
@@ -109,7 +128,7 @@ func cmdList(args []string) error {
 	}
 	rows := []listed{{Name: lxbroker.DefaultDistro, State: state(lxbroker.DefaultDistro), Default: reg.Default == "", Location: "/ (host root, read-only)"}}
 	for _, d := range reg.Sorted() {
-		rows = append(rows, listed{Name: d.Name, State: state(d.Name), Default: reg.Default == d.Name, Location: d.Root, InPlace: d.InPlace})
+		rows = append(rows, listed{Name: d.Name, State: state(d.Name), Default: reg.Default == d.Name, Location: d.Root, InPlace: d.InPlace, Mounts: d.Mounts})
 	}
 	if *asJSON {
 		b, _ := json.MarshalIndent(rows, "", "  ")
@@ -129,6 +148,12 @@ func cmdList(args []string) error {
 			loc := r.Location
 			if r.InPlace {
 				loc += " (in place)"
+			}
+			for _, m := range r.Mounts {
+				loc += ", mounts " + m.Host + " at " + m.Guest
+				if m.ReadOnly {
+					loc += " (ro)"
+				}
 			}
 			fmt.Fprintf(w, "%s %s\t%s\t%s\n", mark, r.Name, r.State, loc)
 		} else {

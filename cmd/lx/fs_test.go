@@ -179,3 +179,38 @@ func TestFileTools(t *testing.T) {
 		t.Fatalf("compileall: %q", out)
 	}
 }
+
+// TestDistroMounts: lx set-mounts gives every run of a distro its host
+// directories (read-only where asked), lx list -v shows them, and a run's
+// own --mount comes on top.
+func TestDistroMounts(t *testing.T) {
+	data := t.TempDir()
+	env := []string{"XDG_DATA_HOME=" + data}
+	ball := filepath.Join(t.TempDir(), "rootfs.tar.gz")
+	os.WriteFile(ball, rootfsTarball(t, false), 0o644)
+	if _, errs, code := lxEnv(t, env, nil, "import", "mnt", ball); code != 0 {
+		t.Fatalf("import: %d %s", code, errs)
+	}
+	defer lxEnv(t, env, nil, "unregister", "mnt")
+	host := t.TempDir()
+	os.Chmod(host, 0o755)
+	write(t, filepath.Join(host, "c", "file"), "from the host\n", 0o644)
+	write(t, filepath.Join(host, "d", "other"), "run's own\n", 0o644)
+	if _, errs, code := lxEnv(t, env, nil, "set-mounts", "mnt", filepath.Join(host, "c")+":/mnt/c:ro"); code != 0 {
+		t.Fatalf("set-mounts: %d %s", code, errs)
+	}
+	if _, errs, code := lxEnv(t, env, nil, "set-mounts", "mnt", "/no/such/dir:/x"); code == 0 || !strings.Contains(errs, "no such file") {
+		t.Fatalf("set-mounts of a missing directory: %d %q", code, errs)
+	}
+	out, errs, code := lxEnv(t, env, nil, "run", "-d", "mnt", "--mount", filepath.Join(host, "d")+":/mnt/d", "--", "/bin/sh", "-c",
+		"cat /mnt/c/file /mnt/d/other; echo x > /mnt/c/new || echo read-only; echo y > /mnt/d/new && echo written")
+	if code != 0 || out != "from the host\nrun's own\nread-only\nwritten\n" {
+		t.Fatalf("run with the distro's and its own mounts: exit %d %q %s", code, out, errs)
+	}
+	if b, _ := os.ReadFile(filepath.Join(host, "d", "new")); string(b) != "y\n" {
+		t.Fatalf("the guest's write through --mount: %q", b)
+	}
+	if out, _, _ := lxEnv(t, env, nil, "list", "-v"); !strings.Contains(out, "mounts "+filepath.Join(host, "c")+" at /mnt/c (ro)") {
+		t.Fatalf("lx list -v does not show the mount:\n%s", out)
+	}
+}

@@ -40,6 +40,9 @@ Commands:
   list [-v] [--json]                  the registered distros
   set-default NAME                    the distro 'lx run' uses without -d
                                       ('default' is the host root, read-only)
+  set-mounts NAME [HOSTDIR:GUESTDIR[:ro]]...
+                                      host directories every run of NAME mounts
+                                      (as with run --mount); none clears them
   unregister NAME                     stop NAME and remove it (and its files, unless
                                       it was registered in place)
   terminate NAME                      stop NAME's instance now
@@ -86,6 +89,8 @@ func main() {
 		err = cmdList(args)
 	case "set-default":
 		err = oneName("set-default", args, lxbroker.SetDefault)
+	case "set-mounts":
+		err = cmdSetMounts(args)
 	case "unregister":
 		err = oneName("unregister", args, lxbroker.Unregister)
 	case "terminate":
