@@ -148,7 +148,7 @@ func (s *Server) reply(c *Call, val int64, err error) {
 		s.cfg.Control.addError()
 		s.cfg.Log.Warn("send reply", zap.Error(serr), zap.String("call", c.text()))
 	}
-	if s.cfg.Trace != nil && s.cfg.Control.Tracing() {
+	if c.Tracing() {
 		s.trace(c, val, err, resp)
 	}
 }

@@ -23,16 +23,7 @@ func lxEnv(t *testing.T, env []string, stdin io.Reader, args ...string) (string,
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Dir = "/"
 	cmd.Stdin = stdin
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	return out.String(), errb.String(), code
+	return runCmd(t, cmd)
 }
 
 // rootfsTarball is a small distro: static busybox and its applets, files

@@ -58,16 +58,32 @@ func lx(t *testing.T, dir, stdin string, args ...string) (string, string, int) {
 	cmd := exec.Command(lxBin, args...)
 	cmd.Dir = dir
 	cmd.Stdin = strings.NewReader(stdin)
+	return runCmd(t, cmd)
+}
+
+// runCmd runs cmd and returns its stdout, stderr and exit code; a command
+// that cannot be run fails the test.
+func runCmd(t *testing.T, cmd *exec.Cmd) (string, string, int) {
+	t.Helper()
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatalf("lx %v: %v", args, err)
+	if _, ok := err.(*exec.ExitError); err != nil && !ok {
+		t.Fatalf("%v: %v", cmd.Args, err)
 	}
-	return out.String(), errb.String(), code
+	return out.String(), errb.String(), exitCode(err)
+}
+
+// exitCode is the exit code err of a finished command carries: 0 for nil,
+// -1 when it did not exit (a signal, or it did not run).
+func exitCode(err error) int {
+	if err == nil {
+		return 0
+	}
+	if ee, ok := err.(*exec.ExitError); ok {
+		return ee.ExitCode()
+	}
+	return -1
 }
 
 // guest runs `lx run -- ARGS` in dir and fails the test unless it exits 0.
@@ -448,11 +464,7 @@ func asNobody(t *testing.T, env ...string) (string, func(args ...string) (string
 		cmd := exec.Command("setpriv", append(append(argv, lxBin), args...)...)
 		cmd.Dir = work
 		out, err := cmd.CombinedOutput()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		}
-		return string(out), code
+		return string(out), exitCode(err)
 	}
 	t.Cleanup(func() {
 		run("shutdown")

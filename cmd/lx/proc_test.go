@@ -247,11 +247,7 @@ func TestProcHostSignals(t *testing.T) {
 		}
 		cmd.Process.Signal(sig)
 		rest, _ := readAll(stdout)
-		err := cmd.Wait()
-		code := -1
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		}
+		code := exitCode(cmd.Wait())
 		if rest != "got "+unixSigName(sig)+"\n" || code != 5 {
 			t.Errorf("%v to lx run: guest said %q, exit %d (want the trap's output and exit 5)", sig, rest, code)
 		}
