@@ -10,9 +10,12 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Path resolution inside the instance root. Every name a guest gives is made
-// absolute in the guest's view (its cwd or dirfd, read back from /proc, which
-// prints them relative to the instance's mount namespace) and resolved with
+// Path resolution inside the instance root, for the servers that must look
+// at a file themselves (fssrv's recorded owners, procsrv's exec checks); the
+// other path calls are resolved by the kernel in the guest's context. A name
+// is made absolute in the guest's view (its root after a chroot,  its cwd or
+// dirfd, read back from /proc, which prints them relative to the instance's
+// mount namespace) and resolved with
 // openat2(RESOLVE_IN_ROOT) from the instance root fd: "..", absolute
 // symlinks and mount crossings all stay inside the instance.
 //
