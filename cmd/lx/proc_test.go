@@ -384,10 +384,25 @@ func TestPs(t *testing.T) {
 	defer func() { cmd.Process.Kill(); cmd.Wait() }()
 	buf := make([]byte, 16)
 	stdout.Read(buf)
+	want := []string{`root +S +1 +\\_ sh -c sleep 30`, `root +S +1 +  \\_ sleep 30$`, `root +S +1 +  \\_ cat$`}
+	if os.Geteuid() == 0 {
+		want = append(want, `4244 +S +1 +  \\_ sleep 31$`)
+	}
+	missing := func(out string) []string {
+		var m []string
+		for _, re := range want {
+			if !regexp.MustCompile(`(?m)` + re).MatchString(out) {
+				m = append(m, re)
+			}
+		}
+		return m
+	}
+	// setpriv execs sleep 31 a moment after ready, and a program that has
+	// just been exec'd shows R until it first sleeps: poll until settled.
 	var out string
-	for i := 0; i < 50; i++ { // setpriv execs sleep 31 a moment after ready
+	for i := 0; i < 100; i++ {
 		out, _, _ = lx(t, dir, "", "ps")
-		if regexp.MustCompile(`(?m)_ sleep 31$`).MatchString(out) {
+		if len(missing(out)) == 0 {
 			break
 		}
 		time.Sleep(50 * time.Millisecond)
@@ -396,14 +411,8 @@ func TestPs(t *testing.T) {
 	if len(lines) < 5 || !strings.HasPrefix(lines[0], "PID") || !strings.HasPrefix(lines[1], "1 ") || !strings.Contains(lines[1], "lx-init") {
 		t.Fatalf("lx ps:\n%s", out)
 	}
-	want := []string{`root +S +1 +\\_ sh -c sleep 30`, `root +S +1 +  \\_ sleep 30$`, `root +S +1 +  \\_ cat$`}
-	if os.Geteuid() == 0 {
-		want = append(want, `4244 +S +1 +  \\_ sleep 31$`)
-	}
-	for _, re := range want {
-		if !regexp.MustCompile(`(?m)` + re).MatchString(out) {
-			t.Errorf("lx ps lacks %s:\n%s", re, out)
-		}
+	if m := missing(out); len(m) > 0 {
+		t.Errorf("lx ps lacks %q:\n%s", m, out)
 	}
 	js, _, code := lx(t, dir, "", "ps", "--json")
 	var es []psEntry
