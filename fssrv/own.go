@@ -147,6 +147,7 @@ func mknodat(c *servers.Call, d, i int, mode uint32, dev int64) (int64, error) {
 	if err := c.Valid(); err != nil {
 		return 0, err
 	}
+	c.Effect()
 	fd, err := unix.Openat(pfd, base, unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW, mode&0o7777&^um)
 	if err != nil {
 		return 0, err
@@ -161,5 +162,6 @@ func mknodat(c *servers.Call, d, i int, mode uint32, dev int64) (int64, error) {
 		unix.Unlinkat(pfd, base, 0)
 		return 0, err
 	}
+	c.Done(0)
 	return 0, nil
 }

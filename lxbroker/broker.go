@@ -139,6 +139,9 @@ func (b *Broker) handle(c *net.UnixConn) {
 	case OpTerminate:
 		closeAll(fds)
 		b.terminate(c, m)
+	case OpRestart:
+		closeAll(fds)
+		b.restart(c, m)
 	case OpShutdown:
 		closeAll(fds)
 		b.shutdown()
@@ -367,8 +370,9 @@ func (b *Broker) trace(c *net.UnixConn, m *Msg) {
 
 // Status is what `lx status --json` prints.
 type Status struct {
-	Broker    int              `json:"broker_pid"`
-	Instances []InstanceStatus `json:"instances"`
+	Broker      int              `json:"broker_pid"`
+	Instances   []InstanceStatus `json:"instances"`
+	Supervision []Spec           `json:"supervision"`
 }
 
 // InstanceStatus describes one instance.
@@ -388,13 +392,15 @@ type ComponentStatus struct {
 	Pid       int     `json:"pid"`
 	UptimeSec float64 `json:"uptime_s"`
 	Restarts  int     `json:"restarts"`
+	Hangs     int     `json:"hangs"` // restarts that were kills of a hung incarnation
 	LastCause string  `json:"last_cause,omitempty"`
+	Binary    string  `json:"binary,omitempty"` // set by lx restart --binary
 	Calls     uint64  `json:"calls"`
 	Errors    uint64  `json:"errors"`
 }
 
 func (b *Broker) status(c *net.UnixConn) {
-	st := Status{Broker: os.Getpid(), Instances: []InstanceStatus{}}
+	st := Status{Broker: os.Getpid(), Instances: []InstanceStatus{}, Supervision: Supervision}
 	b.mu.Lock()
 	for _, in := range b.instances {
 		is := InstanceStatus{Name: in.name, Init: in.initPid}
@@ -406,7 +412,8 @@ func (b *Broker) status(c *net.UnixConn) {
 		for _, cp := range in.comps {
 			cp.mu.Lock()
 			cs := ComponentStatus{Name: cp.name, UptimeSec: time.Since(cp.started).Seconds(),
-				Restarts: cp.restarts, LastCause: cp.cause, Calls: cp.ctl.Calls(), Errors: cp.ctl.Errors()}
+				Restarts: cp.restarts, Hangs: cp.hangs, LastCause: cp.cause, Binary: cp.binary,
+				Calls: cp.ctl.Calls(), Errors: cp.ctl.Errors()}
 			if cp.cmd != nil && cp.cmd.Process != nil {
 				cs.Pid = cp.cmd.Process.Pid
 			}
@@ -429,6 +436,26 @@ func (b *Broker) terminate(c *net.UnixConn, m *Msg) {
 	b.mu.Unlock()
 	if in != nil {
 		in.teardown()
+	}
+	send(c, &Msg{Op: OpExit})
+}
+
+// restart replaces one component of a running instance (lx restart).
+func (b *Broker) restart(c *net.UnixConn, m *Msg) {
+	b.mu.Lock()
+	in := b.instances[distro(m)]
+	b.mu.Unlock()
+	if in == nil {
+		send(c, &Msg{Op: OpError, Code: 1, Text: fmt.Sprintf("lx: no instance of %s is running", distro(m))})
+		return
+	}
+	if len(m.Servers) != 1 {
+		send(c, &Msg{Op: OpError, Code: 2, Text: "lx: restart names one component"})
+		return
+	}
+	if err := in.Restart(m.Servers[0], m.Binary); err != nil {
+		send(c, &Msg{Op: OpError, Code: 1, Text: "lx: restart " + m.Servers[0] + ": " + err.Error()})
+		return
 	}
 	send(c, &Msg{Op: OpExit})
 }

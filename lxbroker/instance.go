@@ -12,7 +12,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/oklog/run"
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 
@@ -46,7 +45,11 @@ type component struct {
 	cmd      *exec.Cmd
 	started  time.Time
 	restarts int
-	cause    string
+	hangs    int
+	cause    string // why the last incarnation ended
+	killed   string // why the broker is killing the current one, if it is
+	binary   string // the lx binary it runs; "" for the broker's own
+	spec     *Spec
 }
 
 // Instance is one running instance: init, the router and the four servers.
@@ -214,6 +217,7 @@ func (in *Instance) start() error {
 	}
 	in.comps = append(in.comps, router)
 	for _, c := range in.comps {
+		c.spec = specOf(c.name)
 		if c.ctlFile, err = servers.CreateControl(c.name); err != nil {
 			return err
 		}
@@ -240,7 +244,14 @@ func (in *Instance) start() error {
 }
 
 func (in *Instance) spawn(c *component) error {
-	cmd := exec.Command("/proc/self/exe", c.args...)
+	c.mu.Lock()
+	bin := c.binary
+	c.mu.Unlock()
+	if bin == "" {
+		bin = "/proc/self/exe"
+	}
+	c.ctl.ClearExit()
+	cmd := exec.Command(bin, c.args...)
 	cmd.Args[0] = "lx-" + c.name
 	cmd.Env = append(os.Environ(), netsrv.PolicyEnv+"="+in.policyPath())
 	if in.root != "" && os.Geteuid() != 0 {
@@ -261,71 +272,6 @@ func (in *Instance) spawn(c *component) error {
 	c.cmd, c.started = cmd, time.Now()
 	c.mu.Unlock()
 	return nil
-}
-
-// supervise is the instance's run.Group: init, and one restart loop per
-// component. When init ends the instance ends; a component that exits is
-// restarted with bounded exponential backoff.
-func (in *Instance) supervise() {
-	var g run.Group
-	g.Add(func() error {
-		err := in.keeper.Wait() // the keeper exits when init does
-		return fmt.Errorf("init exited: %v", err)
-	}, func(error) { in.killInit() })
-	g.Add(func() error { <-in.stop; return errors.New("stopped") }, func(error) { in.once.Do(func() { close(in.stop) }) })
-	for _, c := range in.comps {
-		c := c
-		g.Add(func() error { return in.keep(c) }, func(error) {
-			c.mu.Lock()
-			if c.cmd != nil && c.cmd.Process != nil {
-				c.cmd.Process.Kill()
-			}
-			c.mu.Unlock()
-		})
-	}
-	err := g.Run()
-	in.log.Info("instance down", zap.Error(err))
-	in.cleanup()
-	close(in.done)
-}
-
-func (in *Instance) keep(c *component) error {
-	backoff := restartBackoff
-	for {
-		c.mu.Lock()
-		cmd := c.cmd
-		c.mu.Unlock()
-		err := cmd.Wait()
-		select {
-		case <-in.stop:
-			return nil
-		default:
-		}
-		up := time.Since(c.started)
-		c.mu.Lock()
-		c.restarts++
-		c.cause = fmt.Sprint(err)
-		c.mu.Unlock()
-		in.log.Warn("component exited; restarting", zap.String("component", c.name), zap.Error(err),
-			zap.Duration("up", up), zap.Duration("backoff", backoff))
-		if up > 10*time.Second {
-			backoff = restartBackoff
-		}
-		select {
-		case <-in.stop:
-			return nil
-		case <-time.After(backoff):
-		}
-		backoff = min(2*backoff, maxBackoff)
-		for in.spawn(c) != nil {
-			select {
-			case <-in.stop:
-				return nil
-			case <-time.After(backoff):
-			}
-		}
-		in.writeState()
-	}
 }
 
 // reply is a message from init for one spawn, with the fds it carries.

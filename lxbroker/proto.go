@@ -38,6 +38,7 @@ type Msg struct {
 	NetRaw  bool     `msgpack:"netraw,omitempty"`  // the instance allows raw and packet sockets
 	Publish []string `msgpack:"publish,omitempty"` // HOSTPORT:GUESTPORT, for the run's lifetime
 	Mounts  []Mount  `msgpack:"mounts,omitempty"`  // host directories to mount in the instance (lx run --mount)
+	Binary  string   `msgpack:"binary,omitempty"`  // lx restart --binary: the lx binary the component runs from now on
 }
 
 // Mount is one `lx run --mount HOSTDIR:GUESTDIR[:ro]`.
@@ -55,6 +56,7 @@ const (
 	OpStatus    = "status"    // client → broker
 	OpShutdown  = "shutdown"  // client → broker
 	OpTerminate = "terminate" // client → broker: stop one distro's instance
+	OpRestart   = "restart"   // client → broker: replace component Servers[0] of Distro's instance (from Binary)
 	OpExit      = "exit"      // broker → client, init → broker: the command ended with Code
 	OpError     = "error"     // any → client: Text, exit Code
 	OpLine      = "line"      // broker → client: one line of output (trace, status)

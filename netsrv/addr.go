@@ -88,7 +88,14 @@ func (s *server) Bind(c *servers.Call) (int64, error) {
 	default:
 		return 0, servers.ErrContinue
 	}
-	return 0, onGuestSocket(c, 0, func(fd int) error { return rawBind(fd, addr) })
+	return 0, onGuestSocket(c, 0, func(fd int) error {
+		c.Effect()
+		err := rawBind(fd, addr)
+		if err == nil {
+			c.Done(0)
+		}
+		return err
+	})
 }
 
 // Connect implements Linux syscall connect(2). A blocking connect waits in

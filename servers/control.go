@@ -24,6 +24,9 @@ const (
 	ctlErrors    = 128 // u64, component: frames dropped, handler panics, failed replies
 	ctlHeartbeat = 192 // u64, component: bumped by the loop at least every heartbeat period
 	ctlPid       = 256 // u32, component: host pid of the current incarnation
+	ctlEffect    = 320 // u64, server: 1 + ring index of the frame whose handler began a side effect
+	ctlExit      = 384 // u32, broker: 1 = exit at the next frame boundary (a requested restart)
+	ctlAnswer    = 448 // u64 1 + ring index, then i64 value: the answer of a call whose side effects are done
 	ctlInflight  = 512 // router only: the notification being routed (see router.go)
 	ctlSize      = 4096
 )
@@ -76,12 +79,39 @@ func (c *Control) addError()    { c.u64(ctlErrors).Add(1) }
 func (c *Control) beat()        { c.u64(ctlHeartbeat).Add(1) }
 func (c *Control) setPid(p int) { c.u32(ctlPid).Store(uint32(p)) }
 
+// RequestExit asks the component to exit between two calls (broker side);
+// ClearExit withdraws the request before the next incarnation starts.
+func (c *Control) RequestExit()        { c.u32(ctlExit).Store(1) }
+func (c *Control) ClearExit()          { c.u32(ctlExit).Store(0) }
+func (c *Control) exitRequested() bool { return c.u32(ctlExit).Load() != 0 }
+
+// effect notes that the handler of the frame at ring index i began a side
+// effect; effectAt reports whether the note is for that frame.
+func (c *Control) effect(i uint64)        { c.u64(ctlEffect).Store(i + 1) }
+func (c *Control) effectAt(i uint64) bool { return c.u64(ctlEffect).Load() == i+1 }
+
+// answer records that the call at ring index i is done and its value is
+// val; answerAt returns the value recorded for index i.
+func (c *Control) answer(i uint64, val int64) {
+	c.u64(ctlAnswer + 8).Store(uint64(val))
+	c.u64(ctlAnswer).Store(i + 1)
+}
+
+func (c *Control) answerAt(i uint64) (int64, bool) {
+	if c.u64(ctlAnswer).Load() != i+1 {
+		return 0, false
+	}
+	return int64(c.u64(ctlAnswer + 8).Load()), true
+}
+
 // inflightRecord is the router's note of the notification it is routing.
+// NOTIF_RECV writes Notif straight into this shared page, so a router
+// killed at any instant after the kernel handed it a notification leaves
+// the notification here; Heads, taken before the receive, tell whether it
+// was pushed (DESIGN §7).
 type inflightRecord struct {
-	Kind       uint32
-	_          uint32
-	HeadBefore uint64
-	Notif      abi.SeccompNotif
+	Heads [8]uint64 // each ring's head before the receive, by routes.Kind
+	Notif abi.SeccompNotif
 }
 
 func (c *Control) inflight() *inflightRecord {

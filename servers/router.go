@@ -43,8 +43,20 @@ func Route(cfg RouterConfig) error {
 		cfg.Log.Error("recover the notification in flight", zap.Error(err))
 	}
 	var n abi.SeccompNotif
+	rec := cfg.Control.inflight()
+	var kinds []routes.Kind
+	for k := range cfg.Rings {
+		if int(k) >= len(rec.Heads) {
+			return fmt.Errorf("ring kind %d out of range", k)
+		}
+		kinds = append(kinds, k)
+	}
 	pfd := []unix.PollFd{{Fd: int32(cfg.Listener), Events: unix.POLLIN}}
 	for {
+		if cfg.Control.exitRequested() {
+			cfg.Log.Info("exiting on request")
+			return nil
+		}
 		ready := false
 		if cfg.Spin > 0 {
 			deadline := time.Now().Add(cfg.Spin)
@@ -56,37 +68,66 @@ func Route(cfg RouterConfig) error {
 				unix.RawSyscall(unix.SYS_SCHED_YIELD, 0, 0, 0)
 			}
 		}
-		// A pending notification says the instance is alive; otherwise
-		// check before blocking, since NOTIF_RECV would wait forever on a
-		// listener nobody uses any more.
-		if !ready && InstanceGone(cfg.Listener) {
-			cfg.Log.Info("no task uses the filter any more: the instance is gone")
-			return nil
+		// Wait in poll rather than in NOTIF_RECV: the router beats every
+		// HeartbeatPeriod while idle, so the broker can tell idle from
+		// hung, and a listener nobody uses any more hangs up (NOTIF_RECV
+		// would wait forever). The synchronous wake-up applies to poll.
+		for !ready {
+			cfg.Control.beat()
+			pfd[0].Revents = 0
+			k, err := unix.Poll(pfd, int(HeartbeatPeriod/time.Millisecond))
+			if err != nil && err != unix.EINTR {
+				return fmt.Errorf("poll the listener: %w", err)
+			}
+			if k > 0 && pfd[0].Revents&(unix.POLLHUP|unix.POLLERR) != 0 {
+				cfg.Log.Info("no task uses the filter any more: the instance is gone")
+				return nil
+			}
+			ready = k > 0
+			if !ready && cfg.Control.exitRequested() {
+				cfg.Log.Info("exiting on request")
+				return nil
+			}
 		}
-		if err := seccomp.Recv(cfg.Listener, &n); err != nil {
+		cfg.Control.beat()
+		// Receive into the control page, flagged first: from the moment
+		// the kernel hands the notification over, the next router can
+		// find it (recoverInflight).
+		rec.Notif = abi.SeccompNotif{}
+		for _, k := range kinds {
+			rec.Heads[k] = cfg.Rings[k].Head()
+		}
+		cfg.Control.u32(ctlInflight).Store(1)
+		err := seccomp.Recv(cfg.Listener, &rec.Notif)
+		if err != nil {
+			cfg.Control.u32(ctlInflight).Store(0)
 			if err == unix.EINTR || err == unix.ENOENT {
 				continue
 			}
 			return err
 		}
 		cfg.Control.addCall()
-		r := routes.Lookup(int(n.Data.Nr))
-		rg := cfg.Rings[r.Kind]
-		if n.Data.Arch != unix.AUDIT_ARCH_X86_64 || rg == nil {
-			if !logged[n.Data.Nr] {
-				logged[n.Data.Nr] = true
-				cfg.Log.Warn("unknown syscall answered ENOSYS", zap.Int32("nr", n.Data.Nr),
-					zap.String("route", r.Kind.String()), zap.Uint32("pid", n.Pid))
-			}
-			seccomp.Send(cfg.Listener, &abi.SeccompNotifResp{ID: n.ID, Error: -int32(unix.ENOSYS)})
-			continue
-		}
-		inflight := cfg.Control.inflight()
-		inflight.Notif, inflight.Kind, inflight.HeadBefore = n, uint32(r.Kind), rg.Head()
-		cfg.Control.u32(ctlInflight).Store(1)
-		route(cfg, enc, rg, &n)
+		n = rec.Notif
+		dispatch(cfg, enc, &n, logged)
 		cfg.Control.u32(ctlInflight).Store(0)
 	}
+}
+
+// dispatch routes notification n to the ring of its server, or answers
+// ENOSYS for a number no syscall has (logged once per number).
+func dispatch(cfg RouterConfig, enc *wire.Encoder, n *abi.SeccompNotif, logged map[int32]bool) {
+	r := routes.Lookup(int(n.Data.Nr))
+	rg := cfg.Rings[r.Kind]
+	if n.Data.Arch != unix.AUDIT_ARCH_X86_64 || rg == nil {
+		if !logged[n.Data.Nr] {
+			logged[n.Data.Nr] = true
+			cfg.Log.Warn("unknown syscall answered ENOSYS", zap.Int32("nr", n.Data.Nr),
+				zap.String("route", r.Kind.String()), zap.Uint32("pid", n.Pid))
+		}
+		seccomp.Send(cfg.Listener, &abi.SeccompNotifResp{ID: n.ID, Error: -int32(unix.ENOSYS)})
+		return
+	}
+	route(cfg, enc, rg, n)
 }
 
 // InstanceGone reports whether the listener hung up: every task that used
@@ -110,6 +151,7 @@ func route(cfg RouterConfig, enc *wire.Encoder, rg *ring.Ring, n *abi.SeccompNot
 	// A full ring means its server is slow or being restarted: the guest
 	// waits, as it would for a busy kernel.
 	for wait := time.Microsecond; ; wait = min(2*wait, 10*time.Millisecond) {
+		cfg.Control.beat()
 		err := rg.Push(frame)
 		if err == nil {
 			return
@@ -122,28 +164,29 @@ func route(cfg RouterConfig, enc *wire.Encoder, rg *ring.Ring, n *abi.SeccompNot
 	}
 }
 
-// recoverInflight finishes the work of a router that died between receiving
-// a notification and routing it: the kernel will not deliver it again, and
-// its caller would wait forever. The router is the only producer of its
-// rings, so a head that has not moved since the record says the frame was
-// never pushed.
+// recoverInflight finishes the work of a router that died between
+// receiving a notification and routing it: the kernel will not deliver it
+// again, and its caller would wait forever. The router is the only
+// producer of its rings, so a ring head that has not moved since the
+// receive says the frame was never pushed.
 func recoverInflight(cfg RouterConfig, enc *wire.Encoder) error {
 	if cfg.Control.u32(ctlInflight).Load() == 0 {
 		return nil
 	}
 	defer cfg.Control.u32(ctlInflight).Store(0)
 	in := cfg.Control.inflight()
-	rg := cfg.Rings[routes.Kind(in.Kind)]
-	if rg == nil {
-		return fmt.Errorf("in-flight record names no ring (kind %d)", in.Kind)
+	if in.Notif.ID == 0 && in.Notif.Pid == 0 {
+		return nil // it died waiting: nothing was received
 	}
-	if rg.Head() != in.HeadBefore {
+	k := routes.Lookup(int(in.Notif.Data.Nr)).Kind
+	if rg := cfg.Rings[k]; rg != nil && int(k) < len(in.Heads) && rg.Head() != in.Heads[k] {
 		return nil // pushed: its server answers it
 	}
 	if seccomp.IDValid(cfg.Listener, in.Notif.ID) != nil {
-		return nil // the caller is gone or was interrupted
+		return nil // answered already, or the caller is gone or was interrupted
 	}
 	cfg.Log.Info("routing the notification the previous router left", zap.Uint64("id", in.Notif.ID), zap.Int32("nr", in.Notif.Data.Nr))
-	route(cfg, enc, rg, &in.Notif)
+	n := in.Notif
+	dispatch(cfg, enc, &n, map[int32]bool{})
 	return nil
 }

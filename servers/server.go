@@ -53,18 +53,28 @@ func New(cfg Config) (*Server, error) {
 // Serve consumes the ring until stop is closed. A frame taken but not
 // answered when the previous incarnation died is still at the ring's tail:
 // Serve starts with it. Its notification id is checked before anything is
-// done, so a call that was answered already is not served twice.
+// done, so a call that was answered already is not served twice. A call
+// whose handler had begun a side effect (Call.Effect) is not replayed: it
+// gets the answer the handler recorded when done (Call.Done), else EIO, as
+// a kernel call that failed midway can.
 func (s *Server) Serve(stop <-chan struct{}) error {
 	runtime.LockOSThread()
 	s.cfg.Control.setPid(os.Getpid())
 	s.cfg.Log.Info("serving", zap.Int("handlers", len(s.cfg.Table)), zap.Uint64("pending", s.cfg.Ring.Pending()), zap.Any("ids", s.cfg.IDs))
 	var c Call
 	c.s = s
+	if s.cfg.Ring.Pending() > 0 && s.cfg.Control.effectAt(s.cfg.Ring.Tail()) {
+		s.interrupted(&c)
+	}
 	for {
 		select {
 		case <-stop:
 			return nil
 		default:
+		}
+		if s.cfg.Control.exitRequested() {
+			s.cfg.Log.Info("exiting on request", zap.Uint64("pending", s.cfg.Ring.Pending()))
+			return nil
 		}
 		s.cfg.Control.beat()
 		if !s.cfg.Ring.Wait(HeartbeatPeriod) {
@@ -86,6 +96,32 @@ func (s *Server) Serve(stop <-chan struct{}) error {
 		s.serve(&c)
 		s.cfg.Ring.Commit()
 	}
+}
+
+// interrupted answers the frame at the ring's tail, whose handler died
+// after it began a side effect: with the answer it recorded (Call.Done) if
+// it got that far, else EIO.
+func (s *Server) interrupted(c *Call) {
+	frame, _ := s.cfg.Ring.Peek()
+	if frame == nil {
+		s.reject(frame, errors.New("slot length out of range"))
+		return
+	}
+	if err := s.dec.Call(frame, &c.Call); err != nil {
+		s.reject(frame, err)
+		return
+	}
+	c.decoded = [6]string{}
+	if val, ok := s.cfg.Control.answerAt(s.cfg.Ring.Tail()); ok {
+		s.cfg.Log.Info("the previous incarnation died before it answered a finished call: sending its answer",
+			zap.String("call", c.text()), zap.Int32("pid", c.Pid), zap.Int64("val", val))
+		s.reply(c, val, nil)
+	} else {
+		s.cfg.Log.Warn("the previous incarnation died during this call's side effects: answered EIO, not replayed",
+			zap.String("call", c.text()), zap.Int32("pid", c.Pid))
+		s.reply(c, 0, unix.EIO)
+	}
+	s.cfg.Ring.Commit()
 }
 
 func (s *Server) reject(frame []byte, err error) {

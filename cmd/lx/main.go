@@ -11,6 +11,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 	"unsafe"
@@ -46,11 +47,16 @@ Commands:
   unregister NAME                     stop NAME and remove it (and its files, unless
                                       it was registered in place)
   terminate NAME                      stop NAME's instance now
+  restart [-d DISTRO] [--binary PATH] COMPONENT
+                                      replace a server (procsrv, fssrv, netsrv, sigsrv)
+                                      or the router of a running instance, the guests
+                                      running on; --binary runs it from another lx build
   trace [--for DURATION] SERVER...    print one line per call served by the named
                                       servers (procsrv, fssrv, netsrv, sigsrv)
   ps [-d DISTRO] [--json]             the instance's process tree: guest pid, parent,
                                       group, session, user, state, threads, command
-  status [--json]                     the running instances and their servers
+  status [-v] [--json]                the running instances and their servers (restarts,
+                                      hangs, last cause); -v adds the supervision table
   shutdown                            stop every instance and the broker
   syscalls                            print the route table of every system call
   broker [--grace D] [--stop-timeout D]
@@ -95,6 +101,8 @@ func main() {
 		err = oneName("unregister", args, lxbroker.Unregister)
 	case "terminate":
 		err = oneName("terminate", args, lxbroker.Terminate)
+	case "restart":
+		err = cmdRestart(args)
 	case "syscalls":
 		routes.Format(os.Stdout)
 	case "broker":
@@ -242,16 +250,38 @@ func cmdTrace(args []string) error {
 }
 
 func cmdStatus(args []string) error {
-	fs := newFlags("status", "[--json]")
+	fs := newFlags("status", "[-v] [--json]")
 	asJSON := fs.Bool("json", false, "print JSON")
+	verbose := fs.Bool("v", false, "also print the supervision table")
 	fs.Parse(args)
 	return lxbroker.Stream(&lxbroker.Msg{Op: lxbroker.OpStatus}, func(line string) {
 		if *asJSON {
 			fmt.Println(line)
 			return
 		}
-		printStatus(line)
+		printStatus(line, *verbose)
 	})
+}
+
+func cmdRestart(args []string) error {
+	fs := newFlags("restart", "[-d DISTRO] [--binary PATH] COMPONENT")
+	distro := fs.String("d", "", "the distro whose instance it is (default: the one 'lx run' uses)")
+	binary := fs.String("binary", "", "run the component from this lx binary from now on (e.g. a newer build)")
+	fs.Parse(args)
+	if fs.NArg() != 1 {
+		fs.Usage()
+		os.Exit(2)
+	}
+	name, _, err := lxbroker.Resolve(*distro)
+	if err != nil {
+		return err
+	}
+	if *binary != "" {
+		if *binary, err = filepath.Abs(*binary); err != nil {
+			return err
+		}
+	}
+	return lxbroker.Stream(&lxbroker.Msg{Op: lxbroker.OpRestart, Distro: name, Servers: fs.Args(), Binary: *binary}, func(string) {})
 }
 
 func cmdBroker(args []string) error {

@@ -123,7 +123,7 @@ func spinFor(env string) time.Duration {
 	return 50 * time.Microsecond
 }
 
-func printStatus(js string) {
+func printStatus(js string, verbose bool) {
 	var st lxbroker.Status
 	if err := json.Unmarshal([]byte(js), &st); err != nil {
 		fmt.Println(js)
@@ -131,6 +131,9 @@ func printStatus(js string) {
 	}
 	if len(st.Instances) == 0 {
 		fmt.Println("no instance is running")
+		if verbose {
+			printSupervision(st.Supervision)
+		}
 		return
 	}
 	w := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)
@@ -140,10 +143,35 @@ func printStatus(js string) {
 			fmt.Fprintf(w, ", publish %s", strings.Join(in.Publish, " "))
 		}
 		fmt.Fprintln(w)
-		fmt.Fprintf(w, "  COMPONENT\tPID\tUPTIME\tRESTARTS\tCALLS\tERRORS\tLAST CAUSE\n")
+		fmt.Fprintf(w, "  COMPONENT\tPID\tUPTIME\tRESTARTS\tHANGS\tCALLS\tERRORS\tLAST CAUSE\n")
 		for _, c := range in.Components {
-			fmt.Fprintf(w, "  %s\t%d\t%.0fs\t%d\t%d\t%d\t%s\n", c.Name, c.Pid, c.UptimeSec, c.Restarts, c.Calls, c.Errors, c.LastCause)
+			cause := c.LastCause
+			if c.Binary != "" {
+				cause = strings.TrimSpace("[" + c.Binary + "] " + cause)
+			}
+			fmt.Fprintf(w, "  %s\t%d\t%.0fs\t%d\t%d\t%d\t%d\t%s\n", c.Name, c.Pid, c.UptimeSec, c.Restarts, c.Hangs, c.Calls, c.Errors, cause)
 		}
 	}
 	w.Flush()
+	if verbose {
+		printSupervision(st.Supervision)
+	}
+}
+
+// printSupervision prints the broker's supervision table (lx status -v).
+func printSupervision(table []lxbroker.Spec) {
+	fmt.Println("\nsupervision (every instance):")
+	w := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)
+	fmt.Fprintf(w, "  ORDER\tCOMPONENT\tRESTART\tBACKOFF\tHEARTBEAT\tHUNG AFTER\n")
+	for _, s := range table {
+		hang := s.HangAfter.String()
+		if s.HangAfter <= 0 {
+			hang = "off"
+		}
+		fmt.Fprintf(w, "  %d\t%s\t%s\t%s..%s\t%s\t%s\n", s.Order, s.Name, s.Restart, s.Backoff, s.MaxBackoff, s.Heartbeat, hang)
+	}
+	w.Flush()
+	for _, s := range table {
+		fmt.Printf("  %s keeps: %s\n", s.Name, s.State)
+	}
 }

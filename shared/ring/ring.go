@@ -191,6 +191,10 @@ func (r *Ring) Dropped() uint64 { return r.dropped.Load() }
 // Head is the number of frames ever pushed: the producer's index.
 func (r *Ring) Head() uint64 { return r.head.Load() }
 
+// Tail is the index of the oldest frame not yet committed: the consumer's
+// index.
+func (r *Ring) Tail() uint64 { return r.tail.Load() }
+
 // Pending is the number of frames not yet committed.
 func (r *Ring) Pending() uint64 { return r.head.Load() - r.tail.Load() }
 
