@@ -414,10 +414,8 @@ func (b *Broker) status(c *net.UnixConn) {
 			cs := ComponentStatus{Name: cp.name, UptimeSec: time.Since(cp.started).Seconds(),
 				Restarts: cp.restarts, Hangs: cp.hangs, LastCause: cp.cause, Binary: cp.binary,
 				Calls: cp.ctl.Calls(), Errors: cp.ctl.Errors()}
-			if cp.cmd != nil && cp.cmd.Process != nil {
-				cs.Pid = cp.cmd.Process.Pid
-			}
 			cp.mu.Unlock()
+			cs.Pid = cp.pid() // 0 between incarnations
 			is.Components = append(is.Components, cs)
 		}
 		st.Instances = append(st.Instances, is)

@@ -48,6 +48,7 @@ type component struct {
 	hangs    int
 	cause    string // why the last incarnation ended
 	killed   string // why the broker is killing the current one, if it is
+	exited   bool   // the current incarnation has exited (keep saw it)
 	binary   string // the lx binary it runs; "" for the broker's own
 	spec     *Spec
 }
@@ -269,7 +270,7 @@ func (in *Instance) spawn(c *component) error {
 		log.Close()
 	}
 	c.mu.Lock()
-	c.cmd, c.started = cmd, time.Now()
+	c.cmd, c.started, c.exited = cmd, time.Now(), false
 	c.mu.Unlock()
 	return nil
 }

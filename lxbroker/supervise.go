@@ -117,6 +117,7 @@ func (in *Instance) keep(c *component) error {
 		}
 		up := time.Since(c.started)
 		c.mu.Lock()
+		c.exited = true
 		c.restarts++
 		cause, requested := "exited", c.killed == causeRequested
 		if err != nil {
@@ -144,7 +145,25 @@ func (in *Instance) keep(c *component) error {
 		if !requested {
 			backoff = min(2*backoff, c.spec.MaxBackoff)
 		}
-		for in.spawn(c) != nil {
+		for {
+			err := in.spawn(c)
+			if err == nil {
+				break
+			}
+			c.mu.Lock()
+			custom := c.binary
+			if custom != "" {
+				// The binary lx restart --binary named is gone or broken:
+				// go back to the broker's own rather than leave the
+				// guests without the component.
+				c.binary = ""
+				c.cause += "; could not start " + custom + ", back on the broker's binary"
+			}
+			c.mu.Unlock()
+			in.log.Error("start component", zap.String("component", c.name), zap.Error(err))
+			if custom != "" {
+				continue
+			}
 			select {
 			case <-in.stop:
 				return nil
@@ -162,7 +181,7 @@ const causeRequested = "restart requested"
 func (c *component) kill(cause string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.cmd != nil && c.cmd.Process != nil && c.cmd.ProcessState == nil {
+	if c.cmd != nil && c.cmd.Process != nil && !c.exited {
 		if c.killed == "" {
 			c.killed = cause
 		}
@@ -217,7 +236,7 @@ func (in *Instance) watch() {
 func (c *component) pid() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.cmd == nil || c.cmd.Process == nil || c.cmd.ProcessState != nil {
+	if c.cmd == nil || c.cmd.Process == nil || c.exited {
 		return 0
 	}
 	return c.cmd.Process.Pid

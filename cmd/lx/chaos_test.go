@@ -25,17 +25,17 @@ var chaosComponents = []string{"procsrv", "fssrv", "netsrv", "sigsrv", "router"}
 // sha256sum loop) while it kills a random server or the router with
 // SIGKILL every 100–500 ms. Every iteration's output is checked by the
 // workload itself (testdata/chaos.sh) and every guest must stay alive.
+// Halfway, fssrv is replaced with `lx restart fssrv --binary COPY`.
 //
 // An injection survives when no check failed and no workload died between
 // it and the next one. The short run (40 injections) needs all of them to
 // survive. The long run is one command:
 //
-//	LX_CHAOS_INJECTIONS=2000 go test ./cmd/lx -run TestChaos -v -timeout 60m
+//	LX_CHAOS_INJECTIONS=2000 go test ./cmd/lx -run 'TestChaos$' -v -timeout 60m
 //
 // It reports injections, survivals and the survival rate, and fails below
 // 99%.
 func TestChaos(t *testing.T) {
-	need(t, "make", "gcc", "python3", "curl", "git", "tar", "sha256sum")
 	injections, minRate := 40, 1.0
 	if s := os.Getenv("LX_CHAOS_INJECTIONS"); s != "" {
 		n, err := strconv.Atoi(s)
@@ -50,77 +50,26 @@ func TestChaos(t *testing.T) {
 	}
 	t.Logf("chaos: %d injections, seed %d (LX_CHAOS_SEED reproduces the choice of victims and pauses)", injections, seed)
 	rng := mrand.New(mrand.NewPCG(seed, 0))
+	newBin := filepath.Join(t.TempDir(), "lx-new")
+	if out, err := exec.Command("cp", lxBin, newBin).CombinedOutput(); err != nil {
+		t.Fatalf("copy lx: %v %s", err, out)
+	}
 
-	dir := chaosSetup(t)
-	hold(t)
-	port := freePort(t)
-	work := map[string]*chaosWork{}
-	start := func(mode string) {
-		w := &chaosWork{mode: mode, log: filepath.Join(dir, "log."+mode), done: make(chan struct{})}
-		f, err := os.Create(w.log)
-		if err != nil {
-			t.Fatal(err)
-		}
-		w.cmd = exec.Command(lxBin, "run", "--", "sh", "chaos.sh", mode, strconv.Itoa(port))
-		w.cmd.Dir, w.cmd.Stdout, w.cmd.Stderr = dir, f, f
-		if err := w.cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		f.Close()
-		go func() { w.err = w.cmd.Wait(); w.end = time.Now(); close(w.done) }()
-		work[mode] = w
-	}
-	stopAll := func() {
-		os.WriteFile(filepath.Join(dir, "stop"), nil, 0o644)
-		for _, w := range work {
-			select {
-			case <-w.done:
-			case <-time.After(chaosStall):
-				w.hung = true
-				w.cmd.Process.Kill()
-				<-w.done
+	ch := startChaos(t)
+	for len(ch.injected) < injections {
+		time.Sleep(time.Duration(100+rng.IntN(401)) * time.Millisecond)
+		if len(ch.injected) == injections/2 {
+			// A new binary under load: every later incarnation of fssrv
+			// runs it, including the ones the kills start.
+			if _, errs, code := lx(t, "/", "", "restart", "--binary", newBin, "fssrv"); code != 0 {
+				t.Fatalf("lx restart --binary: exit %d %s", code, errs)
 			}
-		}
-	}
-	t.Cleanup(stopAll)
-	start("server")
-	for i := 0; ; i++ {
-		if c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
-			c.Close()
-			break
-		}
-		if i == 300 {
-			t.Fatalf("the guest's HTTP server never listened on %d:\n%s", port, readFile(t, filepath.Join(dir, "log.server")))
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	for _, m := range []string{"client", "make", "git", "tar"} {
-		start(m)
-	}
-	// Every loop must have checked one iteration before the chaos starts.
-	for _, w := range work {
-		if w.mode == "server" {
+			ch.inject("restart fssrv --binary")
+			if exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", component(t, "fssrv").Pid)); exe != newBin {
+				t.Fatalf("fssrv runs %q after lx restart --binary %s", exe, newBin)
+			}
 			continue
 		}
-		for i := 0; w.oks(t) == 0; i++ {
-			if i == 600 || w.exited() {
-				t.Fatalf("workload %s never finished an iteration:\n%s", w.mode, readFile(t, w.log))
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-	}
-	before := map[string]int{}
-	for _, c := range status(t).Instances[0].Components {
-		before[c.Name] = c.Restarts
-	}
-
-	type injection struct {
-		at     time.Time
-		victim string
-	}
-	var injected []injection
-	for len(injected) < injections {
-		time.Sleep(time.Duration(100+rng.IntN(401)) * time.Millisecond)
 		victim := chaosComponents[rng.IntN(len(chaosComponents))]
 		pid := component(t, victim).Pid
 		if pid == 0 {
@@ -129,35 +78,188 @@ func TestChaos(t *testing.T) {
 		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 			continue // it died meanwhile
 		}
-		injected = append(injected, injection{time.Now(), victim})
-		for _, w := range work {
-			if w.exited() {
-				t.Errorf("workload %s died after injection %d (%s): %v", w.mode, len(injected), victim, w.err)
-			}
-			if st, err := os.Stat(w.log); w.mode != "server" && err == nil && time.Since(st.ModTime()) > chaosStall {
-				t.Errorf("workload %s hung: no line since %s (injection %d)", w.mode, st.ModTime().Format("15:04:05.000"), len(injected))
-			}
+		ch.inject("SIGKILL " + victim)
+		if len(ch.injected)%100 == 0 {
+			t.Logf("chaos: %d injections", len(ch.injected))
 		}
 		if t.Failed() {
 			break
 		}
-		if len(injected)%100 == 0 {
-			t.Logf("chaos: %d injections", len(injected))
+	}
+	ch.finish(minRate)
+	c := component(t, "fssrv")
+	if c.Binary != newBin {
+		t.Errorf("lx status shows fssrv's binary as %q, want %s", c.Binary, newBin)
+	}
+	// The new binary gone, the next incarnation runs the broker's own.
+	os.Remove(newBin)
+	syscall.Kill(c.Pid, syscall.SIGKILL)
+	for i := 0; ; i++ {
+		after := component(t, "fssrv")
+		if after.Pid != 0 && after.Pid != c.Pid {
+			if after.Binary != "" || !strings.Contains(after.LastCause, "back on the broker's binary") {
+				t.Errorf("fssrv after its binary was removed: %+v", after)
+			}
+			break
+		}
+		if i == 100 {
+			t.Fatalf("fssrv not back 10 s after its binary was removed: %+v", after)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	guest(t, t.TempDir(), "ls", "/")
+}
+
+// TestHangsHealed stops each server and the router in turn with SIGSTOP
+// under the chaos workload: the broker sees its heartbeat stop, kills it
+// and starts a new one, and the work goes on with every output right.
+func TestHangsHealed(t *testing.T) {
+	ch := startChaos(t)
+	for _, name := range chaosComponents {
+		before := component(t, name)
+		if err := syscall.Kill(before.Pid, syscall.SIGSTOP); err != nil {
+			t.Fatal(err)
+		}
+		ch.inject("SIGSTOP " + name)
+		for i := 0; ; i++ {
+			c := component(t, name)
+			if c.Pid != 0 && c.Pid != before.Pid {
+				if c.Hangs != before.Hangs+1 || !strings.HasPrefix(c.LastCause, "hung: no heartbeat for") {
+					t.Errorf("%s replaced without a hang recorded: before %+v after %+v", name, before, c)
+				}
+				break
+			}
+			if i == 200 {
+				t.Fatalf("%s stopped 20 s ago and still not replaced: %+v", name, c)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		// Let every workload finish an iteration with the new incarnation.
+		ch.progress()
+	}
+	ch.finish(1.0)
+}
+
+// chaosRun is the chaos workload running in one instance, and the
+// injections made into it.
+type chaosRun struct {
+	t        *testing.T
+	dir      string
+	work     map[string]*chaosWork
+	before   map[string]int
+	injected []chaosInjection
+}
+
+type chaosInjection struct {
+	at   time.Time
+	what string
+}
+
+// startChaos starts the workloads and returns once each has checked one
+// iteration.
+func startChaos(t *testing.T) *chaosRun {
+	need(t, "make", "gcc", "python3", "curl", "git", "tar", "sha256sum")
+	ch := &chaosRun{t: t, dir: chaosSetup(t), work: map[string]*chaosWork{}, before: map[string]int{}}
+	hold(t)
+	port := freePort(t)
+	start := func(mode string) {
+		w := &chaosWork{mode: mode, log: filepath.Join(ch.dir, "log."+mode), done: make(chan struct{})}
+		f, err := os.Create(w.log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.cmd = exec.Command(lxBin, "run", "--", "sh", "chaos.sh", mode, strconv.Itoa(port))
+		w.cmd.Dir, w.cmd.Stdout, w.cmd.Stderr = ch.dir, f, f
+		if err := w.cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+		go func() { w.err = w.cmd.Wait(); w.end = time.Now(); close(w.done) }()
+		ch.work[mode] = w
+	}
+	t.Cleanup(ch.stop)
+	start("server")
+	for i := 0; ; i++ {
+		if c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
+			c.Close()
+			break
+		}
+		if i == 300 {
+			t.Fatalf("the guest's HTTP server never listened on %d:\n%s", port, readFile(t, filepath.Join(ch.dir, "log.server")))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for _, m := range []string{"client", "make", "git", "tar"} {
+		start(m)
+	}
+	ch.progress()
+	for _, c := range status(t).Instances[0].Components {
+		ch.before[c.Name] = c.Restarts
+	}
+	return ch
+}
+
+// progress waits until every loop has checked one more iteration.
+func (ch *chaosRun) progress() {
+	t := ch.t
+	for _, w := range ch.work {
+		if w.mode == "server" {
+			continue
+		}
+		n := w.oks(t) + w.fails(t)
+		for i := 0; w.oks(t)+w.fails(t) == n; i++ {
+			if i == int(chaosStall/(100*time.Millisecond)) || w.exited() {
+				t.Fatalf("workload %s made no progress:\n%s", w.mode, readFile(t, w.log))
+			}
+			time.Sleep(100 * time.Millisecond)
 		}
 	}
+}
+
+// inject records an injection and checks that every workload still runs
+// and none has hung.
+func (ch *chaosRun) inject(what string) {
+	t := ch.t
+	ch.injected = append(ch.injected, chaosInjection{time.Now(), what})
+	for _, w := range ch.work {
+		if w.exited() {
+			t.Errorf("workload %s died after injection %d (%s): %v", w.mode, len(ch.injected), what, w.err)
+		}
+		if st, err := os.Stat(w.log); w.mode != "server" && err == nil && time.Since(st.ModTime()) > chaosStall {
+			t.Errorf("workload %s hung: no line since %s (injection %d)", w.mode, st.ModTime().Format("15:04:05.000"), len(ch.injected))
+		}
+	}
+}
+
+// stop tells the workloads to stop and waits for them.
+func (ch *chaosRun) stop() {
+	os.WriteFile(filepath.Join(ch.dir, "stop"), nil, 0o644)
+	for _, w := range ch.work {
+		select {
+		case <-w.done:
+		case <-time.After(chaosStall):
+			w.hung = true
+			w.cmd.Process.Kill()
+			<-w.done
+		}
+	}
+}
+
+// finish stops the workloads, attributes every failed check and every
+// workload that ended early or hung to the injection before it, reports,
+// and fails the test below minRate survived injections.
+func (ch *chaosRun) finish(minRate float64) {
+	t := ch.t
 	time.Sleep(time.Second) // the last injection's window
 	stopped := time.Now()
-	stopAll()
-
-	// Attribute every failed check, and every workload that ended before
-	// the stop, to the injection before it.
+	ch.stop()
 	failedAfter := map[int][]string{}
 	blame := func(at time.Time, what string) {
-		k := sort.Search(len(injected), func(i int) bool { return injected[i].at.After(at) }) - 1
+		k := sort.Search(len(ch.injected), func(i int) bool { return ch.injected[i].at.After(at) }) - 1
 		failedAfter[k] = append(failedAfter[k], what)
 	}
 	oks := map[string]int{}
-	for _, w := range work {
+	for _, w := range ch.work {
 		for _, l := range w.lines(t) {
 			f := strings.Fields(l)
 			if len(f) < 4 {
@@ -182,25 +284,25 @@ func TestChaos(t *testing.T) {
 		}
 	}
 	survived := 0
-	for k := range injected {
+	for k, in := range ch.injected {
 		if len(failedAfter[k]) == 0 {
 			survived++
 			continue
 		}
-		t.Errorf("injection %d (SIGKILL %s at %s) not survived:\n  %s", k+1, injected[k].victim,
-			injected[k].at.Format("15:04:05.000"), strings.Join(failedAfter[k], "\n  "))
+		t.Errorf("injection %d (%s at %s) not survived:\n  %s", k+1, in.what,
+			in.at.Format("15:04:05.000"), strings.Join(failedAfter[k], "\n  "))
 	}
 	if l := failedAfter[-1]; len(l) > 0 {
 		t.Errorf("failures before the first injection:\n  %s", strings.Join(l, "\n  "))
 	}
 	restarts := map[string]int{}
 	for _, c := range status(t).Instances[0].Components {
-		restarts[c.Name] = c.Restarts - before[c.Name]
+		restarts[c.Name] = c.Restarts - ch.before[c.Name]
 	}
 	recovered := chaosRecoveries(t)
-	rate := float64(survived) / float64(len(injected))
+	rate := float64(survived) / float64(len(ch.injected))
 	t.Logf("chaos report: %d injections, %d survived, survival rate %.2f%%; restarts %v; checked iterations %v; in-flight calls recovered %v",
-		len(injected), survived, 100*rate, restarts, oks, recovered)
+		len(ch.injected), survived, 100*rate, restarts, oks, recovered)
 	for _, m := range []string{"client", "make", "git", "tar"} {
 		if oks[m] < 2 {
 			t.Errorf("workload %s checked only %d iterations", m, oks[m])
@@ -248,10 +350,13 @@ func (w *chaosWork) lines(t *testing.T) []string {
 	return out
 }
 
-func (w *chaosWork) oks(t *testing.T) int {
+func (w *chaosWork) oks(t *testing.T) int   { return w.count(t, "ok ") }
+func (w *chaosWork) fails(t *testing.T) int { return w.count(t, "FAIL ") }
+
+func (w *chaosWork) count(t *testing.T, prefix string) int {
 	n := 0
 	for _, l := range w.lines(t) {
-		if strings.HasPrefix(l, "ok ") {
+		if strings.HasPrefix(l, prefix) {
 			n++
 		}
 	}

@@ -19,7 +19,8 @@ make) # make -j2 of the C project, its program's output compared
 server) # the HTTP server the client loop fetches from
 	python3 -m http.server "$port" --bind 127.0.0.1 --directory www >server.log 2>&1 &
 	pid=$!
-	while [ ! -e stop ]; do
+	# Serve until the client loop has stopped too.
+	while [ ! -e client.done ]; do
 		kill -0 $pid 2>/dev/null || { say FAIL "the server died: $(tail -c 300 server.log | tr '\n' ' ')"; exit 1; }
 		sleep 0.2
 	done
@@ -28,9 +29,10 @@ client) # fetch a 256 KiB file from the server, compared byte for byte
 	while [ ! -e stop ]; do
 		i=$((i + 1))
 		rm -f got
-		curl -sS --max-time 20 --retry 0 -o got "http://127.0.0.1:$port/blob" 2>client.err && cmp -s got www/blob
-		check "$(tr '\n' ' ' <client.err)"
-	done ;;
+		curl -v -sS --max-time 20 --retry 0 -o got "http://127.0.0.1:$port/blob" 2>client.err && cmp -s got www/blob
+		check "$(grep -E '^\* (Immediate|Failed|Could|connect)|^curl' client.err | tr '\n' ' ')"
+	done
+	touch client.done ;;
 git) # a commit loop: each commit's message and content read back
 	rm -rf repo && git init -q repo && cd repo || exit 1
 	while [ ! -e ../stop ]; do
