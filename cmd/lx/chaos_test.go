@@ -425,3 +425,43 @@ func chaosRecoveries(t *testing.T) map[string]int {
 	}
 	return n
 }
+
+// TestRestartRefusals: lx restart names a running component and a binary
+// that can be one; a binary that does not come up is undone.
+func TestRestartRefusals(t *testing.T) {
+	hold(t)
+	dir := t.TempDir()
+	before := component(t, "fssrv")
+	junk := filepath.Join(dir, "junk")
+	write(t, junk, "#!/bin/sh\n", 0o755)
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"nosuch"}, `no component "nosuch"`},
+		{[]string{"--binary", filepath.Join(dir, "absent"), "fssrv"}, "no such file"},
+		{[]string{"--binary", junk, "fssrv"}, "not an ELF executable"},
+		{[]string{"--binary", dir, "fssrv"}, "not an executable file"},
+		{[]string{"-d", "no-such-distro", "fssrv"}, "no-such-distro"},
+		{[]string{"--binary", "/bin/true", "fssrv"}, "did not come up within 5 s"},
+	} {
+		_, errs, code := lx(t, dir, "", append([]string{"restart"}, c.args...)...)
+		if code == 0 || !strings.Contains(errs, c.want) || strings.Count(strings.TrimSpace(errs), "\n") != 0 {
+			t.Errorf("lx restart %q: exit %d, %q; want one line with %q", c.args, code, errs, c.want)
+		}
+	}
+	after := component(t, "fssrv")
+	exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", after.Pid))
+	if after.Pid == 0 || after.Binary != "" || exe == "/usr/bin/true" {
+		t.Fatalf("fssrv after a binary that did not come up: %+v (exe %s)", after, exe)
+	}
+	if got := guest(t, dir, "sh", "-c", "echo ok > f && cat f"); got != "ok\n" {
+		t.Fatalf("after the refused restarts: %q (fssrv before %+v)", got, before)
+	}
+	if _, errs, code := lx(t, dir, "", "restart", "fssrv"); code != 0 {
+		t.Fatalf("lx restart fssrv: exit %d %s", code, errs)
+	}
+	if c := component(t, "fssrv"); c.Pid == after.Pid || c.LastCause != "restart requested (exited)" {
+		t.Fatalf("fssrv after lx restart: %+v", c)
+	}
+}
