@@ -34,81 +34,110 @@ import (
 	"lx/servers"
 )
 
+// kernelPaths are the calls the kernel resolves for the guest
+// (continueInKernel), with the indexes of their path arguments.
+var kernelPaths = map[int][]int{
+	unix.SYS_OPEN:              {0},
+	unix.SYS_OPENAT:            {1},
+	unix.SYS_OPENAT2:           {1},
+	unix.SYS_CREAT:             {0},
+	unix.SYS_STATFS:            {0},
+	unix.SYS_ACCESS:            {0},
+	unix.SYS_FACCESSAT:         {1},
+	unix.SYS_FACCESSAT2:        {1},
+	unix.SYS_READLINK:          {0},
+	unix.SYS_READLINKAT:        {1},
+	unix.SYS_GETCWD:            {},
+	unix.SYS_CHDIR:             {0},
+	unix.SYS_CHROOT:            {0},
+	unix.SYS_MKDIR:             {0},
+	unix.SYS_MKDIRAT:           {1},
+	unix.SYS_UNLINK:            {0},
+	unix.SYS_UNLINKAT:          {1},
+	unix.SYS_RMDIR:             {0},
+	unix.SYS_RENAME:            {0, 1},
+	unix.SYS_RENAMEAT:          {1, 3},
+	unix.SYS_RENAMEAT2:         {1, 3},
+	unix.SYS_LINK:              {0, 1},
+	unix.SYS_LINKAT:            {1, 3},
+	unix.SYS_SYMLINK:           {0, 1},
+	unix.SYS_SYMLINKAT:         {0, 2},
+	unix.SYS_CHMOD:             {0},
+	unix.SYS_FCHMODAT:          {1},
+	unix.SYS_FCHMODAT2:         {1},
+	unix.SYS_UTIME:             {0},
+	unix.SYS_UTIMES:            {0},
+	unix.SYS_FUTIMESAT:         {1},
+	unix.SYS_UTIMENSAT:         {1},
+	unix.SYS_TRUNCATE:          {0},
+	unix.SYS_SETXATTR:          {0},
+	unix.SYS_LSETXATTR:         {0},
+	unix.SYS_GETXATTR:          {0},
+	unix.SYS_LGETXATTR:         {0},
+	unix.SYS_LISTXATTR:         {0},
+	unix.SYS_LLISTXATTR:        {0},
+	unix.SYS_REMOVEXATTR:       {0},
+	unix.SYS_LREMOVEXATTR:      {0},
+	unix.SYS_SETXATTRAT:        {1},
+	unix.SYS_GETXATTRAT:        {1},
+	unix.SYS_LISTXATTRAT:       {1},
+	unix.SYS_REMOVEXATTRAT:     {1},
+	unix.SYS_FILE_GETATTR:      {1},
+	unix.SYS_FILE_SETATTR:      {1},
+	unix.SYS_INOTIFY_ADD_WATCH: {1},
+	unix.SYS_FANOTIFY_MARK:     {4},
+	unix.SYS_NAME_TO_HANDLE_AT: {1},
+}
+
 // Table is fssrv's handler table. Its keys must be exactly the FS routes.
 func Table() servers.Table {
-	return servers.Table{
-		unix.SYS_OPEN:              inKernel(0),
-		unix.SYS_OPENAT:            inKernel(1),
-		unix.SYS_OPENAT2:           inKernel(1),
-		unix.SYS_CREAT:             inKernel(0),
-		unix.SYS_STAT:              Stat,
-		unix.SYS_LSTAT:             Lstat,
-		unix.SYS_NEWFSTATAT:        Newfstatat,
-		unix.SYS_STATX:             Statx,
-		unix.SYS_STATFS:            inKernel(0),
-		unix.SYS_ACCESS:            inKernel(0),
-		unix.SYS_FACCESSAT:         inKernel(1),
-		unix.SYS_FACCESSAT2:        inKernel(1),
-		unix.SYS_READLINK:          inKernel(0),
-		unix.SYS_READLINKAT:        inKernel(1),
-		unix.SYS_GETCWD:            inKernel(),
-		unix.SYS_CHDIR:             inKernel(0),
-		unix.SYS_CHROOT:            inKernel(0),
-		unix.SYS_MKDIR:             inKernel(0),
-		unix.SYS_MKDIRAT:           inKernel(1),
-		unix.SYS_MKNOD:             Mknod,
-		unix.SYS_MKNODAT:           Mknodat,
-		unix.SYS_UNLINK:            inKernel(0),
-		unix.SYS_UNLINKAT:          inKernel(1),
-		unix.SYS_RMDIR:             inKernel(0),
-		unix.SYS_RENAME:            inKernel(0, 1),
-		unix.SYS_RENAMEAT:          inKernel(1, 3),
-		unix.SYS_RENAMEAT2:         inKernel(1, 3),
-		unix.SYS_LINK:              inKernel(0, 1),
-		unix.SYS_LINKAT:            inKernel(1, 3),
-		unix.SYS_SYMLINK:           inKernel(0, 1),
-		unix.SYS_SYMLINKAT:         inKernel(0, 2),
-		unix.SYS_CHMOD:             inKernel(0),
-		unix.SYS_FCHMODAT:          inKernel(1),
-		unix.SYS_FCHMODAT2:         inKernel(1),
-		unix.SYS_CHOWN:             Chown,
-		unix.SYS_LCHOWN:            Lchown,
-		unix.SYS_FCHOWNAT:          Fchownat,
-		unix.SYS_UTIME:             inKernel(0),
-		unix.SYS_UTIMES:            inKernel(0),
-		unix.SYS_FUTIMESAT:         inKernel(1),
-		unix.SYS_UTIMENSAT:         inKernel(1),
-		unix.SYS_TRUNCATE:          inKernel(0),
-		unix.SYS_SETXATTR:          inKernel(0),
-		unix.SYS_LSETXATTR:         inKernel(0),
-		unix.SYS_GETXATTR:          inKernel(0),
-		unix.SYS_LGETXATTR:         inKernel(0),
-		unix.SYS_LISTXATTR:         inKernel(0),
-		unix.SYS_LLISTXATTR:        inKernel(0),
-		unix.SYS_REMOVEXATTR:       inKernel(0),
-		unix.SYS_LREMOVEXATTR:      inKernel(0),
-		unix.SYS_SETXATTRAT:        inKernel(1),
-		unix.SYS_GETXATTRAT:        inKernel(1),
-		unix.SYS_LISTXATTRAT:       inKernel(1),
-		unix.SYS_REMOVEXATTRAT:     inKernel(1),
-		unix.SYS_FILE_GETATTR:      inKernel(1),
-		unix.SYS_FILE_SETATTR:      inKernel(1),
-		unix.SYS_INOTIFY_ADD_WATCH: inKernel(1),
-		unix.SYS_FANOTIFY_MARK:     inKernel(4),
-		unix.SYS_NAME_TO_HANDLE_AT: inKernel(1),
-		unix.SYS_MOUNT:             MountDenied,
-		unix.SYS_UMOUNT2:           MountDenied,
-		unix.SYS_PIVOT_ROOT:        MountDenied,
-		unix.SYS_OPEN_TREE:         MountDenied,
-		unix.SYS_OPEN_TREE_ATTR:    MountDenied,
-		unix.SYS_MOVE_MOUNT:        MountDenied,
-		unix.SYS_FSOPEN:            MountDenied,
-		unix.SYS_FSCONFIG:          MountDenied,
-		unix.SYS_FSMOUNT:           MountDenied,
-		unix.SYS_FSPICK:            MountDenied,
-		unix.SYS_MOUNT_SETATTR:     MountDenied,
-		unix.SYS_QUOTACTL:          MountDenied,
+	t := servers.Table{
+		unix.SYS_STAT:           Stat,
+		unix.SYS_LSTAT:          Lstat,
+		unix.SYS_NEWFSTATAT:     Newfstatat,
+		unix.SYS_STATX:          Statx,
+		unix.SYS_MKNOD:          Mknod,
+		unix.SYS_MKNODAT:        Mknodat,
+		unix.SYS_CHOWN:          Chown,
+		unix.SYS_LCHOWN:         Lchown,
+		unix.SYS_FCHOWNAT:       Fchownat,
+		unix.SYS_MOUNT:          MountDenied,
+		unix.SYS_UMOUNT2:        MountDenied,
+		unix.SYS_PIVOT_ROOT:     MountDenied,
+		unix.SYS_OPEN_TREE:      MountDenied,
+		unix.SYS_OPEN_TREE_ATTR: MountDenied,
+		unix.SYS_MOVE_MOUNT:     MountDenied,
+		unix.SYS_FSOPEN:         MountDenied,
+		unix.SYS_FSCONFIG:       MountDenied,
+		unix.SYS_FSMOUNT:        MountDenied,
+		unix.SYS_FSPICK:         MountDenied,
+		unix.SYS_MOUNT_SETATTR:  MountDenied,
+		unix.SYS_QUOTACTL:       MountDenied,
 	}
+	for nr, paths := range kernelPaths {
+		t[nr] = inKernel(paths...)
+	}
+	return t
+}
+
+// recordedOnly are the calls fssrv serves itself only for a distro with
+// recorded owners and devices (own.go, stat.go); otherwise it answers them
+// CONTINUE without reading anything.
+var recordedOnly = []int{unix.SYS_STAT, unix.SYS_LSTAT, unix.SYS_NEWFSTATAT, unix.SYS_STATX,
+	unix.SYS_CHOWN, unix.SYS_LCHOWN, unix.SYS_FCHOWNAT, unix.SYS_MKNOD, unix.SYS_MKNODAT}
+
+// PassThrough lists the calls fssrv answers CONTINUE without looking at
+// them unless it is tracing: the router may answer those itself
+// (servers.Config.Pass), saving a hand-off.
+func PassThrough(recorded bool) []int {
+	var nrs []int
+	for nr := range kernelPaths {
+		nrs = append(nrs, nr)
+	}
+	if !recorded {
+		nrs = append(nrs, recordedOnly...)
+	}
+	return nrs
 }
 
 // inKernel is the handler of a call the kernel resolves for the guest (see

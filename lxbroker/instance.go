@@ -229,6 +229,7 @@ func (in *Instance) start() error {
 			c.files[1] = c.ctlFile
 		} else {
 			c.files[2] = c.ctlFile
+			router.files = append(router.files, c.ctlFile) // servers come in ServerKinds order
 		}
 	}
 	for _, c := range in.comps {

@@ -22,7 +22,11 @@ type RouterConfig struct {
 	Listener int
 	Rings    map[routes.Kind]*ring.Ring // one per server kind
 	Control  *Control
-	Log      *zap.Logger
+	// Servers are the servers' control pages, by kind: a call a server
+	// marks as passing (Config.Pass) is answered CONTINUE by the router
+	// while that server is not tracing.
+	Servers map[routes.Kind]*Control
+	Log     *zap.Logger
 	// Spin is how long the router polls the listener, yielding, before it
 	// blocks in NOTIF_RECV.
 	Spin time.Duration
@@ -125,6 +129,10 @@ func dispatch(cfg RouterConfig, enc *wire.Encoder, n *abi.SeccompNotif, logged m
 				zap.String("route", r.Kind.String()), zap.Uint32("pid", n.Pid))
 		}
 		seccomp.Send(cfg.Listener, &abi.SeccompNotifResp{ID: n.ID, Error: -int32(unix.ENOSYS)})
+		return
+	}
+	if sc := cfg.Servers[r.Kind]; sc != nil && sc.passes(n.Data.Nr) && !sc.Tracing() {
+		seccomp.Send(cfg.Listener, &abi.SeccompNotifResp{ID: n.ID, Flags: unix.SECCOMP_USER_NOTIF_FLAG_CONTINUE})
 		return
 	}
 	route(cfg, enc, rg, n)

@@ -32,7 +32,13 @@ type Config struct {
 	IDs      IDMaps
 	InitPid  int  // host pid of the instance's init
 	Recorded bool // the root may hold owners and devices recorded in xattrs (an unprivileged distro)
-	Log      *zap.Logger
+	// Pass are the syscalls whose handlers answer CONTINUE without
+	// reading anything unless the server is tracing. The server publishes
+	// them in its control page and the router answers them itself while
+	// the server is not tracing: one hand-off saved (and they go on while
+	// the server restarts).
+	Pass []int
+	Log  *zap.Logger
 }
 
 // Server runs one server's loop.
@@ -61,6 +67,7 @@ func (s *Server) Serve(stop <-chan struct{}) error {
 	runtime.LockOSThread()
 	s.cfg.Control.setPid(os.Getpid())
 	s.cfg.Log.Info("serving", zap.Int("handlers", len(s.cfg.Table)), zap.Uint64("pending", s.cfg.Ring.Pending()), zap.Any("ids", s.cfg.IDs))
+	s.cfg.Control.setPass(s.cfg.Pass)
 	var c Call
 	c.s = s
 	if s.cfg.Ring.Pending() > 0 && s.cfg.Control.effectAt(s.cfg.Ring.Tail()) {

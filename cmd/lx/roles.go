@@ -82,9 +82,14 @@ func roleServer(args []string) error {
 	if err != nil {
 		return fmt.Errorf("id maps of init: %w", err)
 	}
+	recorded := os.Getenv("LX_RECORDED_OWNERS") != ""
+	var pass []int
+	if name == "fssrv" {
+		pass = fssrv.PassThrough(recorded)
+	}
 	s, err := servers.New(servers.Config{Name: name, Table: Tables[name](), Listener: 3, Ring: r,
 		Control: ctl, Trace: tr, Root: 7, IDs: ids, InitPid: initPid, Log: log,
-		Recorded: os.Getenv("LX_RECORDED_OWNERS") != ""})
+		Recorded: recorded, Pass: pass})
 	if err != nil {
 		return err
 	}
@@ -92,21 +97,28 @@ func roleServer(args []string) error {
 }
 
 // roleRouter is `lx router` with fds 3 listener, 4 control, then one ring
-// per server kind in routes.ServerKinds order.
+// per server kind in routes.ServerKinds order, then the control page of
+// each of those servers in the same order.
 func roleRouter(args []string) error {
 	ctl, err := servers.MapControl(4)
 	if err != nil {
 		return err
 	}
 	rings := map[routes.Kind]*ring.Ring{}
-	for i, k := range routes.ServerKinds() {
+	ctls := map[routes.Kind]*servers.Control{}
+	kinds := routes.ServerKinds()
+	for i, k := range kinds {
 		r, err := ring.Map(5 + i)
 		if err != nil {
 			return err
 		}
 		rings[k] = r
+		if ctls[k], err = servers.MapControl(5 + len(kinds) + i); err != nil {
+			return err
+		}
 	}
-	return servers.Route(servers.RouterConfig{Listener: 3, Rings: rings, Control: ctl, Log: logger("router"), Spin: spinFor("LX_ROUTER_SPIN")})
+	return servers.Route(servers.RouterConfig{Listener: 3, Rings: rings, Control: ctl, Servers: ctls,
+		Log: logger("router"), Spin: spinFor("LX_ROUTER_SPIN")})
 }
 
 // spinFor is how long the router polls its listener, and a server its
