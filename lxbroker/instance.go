@@ -65,6 +65,7 @@ type Instance struct {
 	kctl    *net.UnixConn // to the keeper
 	kmu     sync.Mutex    // one order to the keeper at a time
 	initPid int
+	cgroup  string        // the instance's pids cgroup directory, if it has one (cgroup.go)
 	ctl     *net.UnixConn // to init
 	comps   []*component
 	files   []*os.File // rings, listener, root: kept so restarts re-attach
@@ -179,6 +180,11 @@ func (in *Instance) start() error {
 		return fmt.Errorf("the instance did not start: %v (see %s)", err, filepath.Join(in.dir, "init.log"))
 	}
 	in.initPid = m.Code
+	if dir, err := pidsCgroup(in.name, in.initPid, TasksPerProc*maxProcs()); err == nil {
+		in.cgroup = dir
+	} else {
+		in.log.Info("no pids cgroup: procsrv's count bounds the instance's processes", zap.Error(err))
+	}
 	m, fds, err = recv(in.ctl)
 	if err != nil {
 		return fmt.Errorf("init did not start: %w (see %s)", err, filepath.Join(in.dir, "init.log"))
@@ -520,6 +526,11 @@ func (in *Instance) cleanup() {
 		f.Close()
 	}
 	in.removeState()
+	if in.cgroup != "" {
+		if err := removeCgroup(in.cgroup); err != nil {
+			in.log.Warn("remove the instance's cgroup", zap.Error(err))
+		}
+	}
 	for _, c := range []*net.UnixConn{in.ctl, in.kctl} {
 		if c != nil {
 			c.Close()

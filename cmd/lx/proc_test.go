@@ -7,6 +7,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"lx/lxbroker"
 )
 
 // native runs args in dir on the host, in a process group of its own as
@@ -476,5 +479,27 @@ func TestProcUnprivileged(t *testing.T) {
 	out, code := run("ps")
 	if code != 0 || !strings.Contains(out, "lx-init") {
 		t.Fatalf("lx ps as nobody: exit %d %q", code, out)
+	}
+}
+
+// TestThreadBomb: threads do not pass through procsrv (a thread clone runs
+// natively), so the instance's pids cgroup bounds them: the kernel refuses
+// the thread past LX_MAX_PROCS×TasksPerProc tasks with EAGAIN, and the
+// instance goes on serving.
+func TestThreadBomb(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("skipped: an unprivileged user gets no pids cgroup (RLIMIT_NPROC and procsrv's count bound it; see README)")
+	}
+	dir := t.TempDir()
+	gcc(t, dir, "threadbomb", "threadbomb.c", "-pthread")
+	out := guest(t, dir, "./threadbomb")
+	var n int
+	var how string
+	max := 400 * lxbroker.TasksPerProc // LX_MAX_PROCS of TestMain
+	if _, err := fmt.Sscanf(out, "%d threads, then %s", &n, &how); err != nil || how != "EAGAIN" || n > max || n < max/2 {
+		t.Fatalf("thread bomb: %q; want EAGAIN after fewer than %d threads", out, max)
+	}
+	if got := guest(t, dir, "echo", "still serving"); got != "still serving\n" {
+		t.Fatalf("after the thread bomb: %q", got)
 	}
 }
