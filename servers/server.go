@@ -91,13 +91,7 @@ func (s *Server) Serve(stop <-chan struct{}) error {
 			}
 			continue
 		}
-		frame, _ := s.cfg.Ring.Peek()
-		if frame == nil {
-			s.reject(frame, errors.New("slot length out of range"))
-			continue
-		}
-		if err := s.dec.Call(frame, &c.Call); err != nil {
-			s.reject(frame, err)
+		if !s.take(&c) {
 			continue
 		}
 		s.serve(&c)
@@ -105,17 +99,26 @@ func (s *Server) Serve(stop <-chan struct{}) error {
 	}
 }
 
+// take decodes the frame at the ring's tail into c. A frame that does not
+// decode is dropped and counted, and take reports false.
+func (s *Server) take(c *Call) bool {
+	frame, _ := s.cfg.Ring.Peek()
+	if frame == nil {
+		s.reject(frame, errors.New("slot length out of range"))
+		return false
+	}
+	if err := s.dec.Call(frame, &c.Call); err != nil {
+		s.reject(frame, err)
+		return false
+	}
+	return true
+}
+
 // interrupted answers the frame at the ring's tail, whose handler died
 // after it began a side effect: with the answer it recorded (Call.Done) if
 // it got that far, else EIO.
 func (s *Server) interrupted(c *Call) {
-	frame, _ := s.cfg.Ring.Peek()
-	if frame == nil {
-		s.reject(frame, errors.New("slot length out of range"))
-		return
-	}
-	if err := s.dec.Call(frame, &c.Call); err != nil {
-		s.reject(frame, err)
+	if !s.take(c) {
 		return
 	}
 	c.decoded = [6]string{}
