@@ -116,3 +116,57 @@ func TestRecoverInflight(t *testing.T) {
 		t.Fatalf("empty record: err %v head %d", err, rg.Head())
 	}
 }
+
+// TestInterruptedCallNotReplayed: a frame whose handler had begun a side
+// effect when its server died is answered, not run again; a frame without
+// that mark is run again.
+func TestInterruptedCallNotReplayed(t *testing.T) {
+	rf, _ := ring.Create("t", 16, 128)
+	defer rf.Close()
+	prod, _ := ring.Map(int(rf.Fd()))
+	cons, _ := ring.Map(int(rf.Fd()))
+	cf, _ := CreateControl("t")
+	defer cf.Close()
+	ctl, _ := MapControl(int(cf.Fd()))
+	ran := make(chan uint64, 4)
+	table := Table{2: func(c *Call) (int64, error) { ran <- c.ID; return 0, nil }}
+	enc := wire.NewEncoder()
+	serveOnce := func() {
+		s, _ := New(Config{Name: "t", Table: table, Listener: -1, Ring: cons, Control: ctl, Log: zap.NewNop()})
+		stop := make(chan struct{})
+		done := make(chan error)
+		go func() { done <- s.Serve(stop) }()
+		for i := 0; cons.Pending() > 0; i++ {
+			if i == 1000 {
+				t.Fatal("the pending frame was never taken")
+			}
+			time.Sleep(time.Millisecond)
+		}
+		close(stop)
+		<-done
+	}
+	push := func(id uint64) {
+		b, _ := enc.Call(&wire.Call{ID: id, Pid: 1, Nr: 2})
+		prod.Push(append([]byte(nil), b...))
+	}
+	push(7)
+	ctl.effect(cons.Tail()) // died during the side effect: EIO, not run
+	serveOnce()
+	push(8)
+	ctl.effect(cons.Tail())
+	ctl.answer(cons.Tail(), 5) // died after it: the answer is sent, not run
+	serveOnce()
+	push(9) // no mark: run again
+	serveOnce()
+	close(ran)
+	var got []uint64
+	for id := range ran {
+		got = append(got, id)
+	}
+	if len(got) != 1 || got[0] != 9 {
+		t.Fatalf("handlers run for ids %v, want only 9", got)
+	}
+	if ctl.Errors() != 3 { // three replies, none deliverable without a listener
+		t.Errorf("errors %d, want 3 failed replies", ctl.Errors())
+	}
+}
