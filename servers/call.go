@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"os"
 	"strconv"
 
 	"go.uber.org/zap"
@@ -132,7 +133,7 @@ func (c *Call) Path(i int) (string, error) { return c.String(i, unix.PathMax, un
 // something a second run would find changed (an fd installed, a socket
 // bound, a file made). If the server dies before it answers, the next
 // incarnation answers EIO instead of running the handler again.
-func (c *Call) Effect() { c.s.cfg.Control.effect(c.s.cfg.Ring.Tail()) }
+func (c *Call) Effect() { c.s.cfg.Control.effect(c.s.cfg.Ring.Tail(), 0, 0) }
 
 // Done records, once a call's side effects are complete, the value the
 // handler will return: a server that dies before it answers leaves the
@@ -141,18 +142,24 @@ func (c *Call) Done(val int64) { c.s.cfg.Control.answer(c.s.cfg.Ring.Tail(), val
 
 // InstallFD installs the server's fd into the caller with ADDFD and closes
 // the server's copy. It returns the guest's fd number, which must be the
-// call's result: it is recorded with Done, so a server killed before it
-// answers leaves the answer to the next incarnation. (ADDFD with
-// SECCOMP_ADDFD_FLAG_SEND would make the install and the answer one step,
-// but on this kernel the guest then sometimes gets 0 instead of its fd:
-// measured with curl in a loop, 3 socket() calls in 400.)
+// call's result. A server killed before it answers leaves the next
+// incarnation what it needs: the answer (Done), or the file's identity, by
+// which it finds the fd in the guest if the install happened, and else
+// runs the call again. (ADDFD with SECCOMP_ADDFD_FLAG_SEND would make the
+// install and the answer one step, but on this kernel the guest then
+// sometimes gets 0 instead of its fd: measured with curl in a loop, 3
+// socket() calls in 400.)
 func (c *Call) InstallFD(fd int, cloexec bool) (int64, error) {
 	defer unix.Close(fd)
 	a := abi.SeccompNotifAddfd{ID: c.ID, Srcfd: uint32(fd)}
 	if cloexec {
 		a.NewfdFlags = unix.O_CLOEXEC
 	}
-	c.Effect()
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return 0, fmt.Errorf("addfd: %w", err)
+	}
+	c.s.cfg.Control.effect(c.s.cfg.Ring.Tail(), st.Dev, st.Ino)
 	n, err := seccomp.AddFD(c.s.cfg.Listener, &a)
 	if err != nil {
 		if err == unix.ENOENT {
@@ -162,6 +169,26 @@ func (c *Call) InstallFD(fd int, cloexec bool) (int64, error) {
 	}
 	c.Done(int64(n))
 	return int64(n), nil
+}
+
+// installed finds, among the fds of the calling task, the one open on the
+// file dev/ino: the fd an interrupted InstallFD gave it.
+func (c *Call) installed(dev, ino uint64) (int, bool) {
+	dir := fmt.Sprintf("/proc/%d/fd", c.Pid)
+	d, err := os.Open(dir)
+	if err != nil {
+		return 0, false
+	}
+	names, _ := d.Readdirnames(-1)
+	d.Close()
+	for _, name := range names {
+		var st unix.Stat_t
+		if unix.Stat(dir+"/"+name, &st) == nil && st.Dev == dev && st.Ino == ino {
+			n, err := strconv.Atoi(name)
+			return n, err == nil
+		}
+	}
+	return 0, false
 }
 
 // text renders the call strace-style for a trace line.

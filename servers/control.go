@@ -109,8 +109,19 @@ func (c *Control) passes(nr int32) bool {
 
 // effect notes that the handler of the frame at ring index i began a side
 // effect; effectAt reports whether the note is for that frame.
-func (c *Control) effect(i uint64)        { c.u64(ctlEffect).Store(i + 1) }
+// A side effect that is the install of a file into the guest also notes
+// the file's device and inode, so the next incarnation can look for it.
+func (c *Control) effect(i uint64, dev, ino uint64) {
+	c.u64(ctlEffect + 8).Store(dev)
+	c.u64(ctlEffect + 16).Store(ino)
+	c.u64(ctlEffect).Store(i + 1)
+}
+
 func (c *Control) effectAt(i uint64) bool { return c.u64(ctlEffect).Load() == i+1 }
+
+func (c *Control) effectFile() (dev, ino uint64) {
+	return c.u64(ctlEffect + 8).Load(), c.u64(ctlEffect + 16).Load()
+}
 
 // answer records that the call at ring index i is done and its value is
 // val; answerAt returns the value recorded for index i.

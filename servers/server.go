@@ -116,7 +116,8 @@ func (s *Server) take(c *Call) bool {
 
 // interrupted answers the frame at the ring's tail, whose handler died
 // after it began a side effect: with the answer it recorded (Call.Done) if
-// it got that far, else EIO.
+// it got that far; for an fd install, with the fd the guest got or, if it
+// got none, by serving the call again; else EIO.
 func (s *Server) interrupted(c *Call) {
 	if !s.take(c) {
 		return
@@ -126,6 +127,16 @@ func (s *Server) interrupted(c *Call) {
 		s.cfg.Log.Info("the previous incarnation died before it answered a finished call: sending its answer",
 			zap.String("call", c.text()), zap.Int32("pid", c.Pid), zap.Int64("val", val))
 		s.reply(c, val, nil)
+	} else if dev, ino := s.cfg.Control.effectFile(); ino != 0 {
+		if fd, ok := c.installed(dev, ino); ok {
+			s.cfg.Log.Info("the previous incarnation died after it installed an fd: sending its number",
+				zap.String("call", c.text()), zap.Int32("pid", c.Pid), zap.Int("fd", fd))
+			s.reply(c, int64(fd), nil)
+		} else {
+			s.cfg.Log.Info("the previous incarnation died before it installed an fd: serving the call again",
+				zap.String("call", c.text()), zap.Int32("pid", c.Pid))
+			s.serve(c)
+		}
 	} else {
 		s.cfg.Log.Warn("the previous incarnation died during this call's side effects: answered EIO, not replayed",
 			zap.String("call", c.text()), zap.Int32("pid", c.Pid))

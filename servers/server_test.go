@@ -2,6 +2,7 @@ package servers
 
 import (
 	"errors"
+	"os"
 	"testing"
 	"time"
 
@@ -146,27 +147,43 @@ func TestInterruptedCallNotReplayed(t *testing.T) {
 		<-done
 	}
 	push := func(id uint64) {
-		b, _ := enc.Call(&wire.Call{ID: id, Pid: 1, Nr: 2})
+		b, _ := enc.Call(&wire.Call{ID: id, Pid: int32(os.Getpid()), Nr: 2})
 		prod.Push(append([]byte(nil), b...))
 	}
 	push(7)
-	ctl.effect(cons.Tail()) // died during the side effect: EIO, not run
+	ctl.effect(cons.Tail(), 0, 0) // died during the side effect: EIO, not run
 	serveOnce()
 	push(8)
-	ctl.effect(cons.Tail())
+	ctl.effect(cons.Tail(), 0, 0)
 	ctl.answer(cons.Tail(), 5) // died after it: the answer is sent, not run
 	serveOnce()
 	push(9) // no mark: run again
+	serveOnce()
+	// An fd install: the caller (this process) holds the file, so the
+	// install happened and its fd is the answer; a file it does not hold
+	// was not installed, and the call runs again.
+	f, err := os.CreateTemp(t.TempDir(), "installed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var st unix.Stat_t
+	unix.Fstat(int(f.Fd()), &st)
+	push(10)
+	ctl.effect(cons.Tail(), st.Dev, st.Ino)
+	serveOnce()
+	push(11)
+	ctl.effect(cons.Tail(), st.Dev, st.Ino+1<<40)
 	serveOnce()
 	close(ran)
 	var got []uint64
 	for id := range ran {
 		got = append(got, id)
 	}
-	if len(got) != 1 || got[0] != 9 {
-		t.Fatalf("handlers run for ids %v, want only 9", got)
+	if len(got) != 2 || got[0] != 9 || got[1] != 11 {
+		t.Fatalf("handlers run for ids %v, want 9 and 11", got)
 	}
-	if ctl.Errors() != 3 { // three replies, none deliverable without a listener
-		t.Errorf("errors %d, want 3 failed replies", ctl.Errors())
+	if ctl.Errors() != 5 { // five replies, none deliverable without a listener
+		t.Errorf("errors %d, want 5 failed replies", ctl.Errors())
 	}
 }
