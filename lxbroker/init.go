@@ -43,6 +43,11 @@ func Init() error {
 	if err := loopbackUp(); err != nil {
 		fmt.Fprintln(os.Stderr, "lx init: loopback interface:", err)
 	}
+	enter, err := loadEnter()
+	if err != nil {
+		send(ctl, &Msg{Op: OpError, Text: err.Error()})
+		return err
+	}
 	prog, err := seccomp.Build(routes.All())
 	if err != nil {
 		return err
@@ -78,6 +83,14 @@ func Init() error {
 		unix.Close(null)
 	}
 	in := &initState{ctl: ctl, children: map[int]uint64{}, ptys: map[int]int{}, wake: make(chan struct{}, 1)}
+	// The guests' namespaces (enter.go). The holder's clone waits for
+	// procsrv, which the broker starts once it has the listener.
+	if in.ns, in.nsErr = makeGuestNamespaces(enter); in.nsErr == nil {
+		in.holderPid = in.ns.holder
+		send(ctl, &Msg{Op: OpHolder, Code: in.holderPid})
+	} else {
+		unix.Close(enter)
+	}
 	go in.reap()
 	for {
 		m, fds, err := recv(ctl)
@@ -129,6 +142,11 @@ func enterRoot(r string) error {
 	if err := unix.Unmount(".", unix.MNT_DETACH); err != nil {
 		return fmt.Errorf("instance root: detach the old root: %w", err)
 	}
+	// Shared, so that the guests' copy of this table (holder.go) receives
+	// the mounts the keeper adds later.
+	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_SHARED, ""); err != nil {
+		return fmt.Errorf("instance root: make it shared: %w", err)
+	}
 	return unix.Chdir("/")
 }
 
@@ -138,6 +156,10 @@ type initState struct {
 	children map[int]uint64 // pid → spawn id
 	ptys     map[int]int    // pid → init's copy of its pty master (runs on a terminal)
 	wake     chan struct{}
+
+	ns        *guestNS // nil if they could not be made (nsErr)
+	nsErr     error
+	holderPid int
 }
 
 type user struct {
@@ -323,7 +345,6 @@ func (in *initState) spawn(m *Msg, fds []int) {
 		return
 	}
 	attr := &syscall.ProcAttr{
-		Dir:   m.Cwd,
 		Env:   env,
 		Files: []uintptr{uintptr(stdio[0]), uintptr(stdio[1]), uintptr(stdio[2])},
 		Sys:   &syscall.SysProcAttr{Setpgid: true},
@@ -333,16 +354,19 @@ func (in *initState) spawn(m *Msg, fds []int) {
 		// control, ^C and ^Z work as in a login.
 		attr.Sys = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
 	}
+	// lx-enter takes the identity in the guests' user namespace; an
+	// unprivileged instance may not call setgroups (its user namespace
+	// was made with setgroups "deny").
+	var cred *syscall.Credential
 	if m.User != "" {
-		attr.Sys.Credential = &syscall.Credential{Uid: u.uid, Gid: u.gid, Groups: u.groups}
-		// An unprivileged instance may not call setgroups (its user
-		// namespace was made with setgroups "deny").
-		if b, err := os.ReadFile("/proc/self/setgroups"); err == nil && strings.TrimSpace(string(b)) == "deny" {
-			attr.Sys.Credential.NoSetGroups = true
-		}
+		cred = &syscall.Credential{Uid: u.uid, Gid: u.gid, Groups: u.groups}
+	}
+	if in.ns == nil {
+		fail(125, "lx: the instance has no namespaces for guests: %v", in.nsErr)
+		return
 	}
 	in.mu.Lock()
-	pid, err := syscall.ForkExec(path, m.Argv, attr)
+	pid, err := in.ns.enterAndExec(path, m.Argv, m.Cwd, cred, attr)
 	if err == nil {
 		in.children[pid] = m.ID
 		if master >= 0 {
@@ -422,22 +446,22 @@ func (in *initState) signal(id uint64, sig int) {
 func (in *initState) stop(m *Msg) {
 	unix.Kill(-1, unix.SIGTERM)
 	deadline := time.Now().Add(time.Duration(m.Seconds * float64(time.Second)))
-	for time.Now().Before(deadline) && guests() > 0 {
+	for time.Now().Before(deadline) && in.guests() > 0 {
 		time.Sleep(20 * time.Millisecond)
 	}
-	if guests() > 0 {
+	if in.guests() > 0 {
 		unix.Kill(-1, unix.SIGKILL)
 	}
 	send(in.ctl, &Msg{Op: OpExit, ID: m.ID})
 }
 
-// guests counts the processes of the instance other than init, zombies
-// waiting for reap included.
-func guests() int {
+// guests counts the processes of the instance other than init and the
+// holder, zombies waiting for reap included.
+func (in *initState) guests() int {
 	names, _ := os.ReadDir("/proc")
 	n := 0
 	for _, e := range names {
-		if pid, err := strconv.Atoi(e.Name()); err == nil && pid != 1 {
+		if pid, err := strconv.Atoi(e.Name()); err == nil && pid != 1 && pid != in.holderPid {
 			n++
 		}
 	}

@@ -145,6 +145,7 @@ func (in *Instance) start() error {
 		keeperEnd.Close()
 		return err
 	}
+	os.Remove(filepath.Join(in.dir, "holder"))
 	in.keeper = exec.Command("/proc/self/exe", "keeper", in.root)
 	in.keeper.Args[0] = "lx-keeper"
 	in.keeper.ExtraFiles = []*os.File{keeperEnd, initEnd}
@@ -242,7 +243,7 @@ func (in *Instance) start() error {
 func (in *Instance) spawn(c *component) error {
 	cmd := exec.Command("/proc/self/exe", c.args...)
 	cmd.Args[0] = "lx-" + c.name
-	cmd.Env = append(os.Environ(), netsrv.PolicyEnv+"="+in.policyPath())
+	cmd.Env = append(os.Environ(), netsrv.PolicyEnv+"="+in.policyPath(), servers.HolderEnv+"="+filepath.Join(in.dir, "holder"))
 	if in.root != "" && os.Geteuid() != 0 {
 		// Only an unprivileged import records owners in xattrs.
 		cmd.Env = append(cmd.Env, "LX_RECORDED_OWNERS=1")
@@ -348,6 +349,15 @@ func (in *Instance) readInit() {
 			in.mu.Unlock()
 			in.terminate()
 			return
+		}
+		if m.Op == OpHolder {
+			// for the servers: the pid is init's word, never a guest's
+			tmp := filepath.Join(in.dir, "holder.tmp")
+			if os.WriteFile(tmp, []byte(strconv.Itoa(m.Code)), 0o600) == nil {
+				os.Rename(tmp, filepath.Join(in.dir, "holder"))
+			}
+			closeAll(fds)
+			continue
 		}
 		in.mu.Lock()
 		ch := in.waiters[m.ID]

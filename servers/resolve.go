@@ -118,7 +118,7 @@ func Fallback(err error) error {
 func (c *Call) OpenIn(abs string, flags int, mode uint32) (int, error) {
 	how := unix.OpenHow{Flags: uint64(flags | unix.O_CLOEXEC), Mode: uint64(mode), Resolve: resolveFlags}
 	for i := 0; ; i++ {
-		fd, err := unix.Openat2(c.Root(), abs, &how)
+		fd, err := unix.Openat2(c.GuestRoot(), abs, &how)
 		if err == unix.EAGAIN && i < 8 { // a concurrent rename or mount: retry
 			continue
 		}

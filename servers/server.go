@@ -30,9 +30,12 @@ type Config struct {
 	Trace    *ring.Ring // this server → tracer; lossy
 	Root     int        // O_PATH fd of the instance root
 	IDs      IDMaps
-	InitPid  int  // host pid of the instance's init
-	Recorded bool // the root may hold owners and devices recorded in xattrs (an unprivileged distro)
-	Log      *zap.Logger
+	InitPid  int // host pid of the instance's init
+	// HolderFile is where the broker writes the pid in the instance of
+	// the holder of the guests' namespaces (HolderEnv).
+	HolderFile string
+	Recorded   bool // the root may hold owners and devices recorded in xattrs (an unprivileged distro)
+	Log        *zap.Logger
 }
 
 // Server runs one server's loop.
@@ -40,6 +43,9 @@ type Server struct {
 	cfg Config
 	dec *wire.Decoder
 	enc *wire.Encoder
+
+	guestRoot int // O_PATH fd of the guests' root (GuestRoot); 0 until found
+	holderPid int // HolderPid; 0 until known
 }
 
 // New checks cfg and returns a Server.

@@ -84,7 +84,7 @@ func roleServer(args []string) error {
 	}
 	s, err := servers.New(servers.Config{Name: name, Table: Tables[name](), Listener: 3, Ring: r,
 		Control: ctl, Trace: tr, Root: 7, IDs: ids, InitPid: initPid, Log: log,
-		Recorded: os.Getenv("LX_RECORDED_OWNERS") != ""})
+		Recorded: os.Getenv("LX_RECORDED_OWNERS") != "", HolderFile: os.Getenv(servers.HolderEnv)})
 	if err != nil {
 		return err
 	}
