@@ -170,13 +170,14 @@ type user struct {
 }
 
 // lookupUser finds name (or a numeric uid) in the instance's /etc/passwd,
-// and its supplementary groups in /etc/group. "" is root.
-func lookupUser(name string) (user, error) {
+// and its supplementary groups in /etc/group, as seen under view (see
+// guestView). "" is root.
+func lookupUser(view, name string) (user, error) {
 	if name == "" {
 		name = "root"
 	}
 	root := user{name: "root", home: "/root"}
-	data, err := os.ReadFile("/etc/passwd")
+	data, err := os.ReadFile(view + "/etc/passwd")
 	if err != nil {
 		if name == "root" {
 			return root, nil
@@ -194,7 +195,7 @@ func lookupUser(name string) (user, error) {
 			continue
 		}
 		u := user{name: f[0], uid: uint32(uid), gid: uint32(gid), home: f[5]}
-		if g, err := os.ReadFile("/etc/group"); err == nil {
+		if g, err := os.ReadFile(view + "/etc/group"); err == nil {
 			for _, gl := range strings.Split(string(g), "\n") {
 				gf := strings.Split(gl, ":")
 				if len(gf) < 4 {
@@ -256,8 +257,9 @@ func openPty(rows, cols int) (master, slave int, err error) {
 	return master, slave, nil
 }
 
-// lookPath finds argv0 the way a shell does, in the command's own PATH.
-func lookPath(argv0 string, env []string) (string, error) {
+// lookPath finds argv0 the way a shell does, in the command's own PATH,
+// as seen under view (see guestView).
+func lookPath(view, argv0 string, env []string) (string, error) {
 	if strings.Contains(argv0, "/") {
 		return argv0, nil
 	}
@@ -272,8 +274,11 @@ func lookPath(argv0 string, env []string) (string, error) {
 			dir = "."
 		}
 		p := filepath.Join(dir, argv0)
+		if !filepath.IsAbs(p) {
+			p = "/" + p // init's working directory
+		}
 		var st unix.Stat_t
-		if unix.Stat(p, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFREG && unix.Access(p, unix.X_OK) == nil {
+		if unix.Stat(view+p, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFREG && unix.Access(view+p, unix.X_OK) == nil {
 			return p, nil
 		}
 	}
@@ -324,7 +329,8 @@ func (in *initState) spawn(m *Msg, fds []int) {
 		fail(125, "lx: nothing to run")
 		return
 	}
-	u, err := lookupUser(m.User)
+	view := in.guestView()
+	u, err := lookupUser(view, m.User)
 	if err != nil {
 		fail(125, "lx: %v", err)
 		return
@@ -335,11 +341,11 @@ func (in *initState) spawn(m *Msg, fds []int) {
 	}
 	if m.Cwd == "" {
 		m.Cwd = "/"
-		if st, err := os.Stat(u.home); err == nil && st.IsDir() {
+		if st, err := os.Stat(view + u.home); err == nil && st.IsDir() {
 			m.Cwd = u.home
 		}
 	}
-	path, err := lookPath(m.Argv[0], env)
+	path, err := lookPath(view, m.Argv[0], env)
 	if err != nil {
 		fail(127, "lx: %s: command not found", m.Argv[0])
 		return
@@ -395,7 +401,7 @@ func (in *initState) spawn(m *Msg, fds []int) {
 	case syscall.ENOENT:
 		fail(127, "lx: %s: no such file or directory", m.Argv[0])
 	case syscall.ENOEXEC:
-		if elf32(filepath.Join(m.Cwd, path)) {
+		if elf32(view + filepath.Join(m.Cwd, path)) {
 			fail(126, "lx: %s: cannot execute: a 32-bit program (lx runs x86-64 programs only)", m.Argv[0])
 			return
 		}
@@ -405,6 +411,20 @@ func (in *initState) spawn(m *Msg, fds []int) {
 	default:
 		fail(126, "lx: %s: %v", m.Argv[0], err)
 	}
+}
+
+// guestView is the prefix under which init sees the instance root as the
+// guests do, with their mounts: the holder's root; "" (init's own root,
+// the keeper's table) without one.
+func (in *initState) guestView() string {
+	if in.ns == nil {
+		return ""
+	}
+	v := "/proc/" + strconv.Itoa(in.ns.holder) + "/root"
+	if _, err := os.Stat(v + "/"); err != nil {
+		return ""
+	}
+	return v
 }
 
 // elf32 reports whether path is a 32-bit ELF file.

@@ -74,9 +74,15 @@ func TestGuestMounts(t *testing.T) {
 		}
 		return nil
 	})
-	out, errs, code = sh(`$bb mount -t tmpfs gmkeep /mnt/keep && echo kept > /mnt/keep/k && echo mounted again`)
+	out, errs, code = sh(`$bb mount -t tmpfs gmkeep /mnt/keep && echo kept > /mnt/keep/k && echo mounted again
+		printf '#!/bin/sh\necho run from a guest tmpfs\n' > /mnt/keep/gmtool; $bb chmod 755 /mnt/keep/gmtool`)
 	if code != 0 || out != "mounted again\n" {
 		t.Fatalf("mount again: exit %d %q %s", code, out, errs)
+	}
+	// lx run finds a command where the guests see it.
+	out, errs, code = lxEnv(t, append(env, "PATH=/mnt/keep:/bin"), nil, "run", "-d", "gm", "--", "gmtool")
+	if code != 0 || out != "run from a guest tmpfs\n" {
+		t.Fatalf("a command on a guest's tmpfs: exit %d %q %s", code, out, errs)
 	}
 
 	// A later run's --mount reaches the guest already running.
