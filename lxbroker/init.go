@@ -19,11 +19,15 @@ import (
 
 // Init is `lx init NEWROOT`: pid 1 of an instance, started by the keeper in
 // new pid, uts, ipc and net namespaces with its control socket to the
-// broker as fd 3. It mounts the instance's /proc, pivots into NEWROOT,
-// installs the seccomp filter on itself (every guest inherits it through
-// fork and exec and can never remove it), hands the listener to the
-// broker, then spawns the commands the broker sends and reaps every
-// process of the instance.
+// broker as fd 3. It mounts the instance's /proc, pivots into NEWROOT and
+// makes the mount table shared, installs the seccomp filter on itself
+// (every guest inherits it through fork and exec and can never remove it),
+// hands the listener to the broker, makes the guests' user and mount
+// namespaces (enter.go: nested in its own, with a locked copy of the
+// keeper's table), then spawns the commands the broker sends in them
+// (through lx-enter, as its own children) and reaps every process of the
+// instance. Guests cannot ptrace or signal it: it is in the user namespace
+// above theirs, and their pid namespace's init.
 func Init() error {
 	f := os.NewFile(3, "control")
 	fc, err := net.FileConn(f)
