@@ -596,7 +596,7 @@ func TestInstanceEndsAfterLastClient(t *testing.T) {
 			time.Sleep(100 * time.Millisecond)
 		}
 	}
-	if out, _ := exec.Command("pgrep", "-f", "sleep 1000").Output(); len(out) > 0 {
+	if out, _ := exec.Command("pgrep", "-x", "-f", "sleep 1000").Output(); len(out) > 0 {
 		t.Errorf("the daemon survived its instance: pids %s", out)
 	}
 }
