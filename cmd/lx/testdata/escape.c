@@ -149,6 +149,22 @@ int main(int argc, char **argv) {
 	int wfd = open(p, O_WRONLY | O_CREAT, 0644);
 	verdict("write into the read-only mount", wfd >= 0);
 	mkdir("/tmp/gm", 0755);
+	mkdir("/tmp/gm2", 0755);
+	if (mount(mnt, "/tmp/gm2", NULL, MS_BIND, NULL) == 0) {
+		verdict("remount a bind of the read-only mount read-write", mount(NULL, "/tmp/gm2", NULL, MS_REMOUNT | MS_BIND, NULL) == 0);
+		umount2("/tmp/gm2", MNT_DETACH);
+	} else
+		verdict("remount a bind of the read-only mount read-write", 0);
+	int tree = syscall(SYS_open_tree, AT_FDCWD, mnt, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+	verdict("open_tree clone of the read-only mount made writable",
+		tree >= 0 && syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH, &ma, sizeof ma) == 0);
+	int pick = syscall(SYS_fspick, AT_FDCWD, "/", FSPICK_CLOEXEC);
+	verdict("fspick of the root's filesystem", pick >= 0 &&
+		syscall(SYS_fsconfig, pick, FSCONFIG_CMD_RECONFIGURE, NULL, NULL, 0) == 0);
+	pick = syscall(SYS_fspick, AT_FDCWD, "/tmp", FSPICK_CLOEXEC);
+	verdict("fspick of /tmp's filesystem", pick >= 0 &&
+		syscall(SYS_fsconfig, pick, FSCONFIG_CMD_RECONFIGURE, NULL, NULL, 0) == 0);
+	verdict("remount /tmp's filesystem", mount(NULL, "/tmp", NULL, MS_REMOUNT, "size=1m") == 0);
 	verdict("move /tmp away", mount("/tmp", "/run", NULL, MS_MOVE, NULL) == 0);
 	verdict("bind / without its mounts", mount("/", "/tmp/gm", NULL, MS_BIND, NULL) == 0);
 	verdict("bind init's root", mount("/proc/1/root", "/tmp/gm", NULL, MS_BIND | MS_REC, NULL) == 0);
