@@ -94,6 +94,8 @@ func Init() error {
 		send(ctl, &Msg{Op: OpHolder, Code: in.holderPid})
 	} else {
 		unix.Close(enter)
+		send(ctl, &Msg{Op: OpHolder, Text: in.nsErr.Error()})
+		return in.nsErr
 	}
 	go in.reap()
 	for {

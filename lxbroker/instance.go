@@ -235,6 +235,17 @@ func (in *Instance) start() error {
 	in.writeState()
 	in.supervised = true
 	go in.supervise()
+	// init makes the guests' namespaces once procsrv serves its clone, and
+	// says so before any guest runs: sigsrv must know the holder by then.
+	m, fds, err = recv(in.ctl)
+	closeAll(fds)
+	if err != nil || m.Op != OpHolder {
+		return fmt.Errorf("init did not make the guests' namespaces (see %s)", filepath.Join(in.dir, "init.log"))
+	}
+	if m.Code <= 0 {
+		return fmt.Errorf("the guests' namespaces: %s", m.Text)
+	}
+	in.holderFile(m.Code)
 	go in.readInit()
 	in.log.Info("instance up", zap.Int("init", in.initPid), zap.Int("keeper", in.keeper.Process.Pid))
 	return nil
@@ -350,15 +361,6 @@ func (in *Instance) readInit() {
 			in.terminate()
 			return
 		}
-		if m.Op == OpHolder {
-			// for the servers: the pid is init's word, never a guest's
-			tmp := filepath.Join(in.dir, "holder.tmp")
-			if os.WriteFile(tmp, []byte(strconv.Itoa(m.Code)), 0o600) == nil {
-				os.Rename(tmp, filepath.Join(in.dir, "holder"))
-			}
-			closeAll(fds)
-			continue
-		}
 		in.mu.Lock()
 		ch := in.waiters[m.ID]
 		if m.Op != OpPty {
@@ -370,6 +372,15 @@ func (in *Instance) readInit() {
 		} else {
 			closeAll(fds)
 		}
+	}
+}
+
+// holderFile writes the holder's pid where the servers read it
+// (servers.HolderEnv): init's word, never a guest's.
+func (in *Instance) holderFile(pid int) {
+	tmp := filepath.Join(in.dir, "holder.tmp")
+	if os.WriteFile(tmp, []byte(strconv.Itoa(pid)), 0o600) == nil {
+		os.Rename(tmp, filepath.Join(in.dir, "holder"))
 	}
 }
 

@@ -102,3 +102,35 @@ func TestGuestMounts(t *testing.T) {
 		t.Fatalf("after the instance ended: exit %d %q %s", code, out, errs)
 	}
 }
+
+// TestHolderOutOfGuestsReach: guest root can neither kill nor stop the
+// holder of the guests' namespaces, by its pid, its group or kill(-1);
+// kill(-1) still reaches every other guest.
+func TestHolderOutOfGuestsReach(t *testing.T) {
+	data := t.TempDir()
+	env := []string{"XDG_DATA_HOME=" + data}
+	ball := filepath.Join(t.TempDir(), "rootfs.tar.gz")
+	os.WriteFile(ball, rootfsTarball(t, false), 0o644)
+	if _, errs, code := lxEnv(t, env, nil, "import", "hold", ball); code != 0 {
+		t.Fatalf("import: %d %s", code, errs)
+	}
+	defer lxEnv(t, env, nil, "unregister", "hold")
+	defer lxEnv(t, env, nil, "terminate", "hold")
+	out, errs, code := lxEnv(t, env, nil, "run", "-d", "hold", "--", "/bin/sh", "-c", `bb=/bin/busybox
+		H=$($bb ps -o pid,comm | $bb awk '$2=="lx-holder" {print $1}'); echo holder ${H:+found}
+		kill -9 $H 2>/dev/null || echo kill refused
+		kill -STOP $H 2>/dev/null || echo stop refused
+		kill -9 -$H 2>/dev/null || echo group kill refused
+		sleep 100 & S=$!
+		kill -9 -1; echo kill -1: $?
+		wait $S; echo sleep ended: $?
+		$bb ps -o comm | $bb grep -c lx-holder
+		$bb grep State /proc/$H/status`)
+	want := "holder found\nkill refused\nstop refused\ngroup kill refused\nkill -1: 0\nsleep ended: 137\n1\nState:\tS (sleeping)\n"
+	if code != 0 || out != want {
+		t.Fatalf("guest root against the holder: exit %d\n%s\nwant\n%s\nstderr: %s", code, out, want, errs)
+	}
+	if out, errs, code := lxEnv(t, env, nil, "run", "-d", "hold", "--", "echo", "launches go on"); code != 0 || out != "launches go on\n" {
+		t.Fatalf("launch after: exit %d %q %s", code, out, errs)
+	}
+}

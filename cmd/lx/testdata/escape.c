@@ -134,8 +134,8 @@ int main(int argc, char **argv) {
 	verdict("open_by_handle_at", hfd >= 0);
 
 	// The mount table: guests may mount, but the keeper's mounts are
-	// locked in their mount namespace (lxbroker/holder.go).
-	const char *keep[] = {"/run", "/tmp", "/proc", "/sys", "/dev", "/dev/pts", mnt, "/"};
+	// locked in their mount namespace (lxbroker/enter.go).
+	const char *keep[] = {"/run", "/tmp", "/proc", "/sys", "/dev", "/dev/pts", "/"};
 	for (size_t i = 0; i < sizeof keep / sizeof *keep; i++) {
 		snprintf(p, sizeof p, "umount %s", keep[i]);
 		verdict(p, umount2(keep[i], MNT_DETACH) == 0);
@@ -165,6 +165,15 @@ int main(int argc, char **argv) {
 	verdict("fspick of /tmp's filesystem", pick >= 0 &&
 		syscall(SYS_fsconfig, pick, FSCONFIG_CMD_RECONFIGURE, NULL, NULL, 0) == 0);
 	verdict("remount /tmp's filesystem", mount(NULL, "/tmp", NULL, MS_REMOUNT, "size=1m") == 0);
+	// This run's --mount was made after the guests' mount namespace: it
+	// came in by propagation, whose top Linux leaves unlocked (its flags
+	// are locked). Unmounting it shows the mount point as it was before.
+	int um = umount2(mnt, MNT_DETACH) == 0;
+	printf("(umount %s: %s)\n", mnt, um ? "done" : strerror(errno));
+	snprintf(p, sizeof p, "%s/../%s", mnt, base);
+	verdict("the host under an unmounted --mount", secret_at(AT_FDCWD, p));
+	snprintf(p, sizeof p, "%s/uplink", mnt);
+	verdict("a link under an unmounted --mount", secret_at(AT_FDCWD, p));
 	verdict("move /tmp away", mount("/tmp", "/run", NULL, MS_MOVE, NULL) == 0);
 	verdict("bind / without its mounts", mount("/", "/tmp/gm", NULL, MS_BIND, NULL) == 0);
 	verdict("bind init's root", mount("/proc/1/root", "/tmp/gm", NULL, MS_BIND | MS_REC, NULL) == 0);
