@@ -61,13 +61,15 @@ type Instance struct {
 	kctl    *net.UnixConn // to the keeper
 	kmu     sync.Mutex    // one order to the keeper at a time
 	initPid int
-	ctl     *net.UnixConn // to init
-	comps   []*component
-	files   []*os.File // rings, listener, root: kept so restarts re-attach
-	done    chan struct{}
-	stop    chan struct{}
-	once    sync.Once
-	nextID  uint64
+	// the holder of the guests' namespaces (pid in the instance)
+	holderPid int
+	ctl       *net.UnixConn // to init
+	comps     []*component
+	files     []*os.File // rings, listener, root: kept so restarts re-attach
+	done      chan struct{}
+	stop      chan struct{}
+	once      sync.Once
+	nextID    uint64
 	// supervised is set once supervise runs; done closes when it ends.
 	supervised bool
 
@@ -245,6 +247,7 @@ func (in *Instance) start() error {
 	if m.Code <= 0 {
 		return fmt.Errorf("the guests' namespaces: %s", m.Text)
 	}
+	in.holderPid = m.Code
 	in.holderFile(m.Code)
 	go in.readInit()
 	in.log.Info("instance up", zap.Int("init", in.initPid), zap.Int("keeper", in.keeper.Process.Pid))
@@ -568,7 +571,7 @@ func (in *Instance) Guests() int {
 	names, _ := f.Readdirnames(-1)
 	n := 0
 	for _, name := range names {
-		if pid, err := strconv.Atoi(name); err == nil && pid != 1 {
+		if pid, err := strconv.Atoi(name); err == nil && pid != 1 && pid != in.holderPid {
 			n++
 		}
 	}

@@ -371,7 +371,7 @@ func hold(t *testing.T) {
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 	for i := 0; i < 100; i++ {
-		if st := status(t); len(st.Instances) > 0 && st.Instances[0].Clients > 0 {
+		if st := status(t); len(st.Instances) > 0 && st.Instances[0].Clients > 0 && st.Instances[0].Guests > 0 {
 			return
 		}
 		time.Sleep(50 * time.Millisecond)
