@@ -89,14 +89,12 @@ func Init() error {
 	in := &initState{ctl: ctl, children: map[int]uint64{}, ptys: map[int]int{}, wake: make(chan struct{}, 1)}
 	// The guests' namespaces (enter.go). The holder's clone waits for
 	// procsrv, which the broker starts once it has the listener.
-	if in.ns, in.nsErr = makeGuestNamespaces(enter); in.nsErr == nil {
-		in.holderPid = in.ns.holder
-		send(ctl, &Msg{Op: OpHolder, Code: in.holderPid})
-	} else {
-		unix.Close(enter)
-		send(ctl, &Msg{Op: OpHolder, Text: in.nsErr.Error()})
-		return in.nsErr
+	if in.ns, err = makeGuestNamespaces(enter); err != nil {
+		send(ctl, &Msg{Op: OpHolder, Text: err.Error()})
+		return err
 	}
+	in.holderPid = in.ns.holder
+	send(ctl, &Msg{Op: OpHolder, Code: in.holderPid})
 	go in.reap()
 	for {
 		m, fds, err := recv(ctl)
@@ -148,7 +146,7 @@ func enterRoot(r string) error {
 	if err := unix.Unmount(".", unix.MNT_DETACH); err != nil {
 		return fmt.Errorf("instance root: detach the old root: %w", err)
 	}
-	// Shared, so that the guests' copy of this table (holder.go) receives
+	// Shared, so that the guests' copy of this table (enter.go) receives
 	// the mounts the keeper adds later.
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_SHARED, ""); err != nil {
 		return fmt.Errorf("instance root: make it shared: %w", err)
@@ -163,8 +161,7 @@ type initState struct {
 	ptys     map[int]int    // pid → init's copy of its pty master (runs on a terminal)
 	wake     chan struct{}
 
-	ns        *guestNS // nil if they could not be made (nsErr)
-	nsErr     error
+	ns        *guestNS // the guests' namespaces (enter.go)
 	holderPid int
 }
 
@@ -372,10 +369,6 @@ func (in *initState) spawn(m *Msg, fds []int) {
 	var cred *syscall.Credential
 	if m.User != "" {
 		cred = &syscall.Credential{Uid: u.uid, Gid: u.gid, Groups: u.groups}
-	}
-	if in.ns == nil {
-		fail(125, "lx: the instance has no namespaces for guests: %v", in.nsErr)
-		return
 	}
 	in.mu.Lock()
 	pid, err := in.ns.enterAndExec(path, m.Argv, m.Cwd, cred, attr)

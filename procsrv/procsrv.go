@@ -8,7 +8,7 @@
 //
 //   - fork, vfork, clone (processes; threads run natively): namespace flags
 //     are EPERM, but for init's one clone of the holder of the guests' user
-//     and mount namespaces (lxbroker/holder.go); past MaxProcs processes in
+//     and mount namespaces (lxbroker/enter.go); past MaxProcs processes in
 //     the instance, EAGAIN (table.go).
 //   - execve, execveat (exec.go): the target is opened in the instance's
 //     root and checked as the kernel will (EACCES, ENOEXEC for non-ELF,
@@ -98,7 +98,7 @@ func Vfork(c *servers.Call) (int64, error) { return Fork(c) }
 func Clone(c *servers.Call) (int64, error) {
 	if c.Args[0]&namespaceFlags == holderFlags && fromInit(c) {
 		// init starting the holder of the guests' namespaces
-		// (lxbroker/holder.go); guests cannot reach init.
+		// (lxbroker/enter.go); guests cannot reach init.
 		return Fork(c)
 	}
 	if c.Args[0]&namespaceFlags != 0 {

@@ -59,7 +59,7 @@ func (c *Call) InitPid() int { return c.s.cfg.InitPid }
 
 // GuestRoot is the O_PATH fd of the root of the guests' mount namespace:
 // the instance root as the guests see it, with the mounts they made
-// (lxbroker/holder.go). It is the holder's root, reached through the
+// (lxbroker/enter.go). It is the holder's root, reached through the
 // instance's /proc from Root, and Root itself until the holder runs.
 func (c *Call) GuestRoot() int {
 	if c.s.guestRoot > 0 {
@@ -82,7 +82,7 @@ func (c *Call) GuestRoot() int {
 const HolderEnv = "LX_HOLDER_FILE"
 
 // HolderPid is the pid in the instance of the process that holds the
-// guests' namespaces (lxbroker/holder.go), as init told the broker; 0
+// guests' namespaces (lxbroker/enter.go), as init told the broker; 0
 // while it is not known.
 func (c *Call) HolderPid() int {
 	if c.s.holderPid == 0 && c.s.cfg.HolderFile != "" {

@@ -15,7 +15,7 @@
 // and never raises SIGSYS. Default actions (a SIGSEGV death is 139 for
 // `lx run`), SIGCHLD and SIGPIPE are the kernel's.
 //
-// The holder of the guests' namespaces (lxbroker/holder.go) is, like
+// The holder of the guests' namespaces (lxbroker/enter.go) is, like
 // init, not for guests to signal: a kill, tkill, tgkill, sigqueue or pidfd
 // naming it is EPERM, and a guest's kill(-1) is sent here to every other
 // process the caller may signal (holder.go in this package).
