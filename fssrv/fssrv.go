@@ -17,9 +17,10 @@
 // $LXUID/$LXGID/$LXMOD), shown by stat and statx and set by chown and
 // mknod.
 //
-// Mounts by guests are refused (EPERM, mount.go): the instance's mount
-// table is made by its keeper and must stay as it is made, because what it
-// covers (the host tree under the default distro) must never show.
+// Mounts by guests run in the kernel too (mount.go): the guests' mount
+// namespace is a locked copy of the keeper's, so they may add and remove
+// their own mounts but never unmount or remount the keeper's, and what
+// those cover (the host tree under the default distro) never shows.
 //
 // Owns: nothing that must survive it; every answer is computed from the
 // instance root fd, the guest's /proc entries, its memory and the xattrs on
@@ -101,18 +102,18 @@ func Table() servers.Table {
 		unix.SYS_CHOWN:          Chown,
 		unix.SYS_LCHOWN:         Lchown,
 		unix.SYS_FCHOWNAT:       Fchownat,
-		unix.SYS_MOUNT:          MountDenied,
-		unix.SYS_UMOUNT2:        MountDenied,
-		unix.SYS_PIVOT_ROOT:     MountDenied,
-		unix.SYS_OPEN_TREE:      MountDenied,
-		unix.SYS_OPEN_TREE_ATTR: MountDenied,
-		unix.SYS_MOVE_MOUNT:     MountDenied,
-		unix.SYS_FSOPEN:         MountDenied,
-		unix.SYS_FSCONFIG:       MountDenied,
-		unix.SYS_FSMOUNT:        MountDenied,
-		unix.SYS_FSPICK:         MountDenied,
-		unix.SYS_MOUNT_SETATTR:  MountDenied,
-		unix.SYS_QUOTACTL:       MountDenied,
+		unix.SYS_MOUNT:          Mount,
+		unix.SYS_UMOUNT2:        Umount2,
+		unix.SYS_PIVOT_ROOT:     PivotRoot,
+		unix.SYS_OPEN_TREE:      OpenTree,
+		unix.SYS_OPEN_TREE_ATTR: OpenTreeAttr,
+		unix.SYS_MOVE_MOUNT:     MoveMount,
+		unix.SYS_FSOPEN:         Fsopen,
+		unix.SYS_FSCONFIG:       Fsconfig,
+		unix.SYS_FSMOUNT:        Fsmount,
+		unix.SYS_FSPICK:         Fspick,
+		unix.SYS_MOUNT_SETATTR:  MountSetattr,
+		unix.SYS_QUOTACTL:       Quotactl,
 	}
 	for nr, paths := range kernelPaths {
 		t[nr] = inKernel(paths...)

@@ -19,11 +19,15 @@ import (
 
 // Init is `lx init NEWROOT`: pid 1 of an instance, started by the keeper in
 // new pid, uts, ipc and net namespaces with its control socket to the
-// broker as fd 3. It mounts the instance's /proc, pivots into NEWROOT,
-// installs the seccomp filter on itself (every guest inherits it through
-// fork and exec and can never remove it), hands the listener to the
-// broker, then spawns the commands the broker sends and reaps every
-// process of the instance.
+// broker as fd 3. It mounts the instance's /proc, pivots into NEWROOT and
+// makes the mount table shared, installs the seccomp filter on itself
+// (every guest inherits it through fork and exec and can never remove it),
+// hands the listener to the broker, makes the guests' user and mount
+// namespaces (enter.go: nested in its own, with a locked copy of the
+// keeper's table), then spawns the commands the broker sends in them
+// (through lx-enter, as its own children) and reaps every process of the
+// instance. Guests cannot ptrace or signal it: it is in the user namespace
+// above theirs, and their pid namespace's init.
 func Init() error {
 	f := os.NewFile(3, "control")
 	fc, err := net.FileConn(f)
@@ -42,6 +46,11 @@ func Init() error {
 	unix.Sethostname([]byte(Hostname))
 	if err := loopbackUp(); err != nil {
 		fmt.Fprintln(os.Stderr, "lx init: loopback interface:", err)
+	}
+	enter, err := loadEnter()
+	if err != nil {
+		send(ctl, &Msg{Op: OpError, Text: err.Error()})
+		return err
 	}
 	prog, err := seccomp.Build(routes.All())
 	if err != nil {
@@ -78,6 +87,14 @@ func Init() error {
 		unix.Close(null)
 	}
 	in := &initState{ctl: ctl, children: map[int]uint64{}, ptys: map[int]int{}, wake: make(chan struct{}, 1)}
+	// The guests' namespaces (enter.go). The holder's clone waits for
+	// procsrv, which the broker starts once it has the listener.
+	if in.ns, err = makeGuestNamespaces(enter); err != nil {
+		send(ctl, &Msg{Op: OpHolder, Text: err.Error()})
+		return err
+	}
+	in.holderPid = in.ns.holder
+	send(ctl, &Msg{Op: OpHolder, Code: in.holderPid})
 	go in.reap()
 	for {
 		m, fds, err := recv(ctl)
@@ -129,6 +146,11 @@ func enterRoot(r string) error {
 	if err := unix.Unmount(".", unix.MNT_DETACH); err != nil {
 		return fmt.Errorf("instance root: detach the old root: %w", err)
 	}
+	// Shared, so that the guests' copy of this table (enter.go) receives
+	// the mounts the keeper adds later.
+	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_SHARED, ""); err != nil {
+		return fmt.Errorf("instance root: make it shared: %w", err)
+	}
 	return unix.Chdir("/")
 }
 
@@ -138,6 +160,9 @@ type initState struct {
 	children map[int]uint64 // pid → spawn id
 	ptys     map[int]int    // pid → init's copy of its pty master (runs on a terminal)
 	wake     chan struct{}
+
+	ns        *guestNS // the guests' namespaces (enter.go)
+	holderPid int
 }
 
 type user struct {
@@ -148,13 +173,14 @@ type user struct {
 }
 
 // lookupUser finds name (or a numeric uid) in the instance's /etc/passwd,
-// and its supplementary groups in /etc/group. "" is root.
-func lookupUser(name string) (user, error) {
+// and its supplementary groups in /etc/group, as seen under view (see
+// guestView). "" is root.
+func lookupUser(view, name string) (user, error) {
 	if name == "" {
 		name = "root"
 	}
 	root := user{name: "root", home: "/root"}
-	data, err := os.ReadFile("/etc/passwd")
+	data, err := os.ReadFile(view + "/etc/passwd")
 	if err != nil {
 		if name == "root" {
 			return root, nil
@@ -172,7 +198,7 @@ func lookupUser(name string) (user, error) {
 			continue
 		}
 		u := user{name: f[0], uid: uint32(uid), gid: uint32(gid), home: f[5]}
-		if g, err := os.ReadFile("/etc/group"); err == nil {
+		if g, err := os.ReadFile(view + "/etc/group"); err == nil {
 			for _, gl := range strings.Split(string(g), "\n") {
 				gf := strings.Split(gl, ":")
 				if len(gf) < 4 {
@@ -234,8 +260,9 @@ func openPty(rows, cols int) (master, slave int, err error) {
 	return master, slave, nil
 }
 
-// lookPath finds argv0 the way a shell does, in the command's own PATH.
-func lookPath(argv0 string, env []string) (string, error) {
+// lookPath finds argv0 the way a shell does, in the command's own PATH,
+// as seen under view (see guestView).
+func lookPath(view, argv0 string, env []string) (string, error) {
 	if strings.Contains(argv0, "/") {
 		return argv0, nil
 	}
@@ -250,8 +277,11 @@ func lookPath(argv0 string, env []string) (string, error) {
 			dir = "."
 		}
 		p := filepath.Join(dir, argv0)
+		if !filepath.IsAbs(p) {
+			p = "/" + p // init's working directory
+		}
 		var st unix.Stat_t
-		if unix.Stat(p, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFREG && unix.Access(p, unix.X_OK) == nil {
+		if unix.Stat(view+p, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFREG && unix.Access(view+p, unix.X_OK) == nil {
 			return p, nil
 		}
 	}
@@ -302,7 +332,8 @@ func (in *initState) spawn(m *Msg, fds []int) {
 		fail(125, "lx: nothing to run")
 		return
 	}
-	u, err := lookupUser(m.User)
+	view := in.guestView()
+	u, err := lookupUser(view, m.User)
 	if err != nil {
 		fail(125, "lx: %v", err)
 		return
@@ -313,17 +344,16 @@ func (in *initState) spawn(m *Msg, fds []int) {
 	}
 	if m.Cwd == "" {
 		m.Cwd = "/"
-		if st, err := os.Stat(u.home); err == nil && st.IsDir() {
+		if st, err := os.Stat(view + u.home); err == nil && st.IsDir() {
 			m.Cwd = u.home
 		}
 	}
-	path, err := lookPath(m.Argv[0], env)
+	path, err := lookPath(view, m.Argv[0], env)
 	if err != nil {
 		fail(127, "lx: %s: command not found", m.Argv[0])
 		return
 	}
 	attr := &syscall.ProcAttr{
-		Dir:   m.Cwd,
 		Env:   env,
 		Files: []uintptr{uintptr(stdio[0]), uintptr(stdio[1]), uintptr(stdio[2])},
 		Sys:   &syscall.SysProcAttr{Setpgid: true},
@@ -333,16 +363,15 @@ func (in *initState) spawn(m *Msg, fds []int) {
 		// control, ^C and ^Z work as in a login.
 		attr.Sys = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
 	}
+	// lx-enter takes the identity in the guests' user namespace; an
+	// unprivileged instance may not call setgroups (its user namespace
+	// was made with setgroups "deny").
+	var cred *syscall.Credential
 	if m.User != "" {
-		attr.Sys.Credential = &syscall.Credential{Uid: u.uid, Gid: u.gid, Groups: u.groups}
-		// An unprivileged instance may not call setgroups (its user
-		// namespace was made with setgroups "deny").
-		if b, err := os.ReadFile("/proc/self/setgroups"); err == nil && strings.TrimSpace(string(b)) == "deny" {
-			attr.Sys.Credential.NoSetGroups = true
-		}
+		cred = &syscall.Credential{Uid: u.uid, Gid: u.gid, Groups: u.groups}
 	}
 	in.mu.Lock()
-	pid, err := syscall.ForkExec(path, m.Argv, attr)
+	pid, err := in.ns.enterAndExec(path, m.Argv, m.Cwd, cred, attr)
 	if err == nil {
 		in.children[pid] = m.ID
 		if master >= 0 {
@@ -371,7 +400,7 @@ func (in *initState) spawn(m *Msg, fds []int) {
 	case syscall.ENOENT:
 		fail(127, "lx: %s: no such file or directory", m.Argv[0])
 	case syscall.ENOEXEC:
-		if elf32(filepath.Join(m.Cwd, path)) {
+		if elf32(view + filepath.Join(m.Cwd, path)) {
 			fail(126, "lx: %s: cannot execute: a 32-bit program (lx runs x86-64 programs only)", m.Argv[0])
 			return
 		}
@@ -381,6 +410,20 @@ func (in *initState) spawn(m *Msg, fds []int) {
 	default:
 		fail(126, "lx: %s: %v", m.Argv[0], err)
 	}
+}
+
+// guestView is the prefix under which init sees the instance root as the
+// guests do, with their mounts: the holder's root; "" (init's own root,
+// the keeper's table) without one.
+func (in *initState) guestView() string {
+	if in.ns == nil {
+		return ""
+	}
+	v := "/proc/" + strconv.Itoa(in.ns.holder) + "/root"
+	if _, err := os.Stat(v + "/"); err != nil {
+		return ""
+	}
+	return v
 }
 
 // elf32 reports whether path is a 32-bit ELF file.
@@ -422,22 +465,22 @@ func (in *initState) signal(id uint64, sig int) {
 func (in *initState) stop(m *Msg) {
 	unix.Kill(-1, unix.SIGTERM)
 	deadline := time.Now().Add(time.Duration(m.Seconds * float64(time.Second)))
-	for time.Now().Before(deadline) && guests() > 0 {
+	for time.Now().Before(deadline) && in.guests() > 0 {
 		time.Sleep(20 * time.Millisecond)
 	}
-	if guests() > 0 {
+	if in.guests() > 0 {
 		unix.Kill(-1, unix.SIGKILL)
 	}
 	send(in.ctl, &Msg{Op: OpExit, ID: m.ID})
 }
 
-// guests counts the processes of the instance other than init, zombies
-// waiting for reap included.
-func guests() int {
+// guests counts the processes of the instance other than init and the
+// holder, zombies waiting for reap included.
+func (in *initState) guests() int {
 	names, _ := os.ReadDir("/proc")
 	n := 0
 	for _, e := range names {
-		if pid, err := strconv.Atoi(e.Name()); err == nil && pid != 1 {
+		if pid, err := strconv.Atoi(e.Name()); err == nil && pid != 1 && pid != in.holderPid {
 			n++
 		}
 	}

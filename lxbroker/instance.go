@@ -65,14 +65,16 @@ type Instance struct {
 	kctl    *net.UnixConn // to the keeper
 	kmu     sync.Mutex    // one order to the keeper at a time
 	initPid int
-	cgroup  string        // the instance's pids cgroup directory, if it has one (cgroup.go)
-	ctl     *net.UnixConn // to init
-	comps   []*component
-	files   []*os.File // rings, listener, root: kept so restarts re-attach
-	done    chan struct{}
-	stop    chan struct{}
-	once    sync.Once
-	nextID  uint64
+	cgroup  string // the instance's pids cgroup directory, if it has one (cgroup.go)
+	// the holder of the guests' namespaces (pid in the instance)
+	holderPid int
+	ctl       *net.UnixConn // to init
+	comps     []*component
+	files     []*os.File // rings, listener, root: kept so restarts re-attach
+	done      chan struct{}
+	stop      chan struct{}
+	once      sync.Once
+	nextID    uint64
 	// supervised is set once supervise runs; done closes when it ends.
 	supervised bool
 
@@ -150,6 +152,7 @@ func (in *Instance) start() error {
 		keeperEnd.Close()
 		return err
 	}
+	os.Remove(filepath.Join(in.dir, "holder"))
 	in.keeper = exec.Command("/proc/self/exe", "keeper", in.root)
 	in.keeper.Args[0] = "lx-keeper"
 	in.keeper.ExtraFiles = []*os.File{keeperEnd, initEnd}
@@ -246,6 +249,18 @@ func (in *Instance) start() error {
 	in.writeState()
 	in.supervised = true
 	go in.supervise()
+	// init makes the guests' namespaces once procsrv serves its clone, and
+	// says so before any guest runs: sigsrv must know the holder by then.
+	m, fds, err = recv(in.ctl)
+	closeAll(fds)
+	if err != nil || m.Op != OpHolder {
+		return fmt.Errorf("init did not make the guests' namespaces (see %s)", filepath.Join(in.dir, "init.log"))
+	}
+	if m.Code <= 0 {
+		return fmt.Errorf("the guests' namespaces: %s", m.Text)
+	}
+	in.holderPid = m.Code
+	in.holderFile(m.Code)
 	go in.readInit()
 	in.log.Info("instance up", zap.Int("init", in.initPid), zap.Int("keeper", in.keeper.Process.Pid))
 	return nil
@@ -261,7 +276,7 @@ func (in *Instance) spawn(c *component) error {
 	c.ctl.ClearExit()
 	cmd := exec.Command(bin, c.args...)
 	cmd.Args[0] = "lx-" + c.name
-	cmd.Env = append(os.Environ(), netsrv.PolicyEnv+"="+in.policyPath())
+	cmd.Env = append(os.Environ(), netsrv.PolicyEnv+"="+in.policyPath(), servers.HolderEnv+"="+filepath.Join(in.dir, "holder"))
 	if in.root != "" && os.Geteuid() != 0 {
 		// Only an unprivileged import records owners in xattrs.
 		cmd.Env = append(cmd.Env, "LX_RECORDED_OWNERS=1")
@@ -314,6 +329,15 @@ func (in *Instance) readInit() {
 		} else {
 			closeAll(fds)
 		}
+	}
+}
+
+// holderFile writes the holder's pid where the servers read it
+// (servers.HolderEnv): init's word, never a guest's.
+func (in *Instance) holderFile(pid int) {
+	tmp := filepath.Join(in.dir, "holder.tmp")
+	if os.WriteFile(tmp, []byte(strconv.Itoa(pid)), 0o600) == nil {
+		os.Rename(tmp, filepath.Join(in.dir, "holder"))
 	}
 }
 
@@ -501,7 +525,7 @@ func (in *Instance) Guests() int {
 	names, _ := f.Readdirnames(-1)
 	n := 0
 	for _, name := range names {
-		if pid, err := strconv.Atoi(name); err == nil && pid != 1 {
+		if pid, err := strconv.Atoi(name); err == nil && pid != 1 && pid != in.holderPid {
 			n++
 		}
 	}

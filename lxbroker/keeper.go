@@ -26,6 +26,13 @@ import (
 // The host tree never enters the instance: only the directory a run names
 // is cloned from it and attached (open_tree from an anonymous mount
 // namespace made in the caller's own namespace, Linux 6.15).
+//
+// The keeper's mount namespace is not the guests': they live in a copy of
+// it made by init in a nested user namespace (enter.go), where the kernel
+// locks every mount the keeper made, so guest root can add and remove its
+// own mounts but not unmount or remount these. The table is shared (init
+// makes it so after its pivot), so what attach mounts later propagates to
+// the guests' copy, locked there too; their mounts never come back here.
 func Keeper() error {
 	f := os.NewFile(3, "broker")
 	fc, err := net.FileConn(f)

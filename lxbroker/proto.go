@@ -66,6 +66,7 @@ const (
 	OpStop      = "stop"      // broker → init: SIGTERM every guest, wait up to Seconds, then SIGKILL
 	OpPty       = "pty"       // init → broker → client: the pty master of a Tty run
 	OpDial      = "dial"      // broker → init: connect to port Code of the instance's loopback; init → broker, with the socket
+	OpHolder    = "holder"    // init → broker, before any spawn: the holder of the guests' namespaces has pid Code (0: Text says why not)
 )
 
 const maxMsg = 1 << 20

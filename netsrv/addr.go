@@ -72,10 +72,21 @@ func (s *server) Bind(c *servers.Call) (int64, error) {
 		return 0, servers.ErrContinue
 	}
 	pol := s.policy(c)
-	if pol.Mode != policy.All {
-		return 0, servers.ErrContinue // the instance's own namespace: its ports are its own
-	}
 	p := port(addr)
+	if pol.Mode != policy.All {
+		// The instance's own namespace: its ports are its own. Guests
+		// live in a user namespace nested in the one that owns it
+		// (lxbroker/enter.go), where the kernel would refuse guest root
+		// a port below 1024: netsrv binds it with the rights of that
+		// namespace's owner, for a guest whose capabilities allow it.
+		if p == 0 || p >= 1024 {
+			return 0, servers.ErrContinue
+		}
+		if !mayBindLow(c) {
+			return 0, unix.EACCES
+		}
+		return 0, onGuestSocket(c, 0, func(fd int) error { return rawBind(fd, addr) })
+	}
 	host, published := pol.HostPort(p)
 	switch {
 	case published:

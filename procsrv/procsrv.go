@@ -7,7 +7,9 @@
 // namespaces.
 //
 //   - fork, vfork, clone (processes; threads run natively): namespace flags
-//     are EPERM; past MaxProcs processes in the instance, EAGAIN (table.go).
+//     are EPERM, but for init's one clone of the holder of the guests' user
+//     and mount namespaces (lxbroker/enter.go); past MaxProcs processes in
+//     the instance, EAGAIN (table.go).
 //   - execve, execveat (exec.go): the target is opened in the instance's
 //     root and checked as the kernel will (EACCES, ENOEXEC for non-ELF,
 //     truncated or foreign-machine files, a clear log line for a 32-bit
@@ -26,6 +28,7 @@
 package procsrv
 
 import (
+	"strconv"
 	"sync/atomic"
 
 	"golang.org/x/sys/unix"
@@ -67,6 +70,17 @@ var Stats struct{ Forks, Execs atomic.Uint64 }
 const namespaceFlags = unix.CLONE_NEWNS | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC | unix.CLONE_NEWUSER |
 	unix.CLONE_NEWPID | unix.CLONE_NEWNET | unix.CLONE_NEWCGROUP | unix.CLONE_NEWTIME
 
+// holderFlags are the namespaces of the guests: a user namespace nested in
+// the instance's and a mount namespace whose copy of the keeper's mounts
+// the kernel locks. Only init makes them, once.
+const holderFlags = unix.CLONE_NEWUSER | unix.CLONE_NEWNS
+
+// fromInit reports whether the caller is a thread of the instance's init.
+func fromInit(c *servers.Call) bool {
+	var st unix.Stat_t
+	return c.InitPid() > 0 && unix.Stat("/proc/"+strconv.Itoa(c.InitPid())+"/task/"+strconv.Itoa(c.Tid()), &st) == nil
+}
+
 // Fork implements Linux syscall fork(2).
 func Fork(c *servers.Call) (int64, error) {
 	if err := procs.admit(c); err != nil {
@@ -82,6 +96,11 @@ func Vfork(c *servers.Call) (int64, error) { return Fork(c) }
 // Clone implements Linux syscall clone(2) for new processes; threads
 // (CLONE_THREAD) never reach procsrv, the filter runs them natively.
 func Clone(c *servers.Call) (int64, error) {
+	if c.Args[0]&namespaceFlags == holderFlags && fromInit(c) {
+		// init starting the holder of the guests' namespaces
+		// (lxbroker/enter.go); guests cannot reach init.
+		return Fork(c)
+	}
 	if c.Args[0]&namespaceFlags != 0 {
 		c.Log().Info("clone with namespace flags refused")
 		return 0, unix.EPERM
@@ -97,9 +116,37 @@ func Unshare(c *servers.Call) (int64, error) {
 	return 0, servers.ErrContinue
 }
 
-// Setns implements Linux syscall setns(2): an instance has no other
-// namespaces to join.
-func Setns(c *servers.Call) (int64, error) { return 0, unix.EPERM }
+// Setns implements Linux syscall setns(2). A guest has no other namespaces
+// to join. The one process that may is lx-enter, init's child joining the
+// guests' user and mount namespaces before it executes a launched command
+// (lxbroker/enter.go): it is the only process of the instance besides init
+// still in the instance's own user namespace (to join another user
+// namespace) or in init's mount namespace (to join another mount
+// namespace); guests are in neither, and the kernel lets no process join
+// a namespace it has no privilege over.
+func Setns(c *servers.Call) (int64, error) {
+	switch c.Int(1) {
+	case unix.CLONE_NEWUSER:
+		if inInitNS(c, "user") && !fromInit(c) {
+			return 0, servers.ErrContinue
+		}
+	case unix.CLONE_NEWNS:
+		if inInitNS(c, "mnt") && !fromInit(c) {
+			return 0, servers.ErrContinue
+		}
+	}
+	return 0, unix.EPERM
+}
+
+// inInitNS reports whether the caller is in init's namespace of kind ns
+// (a name under /proc/PID/ns).
+func inInitNS(c *servers.Call, ns string) bool {
+	var mine, inits unix.Stat_t
+	return c.InitPid() > 0 &&
+		unix.Stat("/proc/"+strconv.Itoa(c.Tid())+"/ns/"+ns, &mine) == nil &&
+		unix.Stat("/proc/"+strconv.Itoa(c.InitPid())+"/ns/"+ns, &inits) == nil &&
+		mine.Dev == inits.Dev && mine.Ino == inits.Ino
+}
 
 // Personality implements Linux syscall personality(2): Linux personalities
 // only (the filter refuses 32-bit system calls).

@@ -54,6 +54,47 @@ func (c *Call) Note(i int, s string) { c.decoded[i] = s }
 // Root is the O_PATH fd of the instance's root directory.
 func (c *Call) Root() int { return c.s.cfg.Root }
 
+// InitPid is the host pid of the instance's init.
+func (c *Call) InitPid() int { return c.s.cfg.InitPid }
+
+// GuestRoot is the O_PATH fd of the root of the guests' mount namespace:
+// the instance root as the guests see it, with the mounts they made
+// (lxbroker/enter.go). It is the holder's root, reached through the
+// instance's /proc from Root, and Root itself until the holder runs.
+func (c *Call) GuestRoot() int {
+	if c.s.guestRoot > 0 {
+		return c.s.guestRoot
+	}
+	pid := c.HolderPid()
+	if pid <= 0 {
+		return c.Root()
+	}
+	fd, err := unix.Openat(c.Root(), "proc/"+strconv.Itoa(pid)+"/root", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return c.Root()
+	}
+	c.s.guestRoot = fd
+	return fd
+}
+
+// HolderEnv names the environment variable that gives a server the file
+// where the broker writes the holder's pid.
+const HolderEnv = "LX_HOLDER_FILE"
+
+// HolderPid is the pid in the instance of the process that holds the
+// guests' namespaces (lxbroker/enter.go), as init told the broker; 0
+// while it is not known.
+func (c *Call) HolderPid() int {
+	if c.s.holderPid == 0 && c.s.cfg.HolderFile != "" {
+		if b, err := os.ReadFile(c.s.cfg.HolderFile); err == nil {
+			if pid, err := strconv.Atoi(string(b)); err == nil && pid > 1 {
+				c.s.holderPid = pid
+			}
+		}
+	}
+	return c.s.holderPid
+}
+
 // IDs is the instance's user and group id mapping.
 func (c *Call) IDs() *IDMaps { return &c.s.cfg.IDs }
 

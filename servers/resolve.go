@@ -16,8 +16,8 @@ import (
 // is made absolute in the guest's view (its root after a chroot, its cwd or
 // dirfd, read back from /proc, which prints them relative to the instance's
 // mount namespace) and resolved with openat2(RESOLVE_IN_ROOT) from the
-// instance root fd: "..", absolute symlinks and mount crossings all stay
-// inside the instance.
+// guests' root fd (GuestRoot, which sees their own mounts): "..", absolute
+// symlinks and mount crossings all stay inside the instance.
 //
 // A few names only mean something in the caller's own context: /proc/self,
 // procfs magic links (/proc/PID/fd/N, /dev/fd/N, /dev/stdin), the caller's
@@ -118,7 +118,7 @@ func Fallback(err error) error {
 func (c *Call) OpenIn(abs string, flags int, mode uint32) (int, error) {
 	how := unix.OpenHow{Flags: uint64(flags | unix.O_CLOEXEC), Mode: uint64(mode), Resolve: resolveFlags}
 	for i := 0; ; i++ {
-		fd, err := unix.Openat2(c.Root(), abs, &how)
+		fd, err := unix.Openat2(c.GuestRoot(), abs, &how)
 		if err == unix.EAGAIN && i < 8 { // a concurrent rename or mount: retry
 			continue
 		}

@@ -30,8 +30,11 @@ type Config struct {
 	Trace    *ring.Ring // this server → tracer; lossy
 	Root     int        // O_PATH fd of the instance root
 	IDs      IDMaps
-	InitPid  int  // host pid of the instance's init
-	Recorded bool // the root may hold owners and devices recorded in xattrs (an unprivileged distro)
+	InitPid  int // host pid of the instance's init
+	// HolderFile is where the broker writes the pid in the instance of
+	// the holder of the guests' namespaces (HolderEnv).
+	HolderFile string
+	Recorded   bool // the root may hold owners and devices recorded in xattrs (an unprivileged distro)
 	// Pass are the syscalls whose handlers answer CONTINUE without
 	// reading anything unless the server is tracing. The server publishes
 	// them in its control page and the router answers them itself while
@@ -46,6 +49,9 @@ type Server struct {
 	cfg Config
 	dec *wire.Decoder
 	enc *wire.Encoder
+
+	guestRoot int // O_PATH fd of the guests' root (GuestRoot); 0 until found
+	holderPid int // HolderPid; 0 until known
 }
 
 // New checks cfg and returns a Server.

@@ -15,6 +15,11 @@
 // and never raises SIGSYS. Default actions (a SIGSEGV death is 139 for
 // `lx run`), SIGCHLD and SIGPIPE are the kernel's.
 //
+// The holder of the guests' namespaces (lxbroker/enter.go) is, like
+// init, not for guests to signal: a kill, tkill, tgkill, sigqueue or pidfd
+// naming it is EPERM, and a guest's kill(-1) is sent here to every other
+// process the caller may signal (holder.go in this package).
+//
 // Signals from the host side do not pass here: `lx run` forwards SIGINT,
 // SIGTERM, SIGHUP and SIGQUIT to the broker, and init sends them to the
 // run's foreground process group (lxbroker/init.go).
@@ -69,12 +74,31 @@ func Kill(c *servers.Call) (int64, error) {
 	if pid == -1<<31 {
 		return 0, unix.ESRCH
 	}
+	if h := int32(c.HolderPid()); h > 0 && (pid == h || pid == -h) {
+		return 0, unix.EPERM
+	}
+	if pid == -1 && sig != 0 && c.HolderPid() > 0 && !fromInit(c) {
+		return killAll(c, sig)
+	}
 	if pid > 0 {
 		if err := exists(c, strconv.Itoa(int(pid))); err != nil {
 			return 0, err
 		}
 	}
 	return 0, servers.ErrContinue
+}
+
+// fromInit reports whether the caller is a thread of the instance's init,
+// whose kill(-1) at teardown is for every process, the holder included.
+func fromInit(c *servers.Call) bool {
+	var st unix.Stat_t
+	return c.InitPid() > 0 && unix.Stat("/proc/"+strconv.Itoa(c.InitPid())+"/task/"+strconv.Itoa(c.Tid()), &st) == nil
+}
+
+// holderThread reports whether tid is a thread of the holder.
+func holderThread(c *servers.Call, tid int32) bool {
+	h := c.HolderPid()
+	return h > 0 && exists(c, strconv.Itoa(h)+"/task/"+strconv.Itoa(int(tid))) == nil
 }
 
 // Tkill implements Linux syscall tkill(2).
@@ -85,6 +109,9 @@ func Tkill(c *servers.Call) (int64, error) {
 	}
 	if err := checkSig(sig); err != nil {
 		return 0, err
+	}
+	if holderThread(c, tid) {
+		return 0, unix.EPERM
 	}
 	if err := exists(c, strconv.Itoa(int(tid))); err != nil {
 		return 0, err
@@ -100,6 +127,9 @@ func Tgkill(c *servers.Call) (int64, error) {
 	}
 	if err := checkSig(sig); err != nil {
 		return 0, err
+	}
+	if tgid == int32(c.HolderPid()) {
+		return 0, unix.EPERM
 	}
 	if err := exists(c, strconv.Itoa(int(tgid))+"/task/"+strconv.Itoa(int(tid))); err != nil {
 		return 0, err
@@ -120,6 +150,9 @@ func RtSigqueueinfo(c *servers.Call) (int64, error) {
 	if err := checkSig(c.Int(1)); err != nil {
 		return 0, err
 	}
+	if h := c.HolderPid(); h > 0 && int(c.Int(0)) == h {
+		return 0, unix.EPERM
+	}
 	if err := exists(c, strconv.Itoa(int(c.Int(0)))); err != nil {
 		return 0, err
 	}
@@ -137,6 +170,9 @@ func RtTgsigqueueinfo(c *servers.Call) (int64, error) {
 	}
 	if err := checkSig(c.Int(2)); err != nil {
 		return 0, err
+	}
+	if tgid == int32(c.HolderPid()) {
+		return 0, unix.EPERM
 	}
 	if err := exists(c, strconv.Itoa(int(tgid))+"/task/"+strconv.Itoa(int(tid))); err != nil {
 		return 0, err
@@ -159,6 +195,12 @@ func PidfdSendSignal(c *servers.Call) (int64, error) {
 		if err := readSiginfo(c, 2); err != nil {
 			return 0, err
 		}
+	}
+	if names, err := pidfdNamesHolder(c); err != nil || names {
+		if err == nil {
+			err = unix.EPERM
+		}
+		return 0, err
 	}
 	return 0, servers.ErrContinue
 }

@@ -371,7 +371,7 @@ func hold(t *testing.T) {
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 	for i := 0; i < 100; i++ {
-		if st := status(t); len(st.Instances) > 0 && st.Instances[0].Clients > 0 {
+		if st := status(t); len(st.Instances) > 0 && st.Instances[0].Clients > 0 && st.Instances[0].Guests > 0 {
 			return
 		}
 		time.Sleep(50 * time.Millisecond)
@@ -596,7 +596,7 @@ func TestInstanceEndsAfterLastClient(t *testing.T) {
 			time.Sleep(100 * time.Millisecond)
 		}
 	}
-	if out, _ := exec.Command("pgrep", "-f", "sleep 1000").Output(); len(out) > 0 {
+	if out, _ := exec.Command("pgrep", "-x", "-f", "sleep 1000").Output(); len(out) > 0 {
 		t.Errorf("the daemon survived its instance: pids %s", out)
 	}
 }

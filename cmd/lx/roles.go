@@ -89,7 +89,7 @@ func roleServer(args []string) error {
 	}
 	s, err := servers.New(servers.Config{Name: name, Table: Tables[name](), Listener: 3, Ring: r,
 		Control: ctl, Trace: tr, Root: 7, IDs: ids, InitPid: initPid, Log: log,
-		Recorded: recorded, Pass: pass})
+		Recorded: recorded, Pass: pass, HolderFile: os.Getenv(servers.HolderEnv)})
 	if err != nil {
 		return err
 	}

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/mount.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -132,13 +133,74 @@ int main(int argc, char **argv) {
 	int hfd = syscall(SYS_open_by_handle_at, root, &fh, O_RDONLY | O_DIRECTORY);
 	verdict("open_by_handle_at", hfd >= 0);
 
-	// The mount table stays as the keeper made it.
-	verdict("umount /run", umount2("/run", MNT_DETACH) == 0);
-	verdict("umount /tmp", umount2("/tmp", MNT_DETACH) == 0);
-	verdict("umount /proc", umount2("/proc", MNT_DETACH) == 0);
+	// The mount table: guests may mount, but the keeper's mounts are
+	// locked in their mount namespace (lxbroker/enter.go).
+	const char *keep[] = {"/run", "/tmp", "/proc", "/sys", "/dev", "/dev/pts", "/"};
+	for (size_t i = 0; i < sizeof keep / sizeof *keep; i++) {
+		snprintf(p, sizeof p, "umount %s", keep[i]);
+		verdict(p, umount2(keep[i], MNT_DETACH) == 0);
+	}
+	verdict("remount / with devices", mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND, NULL) == 0);
 	verdict("remount / read-write", mount(NULL, "/", NULL, MS_REMOUNT, NULL) == 0);
-	verdict("bind mount", mount("/", "/mnt", NULL, MS_BIND, NULL) == 0);
-	verdict("mount proc", mount("proc", "/mnt", "proc", 0, NULL) == 0);
+	verdict("remount the read-only mount read-write", mount(NULL, mnt, NULL, MS_REMOUNT | MS_BIND, NULL) == 0);
+	struct mount_attr ma = {.attr_clr = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOSUID};
+	verdict("mount_setattr clears read-only", syscall(SYS_mount_setattr, AT_FDCWD, mnt, 0, &ma, sizeof ma) == 0);
+	snprintf(p, sizeof p, "%s/written", mnt);
+	int wfd = open(p, O_WRONLY | O_CREAT, 0644);
+	verdict("write into the read-only mount", wfd >= 0);
+	mkdir("/tmp/gm", 0755);
+	mkdir("/tmp/gm2", 0755);
+	if (mount(mnt, "/tmp/gm2", NULL, MS_BIND, NULL) == 0) {
+		verdict("remount a bind of the read-only mount read-write", mount(NULL, "/tmp/gm2", NULL, MS_REMOUNT | MS_BIND, NULL) == 0);
+		umount2("/tmp/gm2", MNT_DETACH);
+	} else
+		verdict("remount a bind of the read-only mount read-write", 0);
+	int tree = syscall(SYS_open_tree, AT_FDCWD, mnt, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+	verdict("open_tree clone of the read-only mount made writable",
+		tree >= 0 && syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH, &ma, sizeof ma) == 0);
+	int pick = syscall(SYS_fspick, AT_FDCWD, "/", FSPICK_CLOEXEC);
+	verdict("fspick of the root's filesystem", pick >= 0 &&
+		syscall(SYS_fsconfig, pick, FSCONFIG_CMD_RECONFIGURE, NULL, NULL, 0) == 0);
+	pick = syscall(SYS_fspick, AT_FDCWD, "/tmp", FSPICK_CLOEXEC);
+	verdict("fspick of /tmp's filesystem", pick >= 0 &&
+		syscall(SYS_fsconfig, pick, FSCONFIG_CMD_RECONFIGURE, NULL, NULL, 0) == 0);
+	verdict("remount /tmp's filesystem", mount(NULL, "/tmp", NULL, MS_REMOUNT, "size=1m") == 0);
+	// This run's --mount was made after the guests' mount namespace: it
+	// came in by propagation, whose top Linux leaves unlocked (its flags
+	// are locked). Unmounting it shows the mount point as it was before.
+	int um = umount2(mnt, MNT_DETACH) == 0;
+	printf("(umount %s: %s)\n", mnt, um ? "done" : strerror(errno));
+	snprintf(p, sizeof p, "%s/../%s", mnt, base);
+	verdict("the host under an unmounted --mount", secret_at(AT_FDCWD, p));
+	snprintf(p, sizeof p, "%s/uplink", mnt);
+	verdict("a link under an unmounted --mount", secret_at(AT_FDCWD, p));
+	verdict("move /tmp away", mount("/tmp", "/run", NULL, MS_MOVE, NULL) == 0);
+	verdict("bind / without its mounts", mount("/", "/tmp/gm", NULL, MS_BIND, NULL) == 0);
+	verdict("bind init's root", mount("/proc/1/root", "/tmp/gm", NULL, MS_BIND | MS_REC, NULL) == 0);
+	verdict("open_tree of init's root", syscall(SYS_open_tree, AT_FDCWD, "/proc/1/root", OPEN_TREE_CLONE | AT_RECURSIVE) >= 0);
+	verdict("mount proc", mount("proc", "/tmp/gm", "proc", 0, NULL) == 0);
+	verdict("mount sysfs", mount("sysfs", "/tmp/gm", "sysfs", 0, NULL) == 0);
+	verdict("mount mqueue", mount("mqueue", "/tmp/gm", "mqueue", 0, NULL) == 0);
+	chdir("/");
+	verdict("pivot_root", syscall(SYS_pivot_root, ".", ".") == 0);
+
+	// What guest root may mount stays inside the instance: a recursive
+	// bind of / (its mounts come along, locked), a tmpfs (no devices).
+	int bound = mount("/", "/tmp/gm", NULL, MS_BIND | MS_REC, NULL) == 0;
+	printf("(recursive bind of /: %s)\n", bound ? "made" : strerror(errno));
+	snprintf(p, sizeof p, "/tmp/gm/../../../..%s", secret);
+	verdict("dot-dot out of a bind of /", bound && secret_at(AT_FDCWD, p));
+	snprintf(p, sizeof p, "/tmp/gm%s", secret);
+	verdict("the host under a bind of /", bound && secret_at(AT_FDCWD, p));
+	verdict("umount a locked mount under a bind of /", bound && umount2("/tmp/gm/proc", MNT_DETACH) == 0);
+	if (bound)
+		umount2("/tmp/gm", MNT_DETACH);
+	int tmpfs = mount("tmpfs", "/tmp/gm", "tmpfs", 0, NULL) == 0;
+	printf("(tmpfs: %s)\n", tmpfs ? "made" : strerror(errno));
+	mknod("/tmp/gm/null", S_IFCHR | 0666, makedev(1, 3));
+	verdict("device node on a guest tmpfs", tmpfs && is_device("/tmp/gm/null"));
+	if (tmpfs)
+		umount2("/tmp/gm", MNT_DETACH);
 
 	// Devices: a node from the distro's tarball, a new one, /sys.
 	// (An unprivileged user's distro records devices on empty regular

@@ -1,0 +1,102 @@
+// lx-enter: the static program that puts a launched command in the
+// guests' user and mount namespaces (lxbroker/enter.go). lx itself may be
+// dynamically linked against the host's libc, which an imported distro
+// does not have, so it cannot run inside the instance root; this program
+// needs nothing but the kernel. Build: go generate ./lxbroker
+//
+//   lx-enter
+//       the holder of the guests' namespaces: pauses forever.
+//   lx-enter CWD UID GID GROUPS PATH ARGV0 ARGS...
+//       with fd 3 the guests' user namespace, fd 4 their mount namespace
+//       and fd 5 a status pipe: joins both namespaces, changes to CWD,
+//       sets GROUPS (a comma list, "" for none, "-" to keep them), GID and
+//       UID ("-" keeps the credentials), and executes PATH. On failure it
+//       writes the errno (4 bytes, native order) to fd 5 and exits 127;
+//       fd 5 is close-on-exec, so a successful execve closes it empty.
+
+#define SYS_write 1
+#define SYS_close 3
+#define SYS_pause 34
+#define SYS_execve 59
+#define SYS_exit 60
+#define SYS_fcntl 72
+#define SYS_chdir 80
+#define SYS_setuid 105
+#define SYS_setgid 106
+#define SYS_setgroups 116
+#define SYS_prctl 157
+#define SYS_setns 308
+#define PR_SET_NAME 15
+#define CLONE_NEWNS 0x00020000
+#define CLONE_NEWUSER 0x10000000
+#define F_SETFD 2
+#define FD_CLOEXEC 1
+
+static long sys3(long n, long a, long b, long c) {
+	long r;
+	__asm__ volatile("syscall" : "=a"(r) : "a"(n), "D"(a), "S"(b), "d"(c) : "rcx", "r11", "memory");
+	return r;
+}
+
+static void fail(long r) {
+	int e = (int)-r;
+	sys3(SYS_write, 5, (long)&e, 4);
+	for (;;)
+		sys3(SYS_exit, 127, 0, 0);
+}
+
+static long num(const char *s) {
+	long v = 0;
+	while (*s >= '0' && *s <= '9')
+		v = v * 10 + (*s++ - '0');
+	return v;
+}
+
+__attribute__((used)) void enter(long *sp) {
+	long argc = sp[0], r;
+	char **argv = (char **)(sp + 1);
+	char **envp = argv + argc + 1;
+	if (argc < 2) {
+		sys3(SYS_prctl, PR_SET_NAME, (long)"lx-holder", 0);
+		for (;;)
+			sys3(SYS_pause, 0, 0, 0);
+	}
+	sys3(SYS_fcntl, 5, F_SETFD, FD_CLOEXEC);
+	if (argc < 7)
+		fail(-22);
+	if ((r = sys3(SYS_setns, 3, CLONE_NEWUSER, 0)) < 0)
+		fail(r);
+	if ((r = sys3(SYS_setns, 4, CLONE_NEWNS, 0)) < 0)
+		fail(r);
+	sys3(SYS_close, 3, 0, 0);
+	sys3(SYS_close, 4, 0, 0);
+	if ((r = sys3(SYS_chdir, (long)argv[1], 0, 0)) < 0)
+		fail(r);
+	if (argv[4][0] != '-') {
+		unsigned int gids[256];
+		long n = 0;
+		for (const char *p = argv[4]; *p && n < 256;) {
+			gids[n++] = (unsigned int)num(p);
+			while (*p && *p != ',')
+				p++;
+			if (*p)
+				p++;
+		}
+		if ((r = sys3(SYS_setgroups, n, (long)gids, 0)) < 0)
+			fail(r);
+	}
+	if (argv[2][0] != '-') {
+		if ((r = sys3(SYS_setgid, num(argv[3]), 0, 0)) < 0)
+			fail(r);
+		if ((r = sys3(SYS_setuid, num(argv[2]), 0, 0)) < 0)
+			fail(r);
+	}
+	fail(sys3(SYS_execve, (long)argv[5], (long)(argv + 6), (long)envp));
+}
+
+__asm__(".globl _start\n"
+	"_start:\n"
+	"	mov %rsp, %rdi\n"
+	"	and $-16, %rsp\n"
+	"	call enter\n"
+	"	hlt\n");

@@ -1,0 +1,194 @@
+package sigsrv
+
+import (
+	"os"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"lx/servers"
+)
+
+// killAll is kill(-1, sig) with the holder left out. Linux sends sig to
+// every process of the caller's pid namespace but init and the caller's
+// own thread group that the caller may signal, and answers 0 if there was
+// any such process, even one it may not signal, else ESRCH (kill(2)). The
+// permission rule is Linux's (kill_ok_by_cred): the caller's real or
+// effective uid is the target's real or saved uid, or the caller has
+// CAP_KILL (every guest is in the same user namespace), or sig is SIGCONT
+// within the caller's session. The receiver sees a signal from pid 0 (the
+// sender is outside the instance's pid namespace), uid 0.
+func killAll(c *servers.Call, sig int32) (int64, error) {
+	me, err := readStatus("/proc/" + strconv.Itoa(c.Tid()) + "/status")
+	if err != nil {
+		return 0, unix.ESRCH
+	}
+	self := last(me["NStgid"]) // the caller's pid in the instance
+	mySid := ""
+	if dir, err := unix.Openat(c.Root(), "proc/"+self, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err == nil {
+		mySid = sessionAt(dir)
+		unix.Close(dir)
+	}
+	pd, err := unix.Openat(c.Root(), "proc", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return 0, unix.ESRCH
+	}
+	pf := os.NewFile(uintptr(pd), "proc")
+	procs, err := pf.Readdirnames(-1)
+	pf.Close()
+	if err != nil {
+		return 0, unix.ESRCH
+	}
+	canKill := capKill(me["CapEff"])
+	count := 0
+	for _, name := range procs {
+		pid, err := strconv.Atoi(name)
+		if err != nil || pid <= 1 || name == self {
+			continue
+		}
+		count++
+		if pid == c.HolderPid() {
+			continue
+		}
+		dir, err := unix.Openat(c.Root(), "proc/"+name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			continue
+		}
+		it, err := readStatusAt(dir)
+		if err == nil && (canKill || sameUser(me["Uid"], it["Uid"]) ||
+			(sig == int32(unix.SIGCONT) && mySid != "" && mySid == sessionAt(dir))) {
+			unix.PidfdSendSignal(dir, unix.Signal(sig), nil, 0)
+		}
+		unix.Close(dir)
+	}
+	if err := c.Valid(); err != nil {
+		return 0, err
+	}
+	if count == 0 {
+		return 0, unix.ESRCH
+	}
+	return 0, nil
+}
+
+// pidfdNamesHolder reports whether the guest's fd at argument 0, a pidfd
+// or a /proc/PID directory, names the holder.
+func pidfdNamesHolder(c *servers.Call) (bool, error) {
+	h := c.HolderPid()
+	if h <= 0 {
+		return false, nil
+	}
+	pidfd, err := unix.PidfdOpen(c.Tid(), unix.PIDFD_THREAD)
+	if err != nil {
+		return false, unix.ESRCH
+	}
+	defer unix.Close(pidfd)
+	if err := c.Valid(); err != nil {
+		return false, err
+	}
+	fd, err := unix.PidfdGetfd(pidfd, int(c.Fd(0)), 0)
+	if err != nil {
+		return false, unix.EBADF
+	}
+	defer unix.Close(fd)
+	var st, hst unix.Stat_t
+	if unix.Fstat(fd, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR {
+		return unix.Fstatat(c.Root(), "proc/"+strconv.Itoa(h), &hst, 0) == nil && st.Dev == hst.Dev && st.Ino == hst.Ino, nil
+	}
+	info, err := readStatus("/proc/self/fdinfo/" + strconv.Itoa(fd))
+	if err != nil {
+		return false, nil
+	}
+	ns := strings.Fields(info["NSpid"])
+	if len(ns) < 2 || ns[len(ns)-1] != strconv.Itoa(h) {
+		return false, nil
+	}
+	// the holder's pid, in the instance's pid namespace
+	var a, b unix.Stat_t
+	return unix.Stat("/proc/"+ns[0]+"/ns/pid", &a) == nil && unix.Stat("/proc/"+strconv.Itoa(c.InitPid())+"/ns/pid", &b) == nil && a.Ino == b.Ino, nil
+}
+
+// readStatus reads a /proc status or fdinfo file as key → value.
+func readStatus(p string) (map[string]string, error) {
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return nil, err
+	}
+	return parseStatus(string(b)), nil
+}
+
+func readStatusAt(dir int) (map[string]string, error) {
+	fd, err := unix.Openat(dir, "status", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	f := os.NewFile(uintptr(fd), "status")
+	defer f.Close()
+	b := make([]byte, 4096)
+	n, _ := f.Read(b)
+	return parseStatus(string(b[:n])), nil
+}
+
+func parseStatus(s string) map[string]string {
+	m := map[string]string{}
+	for _, line := range strings.Split(s, "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok {
+			m[k] = strings.TrimSpace(v)
+		}
+	}
+	return m
+}
+
+func last(s string) string {
+	f := strings.Fields(s)
+	if len(f) == 0 {
+		return ""
+	}
+	return f[len(f)-1]
+}
+
+// capKill reports whether the CapEff mask holds CAP_KILL.
+func capKill(eff string) bool {
+	v, err := strconv.ParseUint(eff, 16, 64)
+	return err == nil && v&(1<<unix.CAP_KILL) != 0
+}
+
+// sameUser is kill_ok_by_cred's uid rule on two Uid lines (real,
+// effective, saved, fs), both read by sigsrv and so in the same ids.
+func sameUser(caller, target string) bool {
+	a, b := strings.Fields(caller), strings.Fields(target)
+	if len(a) < 2 || len(b) < 3 {
+		return false
+	}
+	for _, x := range []string{a[0], a[1]} { // real, effective
+		if x == b[0] || x == b[2] { // real, saved
+			return true
+		}
+	}
+	return false
+}
+
+// sessionAt is field 6 (session) of the stat file in a /proc/PID dir.
+func sessionAt(dir int) string {
+	fd, err := unix.Openat(dir, "stat", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return ""
+	}
+	f := os.NewFile(uintptr(fd), "stat")
+	defer f.Close()
+	b := make([]byte, 1024)
+	n, _ := f.Read(b)
+	return session(string(b[:n]))
+}
+
+func session(stat string) string {
+	i := strings.LastIndexByte(stat, ')')
+	if i < 0 {
+		return ""
+	}
+	f := strings.Fields(stat[i+1:])
+	if len(f) < 4 {
+		return ""
+	}
+	return f[3]
+}
