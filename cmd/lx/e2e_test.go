@@ -31,7 +31,11 @@ func TestMain(m *testing.M) {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
 		}
-		defer os.RemoveAll(dir)
+		if os.Getenv("LX_TEST_KEEP") == "" {
+			defer os.RemoveAll(dir)
+		} else {
+			fmt.Fprintln(os.Stderr, "LX_TEST_KEEP: the lx binary, runtime dir and logs stay in", dir)
+		}
 		os.Chmod(dir, 0o755)
 		lxBin = filepath.Join(dir, "lx")
 		build := exec.Command("go", "build", "-o", lxBin, ".")
