@@ -776,3 +776,14 @@ func TestGracefulStop(t *testing.T) {
 		t.Fatal("terminate left the instance")
 	}
 }
+
+// TestGuestInheritsNoFd: a guest starts with its stdio and nothing else;
+// no fd of init (its control socket to the broker), the keeper, the broker
+// or whoever started the first lx reaches it. (The fuzzer found init's
+// control socket at fd 4 of every guest: a write to it ended the
+// instance.)
+func TestGuestInheritsNoFd(t *testing.T) {
+	if out := guest(t, t.TempDir(), "sh", "-c", "ls /proc/$$/fd"); out != "0\n1\n2\n" {
+		t.Fatalf("a guest's fds: %q, want 0 1 2", out)
+	}
+}
