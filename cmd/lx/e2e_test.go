@@ -787,3 +787,21 @@ func TestGuestInheritsNoFd(t *testing.T) {
 		t.Fatalf("a guest's fds: %q, want 0 1 2", out)
 	}
 }
+
+// TestInitSurvivesSignals: like pid 1 of any pid namespace, lx init does
+// not die of the signals guests send it, to its pid or to any of its
+// threads (the fuzzer ended instances with kill(1, SIGTERM) and with a
+// tkill to one of init's threads: the Go runtime exits on most signals).
+func TestInitSurvivesSignals(t *testing.T) {
+	hold(t)
+	init := status(t).Instances[0].Init
+	guest(t, t.TempDir(), "sh", "-c", `for s in TERM HUP INT USR1 USR2 QUIT ABRT ALRM PIPE SEGV BUS ILL TRAP SYS XCPU STOP TSTP CONT; do
+		for t in /proc/1/task/*; do kill -$s ${t##*/} 2>/dev/null; done
+	done; true`)
+	if out := guest(t, t.TempDir(), "echo", "ok"); out != "ok\n" {
+		t.Fatalf("run after the signals: %q", out)
+	}
+	if st := status(t); len(st.Instances) == 0 || st.Instances[0].Init != init {
+		t.Fatalf("init died: %+v", st.Instances)
+	}
+}
