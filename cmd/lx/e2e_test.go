@@ -47,9 +47,27 @@ func TestMain(m *testing.M) {
 		os.Setenv("LX_GRACE", "2s")
 		os.Setenv("LX_MAX_PROCS", "400") // the fork bomb test's bound; far above what the others use
 		defer exec.Command(lxBin, "shutdown").Run()
-		return m.Run()
+		code := m.Run()
+		if sigsys := sandboxDeaths(rt); len(sigsys) > 0 {
+			fmt.Fprintf(os.Stderr, "FAIL: a sandboxed component died of SIGSYS (a call off its list): %s\n", strings.Join(sigsys, ", "))
+			return 1
+		}
+		return code
 	}()
 	os.Exit(code)
+}
+
+// sandboxDeaths lists the component logs under runtime directory rt that
+// show a death by SIGSYS: a call off the component's allow-list.
+func sandboxDeaths(rt string) []string {
+	logs, _ := filepath.Glob(filepath.Join(rt, "lx", "instances", "*", "*.log"))
+	var bad []string
+	for _, l := range logs {
+		if b, _ := os.ReadFile(l); bytes.Contains(b, []byte("SIGSYS: bad system call")) {
+			bad = append(bad, l)
+		}
+	}
+	return bad
 }
 
 // lx runs `lx ARGS` in dir and returns stdout, stderr and the exit code.

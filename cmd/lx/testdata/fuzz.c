@@ -273,8 +273,8 @@ static void child(const char *dir, int id) {
 	if (chdir(cwd) != 0)
 		_exit(2);
 	// Bounds that a guest cannot raise again: no core files, files of at
-	// most 16 MiB (fallocate, ftruncate, memfds), 1 GiB of address space.
-	struct rlimit zero = {0, 0}, fsize = {16 << 20, 16 << 20}, as = {1ULL << 30, 1ULL << 30};
+	// most 16 MiB (fallocate, ftruncate, memfds), 512 MiB of address space.
+	struct rlimit zero = {0, 0}, fsize = {16 << 20, 16 << 20}, as = {512ULL << 20, 512ULL << 20};
 	setrlimit(RLIMIT_CORE, &zero);
 	setrlimit(RLIMIT_FSIZE, &fsize);
 	setrlimit(RLIMIT_AS, &as);
@@ -319,6 +319,7 @@ static void child(const char *dir, int id) {
 
 struct slot {
 	pid_t pid;
+	int killed;
 	struct timespec start;
 };
 
@@ -354,26 +355,34 @@ int main(int argc, char **argv) {
 	clock_gettime(CLOCK_MONOTONIC, &begin);
 	int children = 0, killed = 0, crashed = 0, bysig[65] = {0};
 	for (;;) {
-		int running = 0;
-		for (int i = 0; i < WORKERS; i++) {
-			struct slot *s = &slots[i];
-			if (s->pid > 0) {
-				int st;
-				pid_t w = waitpid(s->pid, &st, WNOHANG | __WALL);
-				if (w == s->pid && (WIFEXITED(st) || WIFSIGNALED(st))) {
+		// Reap whatever ended: a slot's child, or a thread of a child that
+		// the parent traces (a thread's PTRACE_TRACEME makes the parent
+		// its tracer, and the child cannot be reaped before that thread).
+		// Never block: a wait on one pid can wait for another's reaping.
+		int st;
+		pid_t w;
+		while ((w = waitpid(-1, &st, WNOHANG | __WALL)) > 0) {
+			if (WIFSTOPPED(st)) {
+				kill(w, SIGKILL); // traced and stopped
+				continue;
+			}
+			for (int i = 0; i < WORKERS; i++)
+				if (slots[i].pid == w) {
 					if (WIFSIGNALED(st) && WTERMSIG(st) != SIGKILL) {
 						crashed++;
 						bysig[WTERMSIG(st) & 63]++;
 					}
-					s->pid = 0;
-				} else if (w == s->pid && WIFSTOPPED(st)) {
-					kill(s->pid, SIGKILL); // traced (PTRACE_TRACEME) and stopped
-				} else if (since(s->start) > 1.0) {
-					kill(s->pid, SIGKILL);
-					killed++;
-					waitpid(s->pid, &st, __WALL);
-					s->pid = 0;
+					slots[i].pid = 0;
 				}
+		}
+		int running = 0;
+		for (int i = 0; i < WORKERS; i++) {
+			struct slot *s = &slots[i];
+			if (s->pid > 0 && since(s->start) > 1.0) {
+				if (!s->killed)
+					killed++;
+				s->killed = 1;
+				kill(s->pid, SIGKILL); // again each round until reaped
 			}
 			if (s->pid == 0 && since(begin) < seconds) {
 				uint64_t cseed = seed + 0x9e3779b97f4a7c15ULL * (uint64_t)(children + 1);
@@ -388,6 +397,7 @@ int main(int argc, char **argv) {
 					break;
 				}
 				s->pid = pid;
+				s->killed = 0;
 				clock_gettime(CLOCK_MONOTONIC, &s->start);
 				children++;
 			}
@@ -398,9 +408,6 @@ int main(int argc, char **argv) {
 			break;
 		usleep(5000);
 	}
-	// Reap what is left: orphaned threads' zombies, re-parented nothing.
-	while (waitpid(-1, NULL, WNOHANG | __WALL) > 0)
-		;
 	printf("fuzz done: seed %llu, %d children (%d killed after 1 s, %d crashed), %llu calls\n",
 	       (unsigned long long)seed, children, killed, crashed, (unsigned long long)shared[0]);
 	printf("fuzz: children's deaths by signal:");
