@@ -58,6 +58,9 @@ func RuntimeCalls() []seccomp.Allowed {
 		// a handler.
 		[]seccomp.Allowed{{Nr: unix.SYS_TGKILL, If: []routes.ArgRule{{Arg: 0, Op: routes.OpEq, Val: uint64(os.Getpid())}}}},
 		seccomp.Calls(unix.SYS_RT_SIGRETURN, unix.SYS_GETPID, unix.SYS_RT_SIGACTION),
+		// A sleep the kernel restarts after a stop (SIGSTOP, a debugger
+		// attaching) resumes with restart_syscall.
+		seccomp.Calls(unix.SYS_RESTART_SYSCALL),
 		// Scheduling: locks and notes, idle Ms, sleeps; the vDSO's
 		// fallbacks for the clock.
 		seccomp.Calls(unix.SYS_FUTEX, unix.SYS_SCHED_YIELD, unix.SYS_NANOSLEEP, unix.SYS_CLOCK_GETTIME,
