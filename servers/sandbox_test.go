@@ -31,6 +31,7 @@ func TestSandboxTraps(t *testing.T) {
 		want      string
 	}{
 		{"listed calls only", "", true, "runtime ok"},
+		{"stopped", "", true, "runtime ok"}, // sleeps resume with restart_syscall
 		{"getppid", "", false, "SIGSYS: bad system call"},
 		{"getppid", "log", true, "getppid allowed"},
 		{"getppid", "off", true, "getppid allowed"},
@@ -38,13 +39,27 @@ func TestSandboxTraps(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestSandboxTraps$", "-test.count=1")
 		cmd.Env = append(os.Environ(), sandboxChildEnv+"="+tc.mode, SandboxEnv+"="+tc.env)
-		out, err := cmd.CombinedOutput()
+		var buf strings.Builder
+		cmd.Stdout, cmd.Stderr = &buf, &buf
+		err := cmd.Start()
+		if err == nil && tc.mode == "stopped" {
+			for i := 0; i < 5; i++ { // stop and continue it in its sleeps
+				time.Sleep(100 * time.Millisecond)
+				cmd.Process.Signal(unix.SIGSTOP)
+				time.Sleep(20 * time.Millisecond)
+				cmd.Process.Signal(unix.SIGCONT)
+			}
+		}
+		if err == nil {
+			err = cmd.Wait()
+		}
+		out := buf.String()
 		cancel()
-		if (err == nil) != tc.ok || !strings.Contains(string(out), tc.want) {
+		if (err == nil) != tc.ok || !strings.Contains(out, tc.want) {
 			t.Errorf("%s (LX_SANDBOX=%q): %v, want ok=%v and %q in:\n%s", tc.mode, tc.env, err, tc.ok, tc.want, out)
 			continue
 		}
-		if !tc.ok && !strings.Contains(string(out), "unix.Getppid") {
+		if !tc.ok && !strings.Contains(out, "unix.Getppid") {
 			t.Errorf("%s: the traceback does not name the call:\n%s", tc.mode, out)
 		}
 	}
@@ -71,6 +86,9 @@ func sandboxChild(mode string) {
 		}()
 	}
 	wg.Wait()
+	if mode == "stopped" {
+		time.Sleep(time.Second)
+	}
 	if mode == "getppid" {
 		unix.Getppid()
 		os.Stdout.WriteString("getppid allowed\n")
