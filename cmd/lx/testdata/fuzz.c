@@ -8,9 +8,12 @@
 // arguments drawn from 0, 1, -1, small ints, fd numbers, page-aligned and
 // unaligned pointers into its own buffers of random bytes (with path names
 // and socket addresses in them), NULL, kernel-half addresses, huge sizes
-// and random words. A child that runs longer than a second (it blocked)
-// gets SIGKILL and the parent forks another. The seed is printed first;
-// the same seed makes the same children (their calls, not their timing).
+// and random words. A SIGALRM every 50 ms interrupts a call that waits; a
+// child that still runs after a second gets SIGKILL and the parent forks
+// another (a child that cannot be killed fails the run, exit 3). Children
+// cannot raise their limits: no core files, 16 MiB files, 512 MiB of
+// address space. The seed is printed first; the same seed makes the same
+// children (their calls, not their timing).
 //
 // Calls that would only end or defeat the fuzzer rather than test lx are
 // excluded or tamed, and printed at the start (see excluded below).
