@@ -446,8 +446,6 @@ func guests() int {
 	return n
 }
 
-// reap waits for every process of the instance: the commands it spawned,
-// whose status goes back to the broker, and the orphans that pid 1 inherits.
 // ignoreSignals makes init, like pid 1 of any pid namespace, survive every
 // signal a guest sends it: kill(1, SIGTERM), a tkill to one of its
 // threads, the exit signal of a child clone(CLONE_PARENT) gave it, an
@@ -466,6 +464,8 @@ func ignoreSignals() {
 	}()
 }
 
+// reap waits for every process of the instance: the commands it spawned,
+// whose status goes back to the broker, and the orphans that pid 1 inherits.
 func (in *initState) reap() {
 	for {
 		var ws unix.WaitStatus

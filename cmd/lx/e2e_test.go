@@ -389,7 +389,7 @@ func hold(t *testing.T) {
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 	for i := 0; i < 100; i++ {
-		if st := status(t); len(st.Instances) > 0 && st.Instances[0].Clients > 0 {
+		if in, ok := instance(t, lxbroker.DefaultDistro); ok && in.Clients > 0 {
 			return
 		}
 		time.Sleep(50 * time.Millisecond)
@@ -812,14 +812,14 @@ func TestGuestInheritsNoFd(t *testing.T) {
 // tkill to one of init's threads: the Go runtime exits on most signals).
 func TestInitSurvivesSignals(t *testing.T) {
 	hold(t)
-	init := status(t).Instances[0].Init
+	before, _ := instance(t, lxbroker.DefaultDistro)
 	guest(t, t.TempDir(), "sh", "-c", `for s in TERM HUP INT USR1 USR2 QUIT ABRT ALRM PIPE SEGV BUS ILL TRAP SYS XCPU STOP TSTP CONT; do
 		for t in /proc/1/task/*; do kill -$s ${t##*/} 2>/dev/null; done
 	done; true`)
 	if out := guest(t, t.TempDir(), "echo", "ok"); out != "ok\n" {
 		t.Fatalf("run after the signals: %q", out)
 	}
-	if st := status(t); len(st.Instances) == 0 || st.Instances[0].Init != init {
-		t.Fatalf("init died: %+v", st.Instances)
+	if after, ok := instance(t, lxbroker.DefaultDistro); !ok || after.Init != before.Init {
+		t.Fatalf("init died: %+v, then %+v", before, after)
 	}
 }
