@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -86,6 +87,7 @@ func Init() error {
 		}
 		unix.Close(null)
 	}
+	ignoreSignals()
 	in := &initState{ctl: ctl, children: map[int]uint64{}, ptys: map[int]int{}, wake: make(chan struct{}, 1)}
 	// The guests' namespaces (enter.go). The holder's clone waits for
 	// procsrv, which the broker starts once it has the listener.
@@ -485,6 +487,24 @@ func (in *initState) guests() int {
 		}
 	}
 	return n
+}
+
+// ignoreSignals makes init, like pid 1 of any pid namespace, survive every
+// signal a guest sends it: kill(1, SIGTERM), a tkill to one of its
+// threads, the exit signal of a child clone(CLONE_PARENT) gave it, an
+// F_SETOWN/F_SETSIG fd. The kernel drops only the signals init leaves at
+// their default action, but the Go runtime handles all of them and exits
+// on most (SIGTERM, SIGHUP, SIGUSR1, SIGQUIT…), and the instance would end
+// with it. So init takes every signal and ignores it; a fault of its own
+// (not sent by anyone) still crashes it. Spawned commands start with the
+// default dispositions (exec resets handlers).
+func ignoreSignals() {
+	sigs := make(chan os.Signal, 64)
+	signal.Notify(sigs)
+	go func() {
+		for range sigs {
+		}
+	}()
 }
 
 // reap waits for every process of the instance: the commands it spawned,

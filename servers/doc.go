@@ -8,6 +8,9 @@
 // calls in the control region the broker reads, and streams trace events
 // when the broker switched tracing on.
 //
+// Each component confines itself to an allow-list of host syscalls before
+// it serves (sandbox.go; a server adds its own calls in its sandbox.go).
+//
 // Owns: the server loop and the router loop. Waits on: nothing but the ring
 // and the listener. Every handler runs on the server's one loop goroutine, so
 // handlers must not block: a call that could wait for another guest (a FIFO,

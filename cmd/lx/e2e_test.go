@@ -51,9 +51,27 @@ func TestMain(m *testing.M) {
 		os.Setenv("LX_GRACE", "2s")
 		os.Setenv("LX_MAX_PROCS", "400") // the fork bomb test's bound; far above what the others use
 		defer exec.Command(lxBin, "shutdown").Run()
-		return m.Run()
+		code := m.Run()
+		if sigsys := sandboxDeaths(rt); len(sigsys) > 0 {
+			fmt.Fprintf(os.Stderr, "FAIL: a sandboxed component died of SIGSYS (a call off its list): %s\n", strings.Join(sigsys, ", "))
+			return 1
+		}
+		return code
 	}()
 	os.Exit(code)
+}
+
+// sandboxDeaths lists the component logs under runtime directory rt that
+// show a death by SIGSYS: a call off the component's allow-list.
+func sandboxDeaths(rt string) []string {
+	logs, _ := filepath.Glob(filepath.Join(rt, "lx", "instances", "*", "*.log"))
+	var bad []string
+	for _, l := range logs {
+		if b, _ := os.ReadFile(l); bytes.Contains(b, []byte("SIGSYS: bad system call")) {
+			bad = append(bad, l)
+		}
+	}
+	return bad
 }
 
 // lx runs `lx ARGS` in dir and returns stdout, stderr and the exit code.
@@ -375,7 +393,7 @@ func hold(t *testing.T) {
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 	for i := 0; i < 100; i++ {
-		if st := status(t); len(st.Instances) > 0 && st.Instances[0].Clients > 0 && st.Instances[0].Guests > 0 {
+		if in, ok := instance(t, lxbroker.DefaultDistro); ok && in.Clients > 0 && in.Guests > 0 {
 			return
 		}
 		time.Sleep(50 * time.Millisecond)
@@ -778,5 +796,34 @@ func TestGracefulStop(t *testing.T) {
 	}
 	if len(status(t).Instances) != 0 {
 		t.Fatal("terminate left the instance")
+	}
+}
+
+// TestGuestInheritsNoFd: a guest starts with its stdio and nothing else;
+// no fd of init (its control socket to the broker), the keeper, the broker
+// or whoever started the first lx reaches it. (The fuzzer found init's
+// control socket at fd 4 of every guest: a write to it ended the
+// instance.)
+func TestGuestInheritsNoFd(t *testing.T) {
+	if out := guest(t, t.TempDir(), "sh", "-c", "ls /proc/$$/fd"); out != "0\n1\n2\n" {
+		t.Fatalf("a guest's fds: %q, want 0 1 2", out)
+	}
+}
+
+// TestInitSurvivesSignals: like pid 1 of any pid namespace, lx init does
+// not die of the signals guests send it, to its pid or to any of its
+// threads (the fuzzer ended instances with kill(1, SIGTERM) and with a
+// tkill to one of init's threads: the Go runtime exits on most signals).
+func TestInitSurvivesSignals(t *testing.T) {
+	hold(t)
+	before, _ := instance(t, lxbroker.DefaultDistro)
+	guest(t, t.TempDir(), "sh", "-c", `for s in TERM HUP INT USR1 USR2 QUIT ABRT ALRM PIPE SEGV BUS ILL TRAP SYS XCPU STOP TSTP CONT; do
+		for t in /proc/1/task/*; do kill -$s ${t##*/} 2>/dev/null; done
+	done; true`)
+	if out := guest(t, t.TempDir(), "echo", "ok"); out != "ok\n" {
+		t.Fatalf("run after the signals: %q", out)
+	}
+	if after, ok := instance(t, lxbroker.DefaultDistro); !ok || after.Init != before.Init {
+		t.Fatalf("init died: %+v, then %+v", before, after)
 	}
 }

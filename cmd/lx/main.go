@@ -10,6 +10,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -73,6 +74,14 @@ func main() {
 	}
 	cmd, args := os.Args[1], os.Args[2:]
 	nameProcess(cmd, args)
+	switch cmd {
+	case "broker", "keeper", "init":
+		// What these exec gets only the fds they pass on explicitly: an fd
+		// they inherited (init's copy of the keeper's end of its control
+		// socket, a stray fd of the shell that started the first lx) must
+		// never reach a guest.
+		unix.CloseRange(3, math.MaxUint32, unix.CLOSE_RANGE_CLOEXEC)
+	}
 	var err error
 	switch cmd {
 	case "run":

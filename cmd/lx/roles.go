@@ -20,6 +20,7 @@ import (
 	"lx/servers"
 	"lx/shared/ring"
 	"lx/shared/routes"
+	"lx/shared/seccomp"
 	"lx/sigsrv"
 )
 
@@ -47,6 +48,23 @@ var Tables = map[string]func() servers.Table{
 	"fssrv":   fssrv.Table,
 	"netsrv":  netsrv.Table,
 	"sigsrv":  sigsrv.Table,
+}
+
+// Sandboxes are the host syscalls each server makes on top of
+// servers.ServerCalls, by server name.
+var Sandboxes = map[string]func() []seccomp.Allowed{
+	"procsrv": procsrv.Sandbox,
+	"fssrv":   fssrv.Sandbox,
+	"netsrv":  netsrv.Sandbox,
+	"sigsrv":  sigsrv.Sandbox,
+}
+
+// sandboxList is the allow-list of component name (a server or "router").
+func sandboxList(name string) []seccomp.Allowed {
+	if name == "router" {
+		return servers.RouterCalls()
+	}
+	return append(servers.ServerCalls(), Sandboxes[name]()...)
 }
 
 // roleServer is `lx server NAME INITPID` with fds 3 listener, 4 ring,
@@ -93,6 +111,9 @@ func roleServer(args []string) error {
 	if err != nil {
 		return err
 	}
+	if _, err := servers.Sandbox(name, sandboxList(name), log); err != nil {
+		return err
+	}
 	return s.Serve(make(chan struct{}))
 }
 
@@ -117,8 +138,12 @@ func roleRouter(args []string) error {
 			return err
 		}
 	}
+	log := logger("router")
+	if _, err := servers.Sandbox("router", sandboxList("router"), log); err != nil {
+		return err
+	}
 	return servers.Route(servers.RouterConfig{Listener: 3, Rings: rings, Control: ctl, Servers: ctls,
-		Log: logger("router"), Spin: spinFor("LX_ROUTER_SPIN")})
+		Log: log, Spin: spinFor("LX_ROUTER_SPIN")})
 }
 
 // spinFor is how long the router polls its listener, and a server its

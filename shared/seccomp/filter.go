@@ -11,6 +11,7 @@ package seccomp
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 
 	"golang.org/x/net/bpf"
@@ -40,20 +41,16 @@ const (
 	retENOSYS = unix.SECCOMP_RET_ERRNO | uint32(unix.ENOSYS)
 )
 
-// leaf is what the filter does for one run of syscall numbers.
+// leaf is what the filter does for one run of syscall numbers: ALLOW when
+// one of rules matches the call's arguments, else ret (so ret alone when
+// there are no rules).
 type leaf struct {
-	ret  uint32          // the action when rule is nil
-	rule *routes.ArgRule // if set: ALLOW when it matches, else USER_NOTIF
+	ret   uint32
+	rules []routes.ArgRule
 }
 
 func (l leaf) equal(m leaf) bool {
-	if (l.rule == nil) != (m.rule == nil) {
-		return false
-	}
-	if l.rule != nil {
-		return *l.rule == *m.rule
-	}
-	return l.ret == m.ret
+	return l.ret == m.ret && slices.Equal(l.rules, m.rules)
 }
 
 // run is a leaf for the numbers from start up to the next run's start.
@@ -69,19 +66,44 @@ type run struct {
 // balanced binary search over runs of consecutive numbers with the same
 // action, so a call costs about log2(runs) comparisons.
 func Build(rs []routes.Route) ([]bpf.RawInstruction, error) {
-	runs, err := compileRuns(rs)
-	if err != nil {
-		return nil, err
+	byNr := make(map[int]leaf, len(rs))
+	for _, r := range rs {
+		if err := checkNr(r.Nr, byNr); err != nil {
+			return nil, fmt.Errorf("%s: %w", r.Name, err)
+		}
+		l, err := leafOf(r)
+		if err != nil {
+			return nil, fmt.Errorf("%s (%d): %w", r.Name, r.Nr, err)
+		}
+		byNr[r.Nr] = l
 	}
+	return assemble(byNr, leaf{ret: retNotify}, retENOSYS)
+}
+
+// checkNr fails if nr cannot be filtered or is in byNr already.
+func checkNr(nr int, byNr map[int]leaf) error {
+	if nr < 0 || nr >= x32Bit {
+		return fmt.Errorf("syscall number %d out of range", nr)
+	}
+	if _, dup := byNr[nr]; dup {
+		return fmt.Errorf("syscall number %d routed twice", nr)
+	}
+	return nil
+}
+
+// assemble compiles byNr into a program: a call from another architecture
+// or with an x32 number gets foreign, a number missing from byNr gets
+// unknown, the others their leaf.
+func assemble(byNr map[int]leaf, unknown leaf, foreign uint32) ([]bpf.RawInstruction, error) {
 	prog := []bpf.Instruction{
 		bpf.LoadAbsolute{Off: offArch, Size: 4},
 		bpf.JumpIf{Cond: bpf.JumpEqual, Val: unix.AUDIT_ARCH_X86_64, SkipTrue: 1},
-		bpf.RetConstant{Val: retENOSYS},
+		bpf.RetConstant{Val: foreign},
 		bpf.LoadAbsolute{Off: offNr, Size: 4},
 		bpf.JumpIf{Cond: bpf.JumpGreaterOrEqual, Val: x32Bit, SkipFalse: 1},
-		bpf.RetConstant{Val: retENOSYS},
+		bpf.RetConstant{Val: foreign},
 	}
-	prog = appendSearch(prog, runs)
+	prog = appendSearch(prog, compileRuns(byNr, unknown))
 	if len(prog) > maxInsns {
 		return nil, fmt.Errorf("seccomp program has %d instructions, the kernel takes at most %d", len(prog), maxInsns)
 	}
@@ -92,29 +114,15 @@ func Build(rs []routes.Route) ([]bpf.RawInstruction, error) {
 	return raw, nil
 }
 
-// compileRuns turns rs into runs covering every number from 0 up.
-func compileRuns(rs []routes.Route) ([]run, error) {
-	byNr := make(map[int]leaf, len(rs))
-	for _, r := range rs {
-		if r.Nr < 0 || r.Nr >= x32Bit {
-			return nil, fmt.Errorf("%s: syscall number %d out of range", r.Name, r.Nr)
-		}
-		if _, dup := byNr[r.Nr]; dup {
-			return nil, fmt.Errorf("%s: syscall number %d routed twice", r.Name, r.Nr)
-		}
-		l, err := leafOf(r)
-		if err != nil {
-			return nil, fmt.Errorf("%s (%d): %w", r.Name, r.Nr, err)
-		}
-		byNr[r.Nr] = l
-	}
+// compileRuns turns byNr into runs covering every number from 0 up; the
+// numbers byNr lacks get unknown.
+func compileRuns(byNr map[int]leaf, unknown leaf) []run {
 	nrs := make([]int, 0, len(byNr))
 	for nr := range byNr {
 		nrs = append(nrs, nr)
 	}
 	sort.Ints(nrs)
 
-	unknown := leaf{ret: retNotify}
 	var runs []run
 	add := func(start int, l leaf) {
 		if len(runs) == 0 || !runs[len(runs)-1].leaf.equal(l) {
@@ -130,7 +138,7 @@ func compileRuns(rs []routes.Route) ([]run, error) {
 		next = nr + 1
 	}
 	add(next, unknown) // everything above the table
-	return runs, nil
+	return runs
 }
 
 // leafOf returns the filter's action for r.
@@ -141,20 +149,10 @@ func leafOf(r routes.Route) (leaf, error) {
 		default:
 			return leaf{}, fmt.Errorf("argument rule on a %v route", r.Kind)
 		}
-		rule := *r.NativeIf
-		if rule.Arg < 0 || rule.Arg > 5 {
-			return leaf{}, fmt.Errorf("argument rule on args[%d]", rule.Arg)
+		if err := checkRule(*r.NativeIf); err != nil {
+			return leaf{}, err
 		}
-		switch rule.Op {
-		case routes.OpEq:
-		case routes.OpMaskAny:
-			if rule.Val > 0xffffffff {
-				return leaf{}, fmt.Errorf("mask %#x is wider than 32 bits", rule.Val)
-			}
-		default:
-			return leaf{}, fmt.Errorf("unknown argument op %d", rule.Op)
-		}
-		return leaf{rule: &rule}, nil
+		return leaf{ret: retNotify, rules: []routes.ArgRule{*r.NativeIf}}, nil
 	}
 	switch r.Kind {
 	case routes.Native:
@@ -194,29 +192,61 @@ func appendSearch(prog []bpf.Instruction, runs []run) []bpf.Instruction {
 	return appendSearch(prog, runs[mid:])
 }
 
-// appendLeaf appends the code for l; it always returns.
-func appendLeaf(prog []bpf.Instruction, l leaf) []bpf.Instruction {
-	if l.rule == nil {
-		return append(prog, bpf.RetConstant{Val: l.ret})
+// checkRule fails if rule cannot be compiled.
+func checkRule(rule routes.ArgRule) error {
+	if rule.Arg < 0 || rule.Arg > 5 {
+		return fmt.Errorf("argument rule on args[%d]", rule.Arg)
 	}
-	lo := uint32(offArgs + 8*l.rule.Arg) // little endian: low word first
-	hi := lo + 4
-	switch l.rule.Op {
+	switch rule.Op {
+	case routes.OpEq:
 	case routes.OpMaskAny:
-		return append(prog,
-			bpf.LoadAbsolute{Off: lo, Size: 4},
-			bpf.JumpIf{Cond: bpf.JumpBitsSet, Val: uint32(l.rule.Val), SkipFalse: 1},
-			bpf.RetConstant{Val: retAllow},
-			bpf.RetConstant{Val: retNotify},
-		)
-	default: // routes.OpEq
-		return append(prog,
-			bpf.LoadAbsolute{Off: lo, Size: 4},
-			bpf.JumpIf{Cond: bpf.JumpEqual, Val: uint32(l.rule.Val), SkipFalse: 3},
-			bpf.LoadAbsolute{Off: hi, Size: 4},
-			bpf.JumpIf{Cond: bpf.JumpEqual, Val: uint32(l.rule.Val >> 32), SkipFalse: 1},
-			bpf.RetConstant{Val: retAllow},
-			bpf.RetConstant{Val: retNotify},
-		)
+		if rule.Val > 0xffffffff {
+			return fmt.Errorf("mask %#x is wider than 32 bits", rule.Val)
+		}
+	default:
+		return fmt.Errorf("unknown argument op %d", rule.Op)
 	}
+	return nil
+}
+
+// maxRules bounds a leaf's rules so that every jump to its ALLOW fits in a
+// conditional jump's 8-bit offset.
+const maxRules = 32
+
+// appendLeaf appends the code for l; it always returns. Each rule falls
+// through to the next when it does not match:
+//
+//	<rule 1> // match: jump to allow
+//	…
+//	ret l.ret
+//	allow: ret ALLOW
+func appendLeaf(prog []bpf.Instruction, l leaf) []bpf.Instruction {
+	code := []bpf.Instruction{bpf.RetConstant{Val: l.ret}}
+	if len(l.rules) == 0 {
+		return append(prog, code...)
+	}
+	code = append(code, bpf.RetConstant{Val: retAllow})
+	for i := len(l.rules) - 1; i >= 0; i-- {
+		rule := l.rules[i]
+		toAllow := uint8(len(code) - 1)    // from the end of this rule's code
+		lo := uint32(offArgs + 8*rule.Arg) // little endian: low word first
+		hi := lo + 4
+		var block []bpf.Instruction
+		switch rule.Op {
+		case routes.OpMaskAny:
+			block = []bpf.Instruction{
+				bpf.LoadAbsolute{Off: lo, Size: 4},
+				bpf.JumpIf{Cond: bpf.JumpBitsSet, Val: uint32(rule.Val), SkipTrue: toAllow},
+			}
+		default: // routes.OpEq
+			block = []bpf.Instruction{
+				bpf.LoadAbsolute{Off: lo, Size: 4},
+				bpf.JumpIf{Cond: bpf.JumpEqual, Val: uint32(rule.Val), SkipFalse: 2},
+				bpf.LoadAbsolute{Off: hi, Size: 4},
+				bpf.JumpIf{Cond: bpf.JumpEqual, Val: uint32(rule.Val >> 32), SkipTrue: toAllow},
+			}
+		}
+		code = append(block, code...)
+	}
+	return append(prog, code...)
 }

@@ -2,7 +2,6 @@ package seccomp
 
 import (
 	"context"
-	"encoding/binary"
 	"fmt"
 	"os"
 	"os/exec"
@@ -19,62 +18,33 @@ import (
 	"lx/shared/routes"
 )
 
-// seccompData is struct seccomp_data.
-type seccompData struct {
-	nr   uint32
-	arch uint32
-	ip   uint64
-	args [6]uint64
-}
-
-// packet encodes d for golang.org/x/net/bpf's VM. The kernel loads each
-// 32-bit word of struct seccomp_data in native (little-endian) order; the VM
-// loads words big-endian, like network packets. So the packet is the 64-byte
-// little-endian struct with each 32-bit word stored big-endian, which makes
-// every 4-byte load the filter does see the value the kernel would.
-func (d seccompData) packet() []byte {
-	le := make([]byte, 64)
-	binary.LittleEndian.PutUint32(le[0:], d.nr)
-	binary.LittleEndian.PutUint32(le[4:], d.arch)
-	binary.LittleEndian.PutUint64(le[8:], d.ip)
-	for i, a := range d.args {
-		binary.LittleEndian.PutUint64(le[16+8*i:], a)
-	}
-	p := make([]byte, 64)
-	for off := 0; off < 64; off += 4 {
-		binary.BigEndian.PutUint32(p[off:], binary.LittleEndian.Uint32(le[off:]))
-	}
-	return p
-}
+// seccompData is struct seccomp_data (Data, eval.go).
+type seccompData = Data
 
 // want is what the route table says the filter must answer for d.
 func want(d seccompData) uint32 {
-	if d.arch != unix.AUDIT_ARCH_X86_64 || d.nr >= x32Bit {
+	if d.Arch != unix.AUDIT_ARCH_X86_64 || d.Nr >= x32Bit {
 		return unix.SECCOMP_RET_ERRNO | uint32(unix.ENOSYS)
 	}
-	return wantFor(routes.Lookup(int(d.nr)), d)
+	return wantFor(routes.Lookup(int(d.Nr)), d)
 }
 
-func newVM(t *testing.T, raw []bpf.RawInstruction) *bpf.VM {
+func newVM(t *testing.T, raw []bpf.RawInstruction) *VM {
 	t.Helper()
-	insts, ok := bpf.Disassemble(raw)
-	if !ok {
-		t.Fatal("program does not disassemble")
-	}
-	vm, err := bpf.NewVM(insts)
+	vm, err := NewVM(raw)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return vm
 }
 
-func eval(t *testing.T, vm *bpf.VM, d seccompData) uint32 {
+func eval(t *testing.T, vm *VM, d seccompData) uint32 {
 	t.Helper()
-	got, err := vm.Run(d.packet())
+	got, err := vm.Run(d)
 	if err != nil {
 		t.Fatalf("run %+v: %v", d, err)
 	}
-	return uint32(got)
+	return got
 }
 
 // argSets returns argument vectors that take both branches of rule, and the
@@ -130,7 +100,7 @@ func TestFilterMatchesTable(t *testing.T) {
 		}
 		for _, args := range argSets(r.NativeIf) {
 			for _, arch := range []uint32{unix.AUDIT_ARCH_X86_64, unix.AUDIT_ARCH_I386, unix.AUDIT_ARCH_AARCH64, 0} {
-				d := seccompData{nr: nr, arch: arch, ip: 0x7fff_1234_5678, args: args}
+				d := seccompData{Nr: nr, Arch: arch, IP: 0x7fff_1234_5678, Args: args}
 				if got, w := eval(t, vm, d), want(d); got != w {
 					t.Errorf("nr %d (%s) arch %#x args %#x: filter returns %#x, table says %#x", nr, r.Name, arch, args, got, w)
 				}
@@ -175,7 +145,7 @@ func TestFilterRuleBranches(t *testing.T) {
 		{"send on a connected socket", unix.SYS_SENDTO, [6]uint64{fd, 0x1000, 10, 0, 0, 0}, allow},
 		{"sendto an address", unix.SYS_SENDTO, [6]uint64{fd, 0x1000, 10, 0, 0x5000, 16}, allow},
 	} {
-		d := seccompData{nr: tc.nr, arch: unix.AUDIT_ARCH_X86_64, args: tc.args}
+		d := seccompData{Nr: tc.nr, Arch: unix.AUDIT_ARCH_X86_64, Args: tc.args}
 		if got := eval(t, vm, d); got != tc.want {
 			t.Errorf("%s: filter returns %#x, want %#x", tc.what, got, tc.want)
 		}
@@ -213,7 +183,7 @@ func TestBuildShapes(t *testing.T) {
 		for nr := uint32(0); nr < 5010; nr++ {
 			r := lookup[int(nr)]
 			for _, args := range argSets(r.NativeIf) {
-				d := seccompData{nr: nr, arch: unix.AUDIT_ARCH_X86_64, args: args}
+				d := seccompData{Nr: nr, Arch: unix.AUDIT_ARCH_X86_64, Args: args}
 				got, w := eval(t, vm, d), wantFor(r, d)
 				if got != w {
 					t.Fatalf("%s: nr %d args %#x: filter returns %#x, want %#x", name, nr, args, got, w)
@@ -233,7 +203,7 @@ func wantFor(r routes.Route, d seccompData) uint32 {
 		return unix.SECCOMP_RET_ERRNO | uint32(r.Errno)
 	}
 	if rule := r.NativeIf; rule != nil {
-		a := d.args[rule.Arg]
+		a := d.Args[rule.Arg]
 		if rule.Op == routes.OpEq && a == rule.Val ||
 			rule.Op == routes.OpMaskAny && uint32(a)&uint32(rule.Val) != 0 {
 			return unix.SECCOMP_RET_ALLOW
