@@ -7,10 +7,16 @@ import (
 )
 
 // Sandbox is the host syscalls sigsrv makes on top of servers.ServerCalls.
-// The signals themselves are sent by the guest (CONTINUE): sigsrv never
-// signals, forks or execs.
+// Most signals are sent by the guest (CONTINUE); sigsrv never forks or
+// execs.
 func Sandbox() []seccomp.Allowed {
-	// Whether a pid exists in the instance: a stat of /proc/PID under the
-	// instance root.
-	return seccomp.Calls(unix.SYS_NEWFSTATAT)
+	return seccomp.Calls(
+		// Whether a pid exists in the instance: a stat of /proc/PID under
+		// the instance root.
+		unix.SYS_NEWFSTATAT,
+		// A guest's kill(-1) is sent by sigsrv to every process of the
+		// instance but the holder (holder.go), through pidfds of the
+		// instance's /proc; a pidfd_send_signal's fd is taken from the
+		// guest to see whom it names.
+		unix.SYS_GETDENTS64, unix.SYS_PIDFD_OPEN, unix.SYS_PIDFD_GETFD, unix.SYS_PIDFD_SEND_SIGNAL)
 }

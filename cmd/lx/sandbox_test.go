@@ -31,6 +31,10 @@ var neverAllowed = []int{
 	unix.SYS_RENAMEAT2, unix.SYS_LINKAT, unix.SYS_SYMLINKAT, unix.SYS_TRUNCATE, unix.SYS_ACCT,
 }
 
+// onlyFor are the calls of neverAllowed that one component makes: sigsrv
+// sends a guest's kill(-1) itself, to every process but the holder.
+var onlyFor = map[int]string{unix.SYS_PIDFD_SEND_SIGNAL: "sigsrv"}
+
 // TestSandboxLists runs each component's filter in the BPF VM: every
 // listed call is allowed (with arguments its rule accepts), the calls no
 // component makes trap, as do other architectures, x32 numbers and
@@ -78,7 +82,7 @@ func TestSandboxLists(t *testing.T) {
 			}
 		}
 		for _, nr := range neverAllowed {
-			if listed[nr] {
+			if listed[nr] && onlyFor[nr] != name {
 				t.Errorf("%s lists %s", name, abi.SyscallName(nr))
 			}
 		}
