@@ -281,3 +281,23 @@ func TestImportKilledLeavesNothing(t *testing.T) {
 		t.Fatalf("staging left behind: %v", left)
 	}
 }
+
+// importBusybox imports the busybox test root as distro name in a data
+// directory of its own, and returns the environment that names it and the
+// directory. The instance is ended and the distro unregistered when the
+// test ends.
+func importBusybox(t *testing.T, name string) (env []string, data string) {
+	t.Helper()
+	data = t.TempDir()
+	env = []string{"XDG_DATA_HOME=" + data}
+	ball := filepath.Join(t.TempDir(), "rootfs.tar.gz")
+	os.WriteFile(ball, rootfsTarball(t, false), 0o644)
+	if _, errs, code := lxEnv(t, env, nil, "import", name, ball); code != 0 {
+		t.Fatalf("import: %d %s", code, errs)
+	}
+	t.Cleanup(func() {
+		lxEnv(t, env, nil, "terminate", name)
+		lxEnv(t, env, nil, "unregister", name)
+	})
+	return env, data
+}

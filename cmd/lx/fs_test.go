@@ -74,14 +74,7 @@ func TestFsSuite(t *testing.T) {
 // TestEscapeSuite runs testdata/escape.c in an imported distro, with a host
 // directory mounted in: every way out it tries must be denied.
 func TestEscapeSuite(t *testing.T) {
-	data := t.TempDir()
-	env := []string{"XDG_DATA_HOME=" + data}
-	ball := filepath.Join(t.TempDir(), "rootfs.tar.gz")
-	os.WriteFile(ball, rootfsTarball(t, false), 0o644)
-	if _, errs, code := lxEnv(t, env, nil, "import", "esc", ball); code != 0 {
-		t.Fatalf("import: %d %s", code, errs)
-	}
-	defer lxEnv(t, env, nil, "unregister", "esc")
+	env, _ := importBusybox(t, "esc")
 	host := t.TempDir()
 	os.Chmod(host, 0o755)
 	secret := filepath.Join(host, "secret")
@@ -187,14 +180,7 @@ func TestFileTools(t *testing.T) {
 // directories (read-only where asked), lx list -v shows them, and a run's
 // own --mount comes on top.
 func TestDistroMounts(t *testing.T) {
-	data := t.TempDir()
-	env := []string{"XDG_DATA_HOME=" + data}
-	ball := filepath.Join(t.TempDir(), "rootfs.tar.gz")
-	os.WriteFile(ball, rootfsTarball(t, false), 0o644)
-	if _, errs, code := lxEnv(t, env, nil, "import", "mnt", ball); code != 0 {
-		t.Fatalf("import: %d %s", code, errs)
-	}
-	defer lxEnv(t, env, nil, "unregister", "mnt")
+	env, _ := importBusybox(t, "mnt")
 	host := t.TempDir()
 	os.Chmod(host, 0o755)
 	write(t, filepath.Join(host, "c", "file"), "from the host\n", 0o644)

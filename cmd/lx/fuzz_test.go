@@ -31,14 +31,7 @@ func TestFuzzSyscalls(t *testing.T) {
 	if s, err := strconv.Atoi(os.Getenv("LX_FUZZ_SECONDS")); err == nil && s > 0 {
 		seconds = s
 	}
-	data := t.TempDir()
-	env := []string{"XDG_DATA_HOME=" + data}
-	ball := filepath.Join(t.TempDir(), "rootfs.tar.gz")
-	os.WriteFile(ball, rootfsTarball(t, false), 0o644)
-	if _, errs, code := lxEnv(t, env, nil, "import", "fz", ball); code != 0 {
-		t.Fatalf("import: %d %s", code, errs)
-	}
-	defer lxEnv(t, env, nil, "unregister", "fz")
+	env, _ := importBusybox(t, "fz")
 
 	// The fuzzer's directory is mounted read-only; the canary lies next
 	// to it, outside the instance.

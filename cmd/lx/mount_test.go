@@ -15,15 +15,7 @@ import (
 // run sees the one left, the host never does, and the next instance starts
 // without it. A --mount of a later run reaches a guest already running.
 func TestGuestMounts(t *testing.T) {
-	data := t.TempDir()
-	env := []string{"XDG_DATA_HOME=" + data}
-	ball := filepath.Join(t.TempDir(), "rootfs.tar.gz")
-	os.WriteFile(ball, rootfsTarball(t, false), 0o644)
-	if _, errs, code := lxEnv(t, env, nil, "import", "gm", ball); code != 0 {
-		t.Fatalf("import: %d %s", code, errs)
-	}
-	defer lxEnv(t, env, nil, "unregister", "gm")
-	defer lxEnv(t, env, nil, "terminate", "gm")
+	env, data := importBusybox(t, "gm")
 	host := t.TempDir()
 	os.Chmod(host, 0o755)
 	write(t, filepath.Join(host, "later", "file"), "later\n", 0o644)
@@ -107,15 +99,7 @@ func TestGuestMounts(t *testing.T) {
 // holder of the guests' namespaces, by its pid, its group or kill(-1);
 // kill(-1) still reaches every other guest.
 func TestHolderOutOfGuestsReach(t *testing.T) {
-	data := t.TempDir()
-	env := []string{"XDG_DATA_HOME=" + data}
-	ball := filepath.Join(t.TempDir(), "rootfs.tar.gz")
-	os.WriteFile(ball, rootfsTarball(t, false), 0o644)
-	if _, errs, code := lxEnv(t, env, nil, "import", "hold", ball); code != 0 {
-		t.Fatalf("import: %d %s", code, errs)
-	}
-	defer lxEnv(t, env, nil, "unregister", "hold")
-	defer lxEnv(t, env, nil, "terminate", "hold")
+	env, _ := importBusybox(t, "hold")
 	out, errs, code := lxEnv(t, env, nil, "run", "-d", "hold", "--", "/bin/sh", "-c", `bb=/bin/busybox
 		H=$($bb ps -o pid,comm | $bb awk '$2=="lx-holder" {print $1}'); echo holder ${H:+found}
 		kill -9 $H 2>/dev/null || echo kill refused
