@@ -46,7 +46,7 @@ git) # a commit loop: each commit's message and content read back
 tar) # unpack an archive and check every file's sha256
 	while [ ! -e stop ]; do
 		i=$((i + 1))
-		rm -rf x && mkdir x && tar xf data.tar -C x 2>tar.err && (cd x && sha256sum -c --quiet ../data.sums >../sum.err 2>&1)
+		rm -rf x && mkdir x && tar xf data.tar --no-same-owner -C x 2>tar.err && (cd x && sha256sum -c --quiet ../data.sums >../sum.err 2>&1)
 		check "$(cat tar.err sum.err | tail -c 300 | tr '\n' ' ')"
 	done ;;
 *) echo "chaos.sh: unknown mode $mode" >&2; exit 2 ;;
