@@ -19,16 +19,7 @@ import (
 // handler panics: every one is dropped or answered (here the reply fails,
 // there being no listener), counted, and the loop goes on to the next.
 func TestServerSurvivesBadInput(t *testing.T) {
-	rf, err := ring.Create("t", 16, 128)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rf.Close()
-	prod, _ := ring.Map(int(rf.Fd()))
-	cons, _ := ring.Map(int(rf.Fd()))
-	cf, _ := CreateControl("t")
-	defer cf.Close()
-	ctl, _ := MapControl(int(cf.Fd()))
+	prod, cons, ctl := serverRig(t)
 	served := make(chan int32, 4)
 	table := Table{
 		1: func(c *Call) (int64, error) { panic("boom") },
@@ -122,13 +113,7 @@ func TestRecoverInflight(t *testing.T) {
 // effect when its server died is answered, not run again; a frame without
 // that mark is run again.
 func TestInterruptedCallNotReplayed(t *testing.T) {
-	rf, _ := ring.Create("t", 16, 128)
-	defer rf.Close()
-	prod, _ := ring.Map(int(rf.Fd()))
-	cons, _ := ring.Map(int(rf.Fd()))
-	cf, _ := CreateControl("t")
-	defer cf.Close()
-	ctl, _ := MapControl(int(cf.Fd()))
+	prod, cons, ctl := serverRig(t)
 	ran := make(chan uint64, 4)
 	table := Table{2: func(c *Call) (int64, error) { ran <- c.ID; return 0, nil }}
 	enc := wire.NewEncoder()
@@ -186,4 +171,24 @@ func TestInterruptedCallNotReplayed(t *testing.T) {
 	if ctl.Errors() != 5 { // five replies, none deliverable without a listener
 		t.Errorf("errors %d, want 5 failed replies", ctl.Errors())
 	}
+}
+
+// serverRig makes a ring of 16 slots, mapped once as the router's end and
+// once as the server's, and a control page.
+func serverRig(t *testing.T) (prod, cons *ring.Ring, ctl *Control) {
+	t.Helper()
+	rf, err := ring.Create("t", 16, 128)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rf.Close() })
+	prod, _ = ring.Map(int(rf.Fd()))
+	cons, _ = ring.Map(int(rf.Fd()))
+	cf, err := CreateControl("t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cf.Close() })
+	ctl, _ = MapControl(int(cf.Fd()))
+	return prod, cons, ctl
 }
