@@ -28,7 +28,7 @@ type RouterConfig struct {
 	Servers map[routes.Kind]*Control
 	Log     *zap.Logger
 	// Spin is how long the router polls the listener, yielding, before it
-	// blocks in NOTIF_RECV.
+	// sleeps in poll (HeartbeatPeriod at a time).
 	Spin time.Duration
 }
 
