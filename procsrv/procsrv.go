@@ -9,7 +9,10 @@
 //   - fork, vfork, clone (processes; threads run natively): namespace flags
 //     are EPERM, but for init's one clone of the holder of the guests' user
 //     and mount namespaces (lxbroker/enter.go); past MaxProcs processes in
-//     the instance, EAGAIN (table.go).
+//     the instance, EAGAIN (table.go). In an instance a pids cgroup bounds,
+//     only clones with namespace flags come here: the filter lets the rest
+//     run natively (routes.NativeForks), and the kernel answers EAGAIN past
+//     the cgroup's bound.
 //   - execve, execveat (exec.go): the target is opened in the instance's
 //     root and checked as the kernel will (EACCES, ENOEXEC for non-ELF,
 //     truncated or foreign-machine files, a clear log line for a 32-bit
@@ -34,6 +37,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"lx/servers"
+	"lx/shared/routes"
 )
 
 // Table is procsrv's handler table. Its keys must be exactly the Proc routes.
@@ -67,8 +71,7 @@ var Stats struct{ Forks, Execs atomic.Uint64 }
 
 // namespaceFlags are the clone/unshare flags that would make a namespace
 // inside the instance, out of fssrv's and netsrv's view.
-const namespaceFlags = unix.CLONE_NEWNS | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC | unix.CLONE_NEWUSER |
-	unix.CLONE_NEWPID | unix.CLONE_NEWNET | unix.CLONE_NEWCGROUP | unix.CLONE_NEWTIME
+const namespaceFlags = routes.NamespaceFlags
 
 // holderFlags are the namespaces of the guests: a user namespace nested in
 // the instance's and a mount namespace whose copy of the keeper's mounts

@@ -76,8 +76,9 @@ func ServerKinds() []Kind { return []Kind{Proc, FS, Net, Sig} }
 type Op uint8
 
 const (
-	OpEq      Op = iota // full 64-bit args[Arg] == Val
-	OpMaskAny           // low 32 bits: args[Arg]&Val != 0
+	OpEq       Op = iota // full 64-bit args[Arg] == Val
+	OpMaskAny            // low 32 bits: args[Arg]&Val != 0
+	OpMaskNone           // low 32 bits: args[Arg]&Val == 0
 )
 
 // ArgRule lets the filter run a trapped call natively when an argument matches.
@@ -94,6 +95,8 @@ func (r ArgRule) String() string {
 		return fmt.Sprintf("args[%d]==%#x", r.Arg, r.Val)
 	case OpMaskAny:
 		return fmt.Sprintf("args[%d]&%#x", r.Arg, r.Val)
+	case OpMaskNone:
+		return fmt.Sprintf("!(args[%d]&%#x)", r.Arg, r.Val)
 	}
 	return fmt.Sprintf("args[%d] op(%d) %#x", r.Arg, r.Op, r.Val)
 }
@@ -204,9 +207,9 @@ func check(r Route) error {
 		return fmt.Errorf("argument rule on a %v route", r.Kind)
 	case r.NativeIf.Arg < 0 || r.NativeIf.Arg > 5:
 		return fmt.Errorf("argument rule on args[%d]", r.NativeIf.Arg)
-	case r.NativeIf.Op == OpMaskAny && (r.NativeIf.Val == 0 || r.NativeIf.Val > 0xffffffff):
+	case (r.NativeIf.Op == OpMaskAny || r.NativeIf.Op == OpMaskNone) && (r.NativeIf.Val == 0 || r.NativeIf.Val > 0xffffffff):
 		return fmt.Errorf("mask %#x is not a non-zero 32-bit mask", r.NativeIf.Val)
-	case r.NativeIf.Op != OpEq && r.NativeIf.Op != OpMaskAny:
+	case r.NativeIf.Op != OpEq && r.NativeIf.Op != OpMaskAny && r.NativeIf.Op != OpMaskNone:
 		return fmt.Errorf("unknown argument op %d", r.NativeIf.Op)
 	}
 	return nil
@@ -233,4 +236,60 @@ func Format(w io.Writer) {
 	for _, line := range strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n") {
 		fmt.Fprintln(w, strings.TrimRight(line, " "))
 	}
+}
+
+// Natively returns a copy of rs in which the calls nrs run natively: the FS
+// calls an instance leaves to the kernel (fssrv.PassThrough). fssrv would
+// only answer them CONTINUE, so the kernel resolves their names in the
+// guest's mount namespace with the guest's credentials either way; the
+// filter letting them through saves the listener's round trip, and costs
+// fssrv's trace lines for them. Each must be an FS route; an argument rule
+// it has no longer matters.
+func Natively(rs []Route, nrs []int) ([]Route, error) {
+	native := make(map[int]bool, len(nrs))
+	for _, nr := range nrs {
+		native[nr] = true
+	}
+	out := make([]Route, len(rs))
+	for i, r := range rs {
+		out[i] = clone(r)
+		if !native[r.Nr] {
+			continue
+		}
+		if r.Kind != FS {
+			return nil, fmt.Errorf("%s (%d): only an FS route can run natively, not %v", r.Name, r.Nr, r.Kind)
+		}
+		out[i].Kind, out[i].NativeIf = Native, nil
+		out[i].Note = "native in this instance: the kernel resolves it"
+		delete(native, r.Nr)
+	}
+	for nr := range native {
+		return nil, fmt.Errorf("syscall %d is not in the table", nr)
+	}
+	return out, nil
+}
+
+// NamespaceFlags are the clone and unshare flags that would make a
+// namespace inside the instance, out of its servers' view.
+const NamespaceFlags = unix.CLONE_NEWNS | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC | unix.CLONE_NEWUSER |
+	unix.CLONE_NEWPID | unix.CLONE_NEWNET | unix.CLONE_NEWCGROUP | unix.CLONE_NEWTIME
+
+// NativeForks returns a copy of rs in which fork, vfork and clone without
+// namespace flags run natively: for an instance whose processes the kernel
+// bounds (a pids cgroup), procsrv would only count them and answer
+// CONTINUE. A clone with namespace flags still goes to procsrv.
+func NativeForks(rs []Route) []Route {
+	out := make([]Route, len(rs))
+	for i, r := range rs {
+		out[i] = clone(r)
+		switch r.Nr {
+		case unix.SYS_FORK, unix.SYS_VFORK:
+			out[i].Kind = Native
+			out[i].Note = "native in this instance: a pids cgroup bounds its processes"
+		case unix.SYS_CLONE:
+			out[i].NativeIf = &ArgRule{Arg: 0, Op: OpMaskNone, Val: NamespaceFlags}
+			out[i].Note = "native without namespace flags in this instance: a pids cgroup bounds its processes"
+		}
+	}
+	return out
 }

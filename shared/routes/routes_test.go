@@ -210,3 +210,53 @@ func TestFormat(t *testing.T) {
 	}
 	t.Logf("%s\n...", strings.Join(lines[:4], "\n"))
 }
+
+func TestNatively(t *testing.T) {
+	rs, err := Natively(All(), []int{unix.SYS_STAT, unix.SYS_OPENAT, unix.SYS_NEWFSTATAT})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rs {
+		want := Lookup(r.Nr).Kind
+		if r.Nr == unix.SYS_STAT || r.Nr == unix.SYS_OPENAT || r.Nr == unix.SYS_NEWFSTATAT {
+			want = Native
+		}
+		if r.Kind != want || r.Kind == Native && r.NativeIf != nil {
+			t.Errorf("%s: %v, want %v", r.Name, r.Kind, want)
+		}
+	}
+	if Lookup(unix.SYS_STAT).Kind != FS {
+		t.Error("Natively changed the table")
+	}
+	for _, bad := range [][]int{{unix.SYS_EXECVE}, {unix.SYS_READ}, {unix.SYS_CLONE}, {100000}} {
+		if _, err := Natively(All(), bad); err == nil {
+			t.Errorf("Natively(%v) did not fail", bad)
+		}
+	}
+}
+
+func TestNativeForks(t *testing.T) {
+	rs := NativeForks(All())
+	for _, r := range rs {
+		switch r.Nr {
+		case unix.SYS_FORK, unix.SYS_VFORK:
+			if r.Kind != Native {
+				t.Errorf("%s: %v", r.Name, r.Kind)
+			}
+		case unix.SYS_CLONE:
+			if r.Kind != Proc || r.NativeIf == nil || r.NativeIf.Op != OpMaskNone || r.NativeIf.Val != NamespaceFlags {
+				t.Errorf("clone: %+v %+v", r, r.NativeIf)
+			}
+		default:
+			if want := Lookup(r.Nr); r.Kind != want.Kind {
+				t.Errorf("%s: %v, want %v", r.Name, r.Kind, want.Kind)
+			}
+		}
+		if err := check(r); err != nil {
+			t.Errorf("%s: %v", r.Name, err)
+		}
+	}
+	if Lookup(unix.SYS_FORK).Kind != Proc {
+		t.Error("NativeForks changed the table")
+	}
+}

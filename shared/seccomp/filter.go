@@ -199,7 +199,7 @@ func checkRule(rule routes.ArgRule) error {
 	}
 	switch rule.Op {
 	case routes.OpEq:
-	case routes.OpMaskAny:
+	case routes.OpMaskAny, routes.OpMaskNone:
 		if rule.Val > 0xffffffff {
 			return fmt.Errorf("mask %#x is wider than 32 bits", rule.Val)
 		}
@@ -237,6 +237,11 @@ func appendLeaf(prog []bpf.Instruction, l leaf) []bpf.Instruction {
 			block = []bpf.Instruction{
 				bpf.LoadAbsolute{Off: lo, Size: 4},
 				bpf.JumpIf{Cond: bpf.JumpBitsSet, Val: uint32(rule.Val), SkipTrue: toAllow},
+			}
+		case routes.OpMaskNone:
+			block = []bpf.Instruction{
+				bpf.LoadAbsolute{Off: lo, Size: 4},
+				bpf.JumpIf{Cond: bpf.JumpBitsSet, Val: uint32(rule.Val), SkipFalse: toAllow},
 			}
 		default: // routes.OpEq
 			block = []bpf.Instruction{

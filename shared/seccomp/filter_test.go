@@ -21,14 +21,6 @@ import (
 // seccompData is struct seccomp_data (Data, eval.go).
 type seccompData = Data
 
-// want is what the route table says the filter must answer for d.
-func want(d seccompData) uint32 {
-	if d.Arch != unix.AUDIT_ARCH_X86_64 || d.Nr >= x32Bit {
-		return unix.SECCOMP_RET_ERRNO | uint32(unix.ENOSYS)
-	}
-	return wantFor(routes.Lookup(int(d.Nr)), d)
-}
-
 func newVM(t *testing.T, raw []bpf.RawInstruction) *VM {
 	t.Helper()
 	vm, err := NewVM(raw)
@@ -58,7 +50,7 @@ func argSets(rule *routes.ArgRule) [][6]uint64 {
 	switch rule.Op {
 	case routes.OpEq:
 		vals = []uint64{rule.Val, rule.Val + 1, rule.Val ^ 1<<32, rule.Val ^ 1<<63, rule.Val ^ 1}
-	case routes.OpMaskAny:
+	case routes.OpMaskAny, routes.OpMaskNone:
 		vals = []uint64{rule.Val, rule.Val | 0xdead0000_00000000, ^rule.Val & 0xffffffff, rule.Val << 32, 0}
 	}
 	for _, v := range vals {
@@ -75,7 +67,80 @@ func argSets(rule *routes.ArgRule) [][6]uint64 {
 }
 
 func TestFilterMatchesTable(t *testing.T) {
-	raw, err := Build(routes.All())
+	if rules := checkFilter(t, routes.All()); rules != 6 {
+		t.Errorf("exercised %d argument rules, the table has 6", rules)
+	}
+}
+
+// TestFilterNativePaths checks the filter of an instance that lets the FS
+// calls but mknod run natively (routes.Natively).
+func TestFilterNativePaths(t *testing.T) {
+	var nrs []int
+	for _, r := range routes.ForServer(routes.FS) {
+		if r.Nr != unix.SYS_MKNOD {
+			nrs = append(nrs, r.Nr)
+		}
+	}
+	rs, err := routes.Natively(routes.All(), nrs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkFilter(t, rs)
+	raw, err := Build(rs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vm := newVM(t, raw)
+	for _, nr := range []int{unix.SYS_STAT, unix.SYS_OPENAT, unix.SYS_NEWFSTATAT, unix.SYS_MOUNT} {
+		d := seccompData{Nr: uint32(nr), Arch: unix.AUDIT_ARCH_X86_64}
+		if got := eval(t, vm, d); got != unix.SECCOMP_RET_ALLOW {
+			t.Errorf("nr %d: filter returns %#x, want ALLOW", nr, got)
+		}
+	}
+	for _, nr := range []int{unix.SYS_EXECVE, unix.SYS_MKNOD} {
+		if got := eval(t, vm, seccompData{Nr: uint32(nr), Arch: unix.AUDIT_ARCH_X86_64}); got != unix.SECCOMP_RET_USER_NOTIF {
+			t.Errorf("nr %d: filter returns %#x, want USER_NOTIF", nr, got)
+		}
+	}
+}
+
+// TestFilterNativeForks checks the filter of an instance bounded by a pids
+// cgroup (routes.NativeForks): fork runs natively, and clone unless it has
+// namespace flags.
+func TestFilterNativeForks(t *testing.T) {
+	rs := routes.NativeForks(routes.All())
+	if rules := checkFilter(t, rs); rules != 6 {
+		t.Errorf("exercised %d argument rules, the table has 6", rules)
+	}
+	raw, _ := Build(rs)
+	vm := newVM(t, raw)
+	for _, c := range []struct {
+		nr    int
+		flags uint64
+		want  uint32
+	}{
+		{unix.SYS_FORK, 0, unix.SECCOMP_RET_ALLOW},
+		{unix.SYS_VFORK, 0, unix.SECCOMP_RET_ALLOW},
+		{unix.SYS_CLONE, uint64(unix.SIGCHLD), unix.SECCOMP_RET_ALLOW},
+		{unix.SYS_CLONE, unix.CLONE_VM | unix.CLONE_THREAD | unix.CLONE_SIGHAND, unix.SECCOMP_RET_ALLOW},
+		{unix.SYS_CLONE, unix.CLONE_NEWUSER | uint64(unix.SIGCHLD), unix.SECCOMP_RET_USER_NOTIF},
+		{unix.SYS_CLONE, unix.CLONE_NEWNS | unix.CLONE_THREAD, unix.SECCOMP_RET_USER_NOTIF},
+		{unix.SYS_CLONE, 0xffffffff_00000000 | uint64(unix.SIGCHLD), unix.SECCOMP_RET_ALLOW}, // the kernel reads the low 32 bits
+	} {
+		d := seccompData{Nr: uint32(c.nr), Arch: unix.AUDIT_ARCH_X86_64, Args: [6]uint64{c.flags}}
+		if got := eval(t, vm, d); got != c.want {
+			t.Errorf("nr %d flags %#x: filter returns %#x, want %#x", c.nr, c.flags, got, c.want)
+		}
+	}
+}
+
+// checkFilter builds the filter of rs and checks its answer for every
+// number (and some beyond the table), every architecture and both branches
+// of every argument rule against what rs says. It returns how many
+// argument rules it exercised.
+func checkFilter(t *testing.T, rs []routes.Route) (rules int) {
+	t.Helper()
+	raw, err := Build(rs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,6 +149,16 @@ func TestFilterMatchesTable(t *testing.T) {
 	}
 	t.Logf("program length: %d instructions", len(raw))
 	vm := newVM(t, raw)
+	byNr := map[int]routes.Route{}
+	for _, r := range rs {
+		byNr[r.Nr] = r
+	}
+	lookup := func(nr int) routes.Route {
+		if r, ok := byNr[nr]; ok {
+			return r
+		}
+		return routes.Route{Nr: nr, Kind: routes.Unknown}
+	}
 
 	var nrs []uint32
 	for nr := uint32(0); nr < abi.NSyscalls+16; nr++ {
@@ -92,26 +167,28 @@ func TestFilterMatchesTable(t *testing.T) {
 	nrs = append(nrs, 1000, 0xffff, 0x3fffffff, x32Bit, x32Bit|unix.SYS_READ, x32Bit|unix.SYS_EXECVE,
 		0x7fffffff, 0x80000000, 0xfffffffe, 0xffffffff)
 
-	rules, checks := 0, 0
+	checks := 0
 	for _, nr := range nrs {
-		r := routes.Lookup(int(nr))
+		r := lookup(int(nr))
 		if r.NativeIf != nil {
 			rules++
 		}
 		for _, args := range argSets(r.NativeIf) {
 			for _, arch := range []uint32{unix.AUDIT_ARCH_X86_64, unix.AUDIT_ARCH_I386, unix.AUDIT_ARCH_AARCH64, 0} {
 				d := seccompData{Nr: nr, Arch: arch, IP: 0x7fff_1234_5678, Args: args}
-				if got, w := eval(t, vm, d), want(d); got != w {
+				w := unix.SECCOMP_RET_ERRNO | uint32(unix.ENOSYS)
+				if arch == unix.AUDIT_ARCH_X86_64 && nr < x32Bit {
+					w = wantFor(r, d)
+				}
+				if got := eval(t, vm, d); got != w {
 					t.Errorf("nr %d (%s) arch %#x args %#x: filter returns %#x, table says %#x", nr, r.Name, arch, args, got, w)
 				}
 				checks++
 			}
 		}
 	}
-	if rules != 6 {
-		t.Errorf("exercised %d argument rules, the table has 6", rules)
-	}
 	t.Logf("%d checks", checks)
+	return rules
 }
 
 // TestFilterRuleBranches pins the argument rules to concrete calls.
@@ -205,7 +282,8 @@ func wantFor(r routes.Route, d seccompData) uint32 {
 	if rule := r.NativeIf; rule != nil {
 		a := d.Args[rule.Arg]
 		if rule.Op == routes.OpEq && a == rule.Val ||
-			rule.Op == routes.OpMaskAny && uint32(a)&uint32(rule.Val) != 0 {
+			rule.Op == routes.OpMaskAny && uint32(a)&uint32(rule.Val) != 0 ||
+			rule.Op == routes.OpMaskNone && uint32(a)&uint32(rule.Val) == 0 {
 			return unix.SECCOMP_RET_ALLOW
 		}
 	}
