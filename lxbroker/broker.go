@@ -155,7 +155,7 @@ func (b *Broker) handle(c *net.UnixConn) {
 
 // instance returns the running instance for name, starting it if needed.
 // The caller is counted as a client; it must call dropClient.
-func (b *Broker) instance(name, root string, pol policy.Policy) (*Instance, error) {
+func (b *Broker) instance(name, root string, pol policy.Policy, trapPaths bool) (*Instance, error) {
 	for {
 		b.mu.Lock()
 		if in := b.instances[name]; in != nil && in.addClient() {
@@ -170,7 +170,7 @@ func (b *Broker) instance(name, root string, pol policy.Policy) (*Instance, erro
 		wait := make(chan struct{})
 		b.starting[name] = wait
 		b.mu.Unlock()
-		in, err := b.startInstance(name, root, pol)
+		in, err := b.startInstance(name, root, pol, trapPaths)
 		b.mu.Lock()
 		delete(b.starting, name)
 		if err == nil {
@@ -217,12 +217,16 @@ func (b *Broker) run(c *net.UnixConn, m *Msg, fds []int) {
 		send(c, &Msg{Op: OpError, Code: 125, Text: "lx: " + err.Error()})
 		return
 	}
-	in, err := b.instance(distro(m), m.Root, want)
+	in, err := b.instance(distro(m), m.Root, want, m.TrapPaths)
 	if err != nil {
 		send(c, &Msg{Op: OpError, Code: 125, Text: "lx: " + err.Error()})
 		return
 	}
 	defer in.dropClient()
+	if err := in.joinPaths(m); err != nil {
+		send(c, &Msg{Op: OpError, Code: 125, Text: "lx: " + err.Error()})
+		return
+	}
 	if err := in.joinNet(m, want, pubs); err != nil {
 		send(c, &Msg{Op: OpError, Code: 125, Text: "lx: " + err.Error()})
 		return
@@ -272,7 +276,7 @@ func (b *Broker) run(c *net.UnixConn, m *Msg, fds []int) {
 // trace switches tracing on in the named servers and streams their events
 // to the client until it goes away or the requested time has passed.
 func (b *Broker) trace(c *net.UnixConn, m *Msg) {
-	in, err := b.instance(distro(m), m.Root, policy.Policy{Mode: policy.All})
+	in, err := b.instance(distro(m), m.Root, policy.Policy{Mode: policy.All}, m.TrapPaths)
 	if err != nil {
 		send(c, &Msg{Op: OpError, Code: 125, Text: "lx: " + err.Error()})
 		return
@@ -317,7 +321,9 @@ func (b *Broker) trace(c *net.UnixConn, m *Msg) {
 		taps = append(taps, tap{comp, r})
 		comp.ctl.SetTracing(true)
 	}
-	if err := send(c, &Msg{Op: OpLine, Text: ""}); err != nil {
+	// The first line says tracing is on, with a notice when fssrv cannot see
+	// every path call.
+	if err := send(c, &Msg{Op: OpLine, Text: in.traceNotice(m.Servers)}); err != nil {
 		return
 	}
 	gone := make(chan struct{})
@@ -383,6 +389,7 @@ type InstanceStatus struct {
 	Guests     int               `json:"guests"`
 	Net        string            `json:"net"`               // network mode, with " raw" when raw sockets are allowed
 	Publish    []string          `json:"publish,omitempty"` // HOSTPORT:GUESTPORT published by running runs
+	Paths      string            `json:"paths"`             // "native": the path calls the kernel resolves skip fssrv; "trapped": --trap-paths
 	Components []ComponentStatus `json:"components"`
 }
 
@@ -409,6 +416,7 @@ func (b *Broker) status(c *net.UnixConn) {
 		in.mu.Unlock()
 		is.Guests = in.Guests()
 		is.Net, is.Publish = in.netStatus()
+		is.Paths = in.pathsMode()
 		for _, cp := range in.comps {
 			cp.mu.Lock()
 			cs := ComponentStatus{Name: cp.name, UptimeSec: time.Since(cp.started).Seconds(),

@@ -17,8 +17,11 @@ import (
 // broker may make one (root, with the pids controller of cgroup v1 or v2).
 // The kernel then fails a fork or a thread beyond the bound with EAGAIN,
 // whatever the guest does: procsrv's own count (LX_MAX_PROCS) sees forks
-// only, not threads, and only while procsrv runs. Without such a cgroup
-// (an unprivileged user) procsrv's count and RLIMIT_NPROC are the bounds.
+// only, not threads, and only while procsrv runs. So in an instance with
+// such a cgroup the filter lets fork, vfork and clone without namespace
+// flags run natively (routes.NativeForks), which saves a trip to procsrv
+// per fork. Without such a cgroup (an unprivileged user) procsrv's count
+// and RLIMIT_NPROC are the bounds, and every fork goes to procsrv.
 
 // TasksPerProc is the pids.max of an instance per process procsrv admits:
 // threads count as tasks.
@@ -28,10 +31,11 @@ const TasksPerProc = 4
 // hierarchy, then the unified (v2) root.
 var pidsRoots = []string{"/sys/fs/cgroup/pids", "/sys/fs/cgroup"}
 
-// pidsCgroup makes the instance's pids cgroup, bounded to max tasks, and
-// moves pid (init: every guest descends from it) into it. It returns the
-// cgroup's directory, or "" with the reason when there is none to make.
-func pidsCgroup(instance string, pid, max int) (string, error) {
+// pidsCgroup makes a pids cgroup for the instance, bounded to max tasks.
+// It returns the cgroup's directory, or "" with the reason when there is
+// none to make. The instance's init joins it with joinCgroup before any
+// guest exists.
+func pidsCgroup(instance string, max int) (string, error) {
 	for _, root := range pidsRoots {
 		if _, err := os.Stat(filepath.Join(root, "pids.max")); err == nil {
 			continue // a child cgroup's file: not a root
@@ -49,7 +53,7 @@ func pidsCgroup(instance string, pid, max int) (string, error) {
 			os.WriteFile(filepath.Join(root, "cgroup.subtree_control"), []byte("+pids"), 0)
 			os.WriteFile(filepath.Join(parent, "cgroup.subtree_control"), []byte("+pids"), 0)
 		}
-		dir := filepath.Join(parent, fmt.Sprintf("%d-%s-%d", os.Geteuid(), instance, pid))
+		dir := filepath.Join(parent, fmt.Sprintf("%d-%s-%d", os.Geteuid(), instance, time.Now().UnixNano()))
 		if err := os.Mkdir(dir, 0o755); err != nil {
 			return "", err
 		}
@@ -57,13 +61,15 @@ func pidsCgroup(instance string, pid, max int) (string, error) {
 			os.Remove(dir)
 			return "", err
 		}
-		if err := os.WriteFile(filepath.Join(dir, "cgroup.procs"), []byte(strconv.Itoa(pid)), 0); err != nil {
-			os.Remove(dir)
-			return "", err
-		}
 		return dir, nil
 	}
 	return "", fmt.Errorf("no pids cgroup controller this user can use")
+}
+
+// joinCgroup moves pid (init: every guest descends from it) into the
+// cgroup dir.
+func joinCgroup(dir string, pid int) error {
+	return os.WriteFile(filepath.Join(dir, "cgroup.procs"), []byte(strconv.Itoa(pid)), 0)
 }
 
 // pidsController reports whether root is a cgroup hierarchy with the pids

@@ -102,6 +102,7 @@ type RunOptions struct {
 	Distro, Cwd, User string
 	Mounts            []Mount
 	Net               NetOptions
+	TrapPaths         bool // start the instance with every path call trapped (native.go)
 }
 
 // ParseMount reads HOSTDIR:GUESTDIR[:ro] (GUESTDIR defaults to HOSTDIR's
@@ -155,7 +156,7 @@ func Run(argv []string, o RunOptions) (int, error) {
 	default: // a distro starts in the user's home, as a login would (init knows it)
 	}
 	msg := &Msg{Op: OpRun, Argv: argv, Env: os.Environ(), Cwd: cwd, Distro: name, Root: root, User: user, Mounts: append(d.Mounts, o.Mounts...),
-		Net: o.Net.Mode, NetRaw: o.Net.Raw, Publish: o.Net.Publish}
+		Net: o.Net.Mode, NetRaw: o.Net.Raw, Publish: o.Net.Publish, TrapPaths: o.TrapPaths}
 	var fds []int
 	if isTerminal(0) && isTerminal(1) {
 		// A pty of the instance stands for this terminal.

@@ -14,7 +14,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"lx/shared/routes"
 	"lx/shared/seccomp"
 )
 
@@ -53,8 +52,14 @@ func Init() error {
 		send(ctl, &Msg{Op: OpError, Text: err.Error()})
 		return err
 	}
-	prog, err := seccomp.Build(routes.All())
+	rs, err := nativeRoutes(os.Getenv)
 	if err != nil {
+		send(ctl, &Msg{Op: OpError, Text: err.Error()})
+		return err
+	}
+	prog, err := seccomp.Build(rs)
+	if err != nil {
+		send(ctl, &Msg{Op: OpError, Text: err.Error()})
 		return err
 	}
 	listener, err := seccomp.Install(prog)

@@ -66,6 +66,8 @@ type Instance struct {
 	kmu     sync.Mutex    // one order to the keeper at a time
 	initPid int
 	cgroup  string // the instance's pids cgroup directory, if it has one (cgroup.go)
+	// trapPaths: every path call goes to fssrv, none runs natively (native.go)
+	trapPaths bool
 	// the holder of the guests' namespaces (pid in the instance)
 	holderPid int
 	ctl       *net.UnixConn // to init
@@ -88,8 +90,8 @@ type Instance struct {
 	waiters map[uint64]chan reply
 }
 
-func (b *Broker) startInstance(name, root string, pol policy.Policy) (*Instance, error) {
-	in := &Instance{name: name, root: root, b: b, log: b.log.With(zap.String("instance", name)), net: pol,
+func (b *Broker) startInstance(name, root string, pol policy.Policy, trapPaths bool) (*Instance, error) {
+	in := &Instance{name: name, root: root, b: b, log: b.log.With(zap.String("instance", name)), net: pol, trapPaths: trapPaths,
 		dir: filepath.Join(b.dir, "instances", name), done: make(chan struct{}), stop: make(chan struct{}),
 		waiters: map[uint64]chan reply{}}
 	if err := os.MkdirAll(in.dir, 0o700); err != nil {
@@ -157,7 +159,12 @@ func (in *Instance) start() error {
 	in.keeper.Args[0] = "lx-keeper"
 	in.keeper.ExtraFiles = []*os.File{keeperEnd, initEnd}
 	in.keeper.Stdout, in.keeper.Stderr = in.logFile("init"), in.logFile("init")
-	in.keeper.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
+	if dir, err := pidsCgroup(in.name, TasksPerProc*maxProcs()); err == nil {
+		in.cgroup = dir
+	} else {
+		in.log.Info("no pids cgroup: procsrv's count bounds the instance's processes", zap.Error(err))
+	}
+	in.keeper.Env = append([]string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}, in.nativeEnv()...)
 	in.keeper.SysProcAttr = &syscall.SysProcAttr{
 		Cloneflags:  unix.CLONE_NEWUSER | unix.CLONE_NEWNS,
 		UidMappings: idMap(os.Geteuid()),
@@ -183,10 +190,11 @@ func (in *Instance) start() error {
 		return fmt.Errorf("the instance did not start: %v (see %s)", err, filepath.Join(in.dir, "init.log"))
 	}
 	in.initPid = m.Code
-	if dir, err := pidsCgroup(in.name, in.initPid, TasksPerProc*maxProcs()); err == nil {
-		in.cgroup = dir
-	} else {
-		in.log.Info("no pids cgroup: procsrv's count bounds the instance's processes", zap.Error(err))
+	if in.cgroup != "" {
+		// The filter lets forks run natively: the cgroup is the bound.
+		if err := joinCgroup(in.cgroup, in.initPid); err != nil {
+			return fmt.Errorf("move init into the instance's pids cgroup: %w", err)
+		}
 	}
 	m, fds, err = recv(in.ctl)
 	if err != nil {
@@ -277,8 +285,7 @@ func (in *Instance) spawn(c *component) error {
 	cmd := exec.Command(bin, c.args...)
 	cmd.Args[0] = "lx-" + c.name
 	cmd.Env = append(os.Environ(), netsrv.PolicyEnv+"="+in.policyPath(), servers.HolderEnv+"="+filepath.Join(in.dir, "holder"))
-	if in.root != "" && os.Geteuid() != 0 {
-		// Only an unprivileged import records owners in xattrs.
+	if in.recorded() {
 		cmd.Env = append(cmd.Env, "LX_RECORDED_OWNERS=1")
 	}
 	cmd.ExtraFiles = c.files

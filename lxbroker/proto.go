@@ -39,6 +39,9 @@ type Msg struct {
 	Publish []string `msgpack:"publish,omitempty"` // HOSTPORT:GUESTPORT, for the run's lifetime
 	Mounts  []Mount  `msgpack:"mounts,omitempty"`  // host directories to mount in the instance (lx run --mount)
 	Binary  string   `msgpack:"binary,omitempty"`  // lx restart --binary: the lx binary the component runs from now on
+	// TrapPaths: the instance this run starts traps every path call, so that
+	// lx trace fssrv sees them all (native.go); false joins any instance.
+	TrapPaths bool `msgpack:"trappaths,omitempty"`
 }
 
 // Mount is one `lx run --mount HOSTDIR:GUESTDIR[:ro]`.

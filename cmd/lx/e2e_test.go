@@ -419,33 +419,64 @@ func TestFssrvKilledBetweenCalls(t *testing.T) {
 	}
 }
 
-func TestTraceFssrvOnly(t *testing.T) {
-	dir := t.TempDir()
-	hold(t)
-	tr := exec.Command(lxBin, "trace", "--for", "5s", "fssrv")
-	var out bytes.Buffer
-	tr.Stdout = &out
-	started := make(chan struct{})
+// startTrace starts lx trace with env and args and waits until it says
+// tracing is on. It returns what lx trace printed on stderr by then, its
+// stdout (complete once wait returns) and wait.
+func startTrace(t *testing.T, env []string, args ...string) (notice string, out *bytes.Buffer, wait func()) {
+	t.Helper()
+	tr := exec.Command(lxBin, append([]string{"trace"}, args...)...)
+	tr.Env = append(os.Environ(), env...)
+	out = new(bytes.Buffer)
+	tr.Stdout = out
 	pr, pw, _ := os.Pipe()
 	tr.Stderr = pw
 	if err := tr.Start(); err != nil {
 		t.Fatal(err)
 	}
 	pw.Close()
+	started := make(chan string, 1)
 	go func() {
-		buf := make([]byte, 256)
-		n, _ := pr.Read(buf)
-		if strings.Contains(string(buf[:n]), "tracing fssrv") {
-			close(started)
+		var seen []byte
+		buf := make([]byte, 1024)
+		for !strings.Contains(string(seen), "lx: tracing") || !bytes.HasSuffix(seen, []byte("\n")) {
+			n, err := pr.Read(buf)
+			seen = append(seen, buf[:n]...)
+			if err != nil {
+				started <- string(seen)
+				return
+			}
 		}
+		// A notice, if there is one, follows at once; lx trace says
+		// nothing else on stderr before it stops.
+		pr.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+		n, _ := pr.Read(buf)
+		started <- string(append(seen, buf[:n]...))
 	}()
 	select {
-	case <-started:
+	case notice = <-started:
 	case <-time.After(10 * time.Second):
+		tr.Process.Kill()
 		t.Fatal("lx trace did not start")
 	}
-	guest(t, dir, "sh", "-c", "cat /etc/hostname >/dev/null; kill -0 $$; stat /nonexistent-lx-trace 2>/dev/null; true")
-	tr.Wait()
+	if !strings.Contains(notice, "lx: tracing") {
+		t.Fatalf("lx trace did not start: %q", notice)
+	}
+	return notice, out, func() { tr.Wait() }
+}
+
+// TestTraceFssrvOnly traces fssrv in an instance started with --trap-paths,
+// where every path call goes to fssrv.
+func TestTraceFssrvOnly(t *testing.T) {
+	env, _ := importBusybox(t, "trc")
+	notice, out, wait := startTrace(t, env, "-d", "trc", "--trap-paths", "--for", "5s", "fssrv")
+	if strings.Contains(notice, "natively") {
+		t.Errorf("a --trap-paths instance with a notice about native calls: %q", notice)
+	}
+	if o, errs, code := lxEnv(t, env, nil, "run", "-d", "trc", "--trap-paths", "--", "sh", "-c",
+		"cat /etc/hostname >/dev/null; kill -0 $$; stat /nonexistent-lx-trace 2>/dev/null; true"); code != 0 {
+		t.Fatalf("lx run: exit %d\n%s%s", code, o, errs)
+	}
+	wait()
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
 	var sawOpen, sawErr bool
 	for _, l := range lines {
@@ -461,6 +492,34 @@ func TestTraceFssrvOnly(t *testing.T) {
 	}
 	if !sawOpen || !sawErr {
 		t.Fatalf("trace misses the open of /etc/hostname or the stat of a missing file:\n%s", out.String())
+	}
+	if o, _, _ := lxEnv(t, env, nil, "status", "--json"); !strings.Contains(o, `"name":"trc"`) || !strings.Contains(o, `"paths":"trapped"`) {
+		t.Errorf("lx status does not show instance trc with paths trapped: %s", o)
+	}
+}
+
+// TestNativePaths: an instance started without --trap-paths runs the path
+// calls the kernel resolves natively. The filter lets them through (the
+// guest's open never reaches fssrv), lx trace says so, and a run that
+// wants them trapped is refused with what to do.
+func TestNativePaths(t *testing.T) {
+	dir := t.TempDir()
+	hold(t)
+	notice, out, wait := startTrace(t, nil, "--for", "3s", "fssrv")
+	if !strings.Contains(notice, "runs the path calls the kernel resolves natively") {
+		t.Errorf("lx trace fssrv of a native instance has no notice: %q", notice)
+	}
+	guest(t, dir, "sh", "-c", "cat /etc/hostname >/dev/null; mkdir d; mv d e; rmdir e")
+	wait()
+	if strings.Contains(out.String(), "/etc/hostname") || strings.Contains(out.String(), "mkdir") {
+		t.Errorf("fssrv served path calls of a native instance:\n%s", out.String())
+	}
+	_, errs, code := lx(t, dir, "", "run", "--trap-paths", "--", "true")
+	if code != 125 || !strings.Contains(errs, "runs path calls natively; stop it first (lx terminate default)") {
+		t.Errorf("lx run --trap-paths in a native instance: exit %d, %q", code, errs)
+	}
+	if o, _, _ := lx(t, dir, "", "status", "--json"); !strings.Contains(o, `"paths":"native"`) {
+		t.Errorf("lx status does not show paths native: %s", o)
 	}
 }
 

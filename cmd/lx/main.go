@@ -26,13 +26,16 @@ import (
 const usage = `usage: lx COMMAND [ARGS]
 
 Run Linux programs in an isolated instance (user, pid, mount, network
-namespaces; every system call that names something served by lx's servers).
+namespaces; every system call that names something checked or served by lx's
+servers, or resolved by the kernel inside the instance's namespaces).
 
 Commands:
   run [-d DISTRO] [-u USER] [--cd DIR] [--net all|loopback|none] [--net-raw]
-      [-p HOSTPORT:GUESTPORT]... [--] CMD [ARG...]
+      [-p HOSTPORT:GUESTPORT]... [--trap-paths] [--] CMD [ARG...]
                                       run CMD in the distro's instance, with this
-                                      terminal's stdin/stdout/stderr and environment
+                                      terminal's stdin/stdout/stderr and environment;
+                                      --trap-paths: the instance it starts sends every
+                                      path call to fssrv (for lx trace; slower)
   shell [-d DISTRO] [-u USER] [--net MODE] [-p HOST:GUEST]...
                                       a login shell in the distro's instance, on a pty
   import NAME TARBALL|-               unpack a root filesystem tarball (plain, gzip,
@@ -52,8 +55,11 @@ Commands:
                                       replace a server (procsrv, fssrv, netsrv, sigsrv)
                                       or the router of a running instance, the guests
                                       running on; --binary runs it from another lx build
-  trace [--for DURATION] SERVER...    print one line per call served by the named
-                                      servers (procsrv, fssrv, netsrv, sigsrv)
+  trace [--for DURATION] [--trap-paths] SERVER...
+                                      print one line per call served by the named
+                                      servers (procsrv, fssrv, netsrv, sigsrv); path
+                                      calls the kernel resolves run natively and reach
+                                      fssrv only in a --trap-paths instance
   ps [-d DISTRO] [--json]             the instance's process tree: guest pid, parent,
                                       group, session, user, state, threads, command
   status [-v] [--json]                the running instances and their servers (restarts,
@@ -166,6 +172,11 @@ func netFlags(fs *flag.FlagSet, o *lxbroker.NetOptions) {
 	fs.Var((*listFlag)(&o.Publish), "p", "short for --publish")
 }
 
+// trapPathsFlag adds --trap-paths. LX_TRAP_PATHS (non-empty) is its default.
+func trapPathsFlag(fs *flag.FlagSet, v *bool) {
+	fs.BoolVar(v, "trap-paths", os.Getenv("LX_TRAP_PATHS") != "", "the instance it starts traps every path call, so that lx trace fssrv shows them all (slower: by default the ones the kernel resolves run natively); a running instance without it is refused")
+}
+
 // listFlag is a repeatable string flag.
 type listFlag []string
 
@@ -192,6 +203,7 @@ func runFlags(fs *flag.FlagSet, what string) *lxbroker.RunOptions {
 	fs.StringVar(&o.Cwd, "cd", "", "the directory "+what+" starts in (default: this one for the host root, the user's home in a distro)")
 	fs.StringVar(&o.User, "u", "", "run as this user of the instance (default: root)")
 	netFlags(fs, &o.Net)
+	trapPathsFlag(fs, &o.TrapPaths)
 	fs.Var((*mounts)(&o.Mounts), "mount", "mount host directory HOSTDIR at GUESTDIR in the instance, read-only with :ro (HOSTDIR:GUESTDIR[:ro]; repeatable; it stays until the instance stops)")
 	return &o
 }
@@ -233,9 +245,11 @@ func cmdShell(args []string) error {
 }
 
 func cmdTrace(args []string) error {
-	fs := newFlags("trace", "[--for DURATION] SERVER...")
+	fs := newFlags("trace", "[--for DURATION] [--trap-paths] SERVER...")
 	dur := fs.Duration("for", 0, "stop after this long (default: until interrupted)")
 	distro := fs.String("d", "", "the distro whose instance to trace")
+	var trapPaths bool
+	trapPathsFlag(fs, &trapPaths)
 	fs.Parse(args)
 	if fs.NArg() == 0 {
 		fs.Usage()
@@ -247,11 +261,14 @@ func cmdTrace(args []string) error {
 		return err
 	}
 	first := true
-	return lxbroker.Stream(&lxbroker.Msg{Op: lxbroker.OpTrace, Servers: fs.Args(), Seconds: dur.Seconds(), Distro: name, Root: root},
+	return lxbroker.Stream(&lxbroker.Msg{Op: lxbroker.OpTrace, Servers: fs.Args(), Seconds: dur.Seconds(), Distro: name, Root: root, TrapPaths: trapPaths},
 		func(line string) {
-			if first && line == "" { // the broker's "tracing is on"
+			if first { // the broker's "tracing is on", with a notice or ""
 				first = false
 				fmt.Fprintln(os.Stderr, "lx: tracing", strings.Join(fs.Args(), ", "))
+				if line != "" {
+					fmt.Fprintln(os.Stderr, "lx:", line)
+				}
 				return
 			}
 			fmt.Println(line)

@@ -181,7 +181,7 @@ func printStatus(js string, verbose bool) {
 	}
 	w := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)
 	for _, in := range st.Instances {
-		fmt.Fprintf(w, "instance %s\tinit pid %d\tclients %d\tguests %d\tnet %s", in.Name, in.Init, in.Clients, in.Guests, in.Net)
+		fmt.Fprintf(w, "instance %s\tinit pid %d\tclients %d\tguests %d\tnet %s\tpaths %s", in.Name, in.Init, in.Clients, in.Guests, in.Net, in.Paths)
 		if len(in.Publish) > 0 {
 			fmt.Fprintf(w, ", publish %s", strings.Join(in.Publish, " "))
 		}

@@ -1,0 +1,119 @@
+package lxbroker
+
+// Path calls an instance runs natively.
+//
+// fssrv answers most path calls CONTINUE without a look (fssrv.PassThrough):
+// the kernel resolves the name in the guest's mount namespace, whose root is
+// the distro, with the guest's credentials. For those calls the listener's
+// round trip buys nothing but a trace line, so an instance's filter lets
+// them run natively (routes.Natively): a stat costs what it costs on the
+// host instead of a trip to the router and back. Calls fssrv serves itself
+// (recorded owners and devices, mounts) stay trapped.
+//
+// An instance started with `lx run --trap-paths` traps them all, as DESIGN
+// §4 has it, so that `lx trace fssrv` shows every path call; it is slower.
+// The choice is made when the instance starts (the filter is installed once,
+// by init) and holds until it stops.
+
+import (
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+
+	"lx/fssrv"
+	"lx/shared/routes"
+)
+
+// nativeEnv and forksEnv tell init, through the keeper, which calls its
+// filter lets run natively: the path calls with these numbers, and forks
+// when forksEnv is "1" (a pids cgroup bounds the instance, cgroup.go).
+const (
+	nativeEnv = "LX_NATIVE_CALLS"
+	forksEnv  = "LX_NATIVE_FORKS"
+)
+
+// nativeEnv is the environment that tells init what runs natively.
+func (in *Instance) nativeEnv() []string {
+	env := []string{nativeEnv + "=" + formatNrs(in.nativeCalls())}
+	if in.cgroup != "" {
+		env = append(env, forksEnv+"=1")
+	}
+	return env
+}
+
+// nativeEnvOf passes on what getenv has of nativeEnv and forksEnv.
+func nativeEnvOf(getenv func(string) string) []string {
+	return []string{nativeEnv + "=" + getenv(nativeEnv), forksEnv + "=" + getenv(forksEnv)}
+}
+
+// recorded reports whether the instance's fssrv records owners and devices
+// in xattrs: only for an unprivileged user's distro.
+func (in *Instance) recorded() bool { return in.root != "" && os.Geteuid() != 0 }
+
+// nativeCalls are the path calls the instance's filter lets run natively.
+func (in *Instance) nativeCalls() []int {
+	if in.trapPaths {
+		return nil
+	}
+	nrs := fssrv.PassThrough(in.recorded())
+	slices.Sort(nrs)
+	return nrs
+}
+
+// pathsMode names how the instance runs path calls, for lx status.
+func (in *Instance) pathsMode() string {
+	if in.trapPaths {
+		return "trapped"
+	}
+	return "native"
+}
+
+func formatNrs(nrs []int) string {
+	s := make([]string, len(nrs))
+	for i, nr := range nrs {
+		s[i] = strconv.Itoa(nr)
+	}
+	return strings.Join(s, ",")
+}
+
+// nativeRoutes is the route table an instance's filter is made from: the
+// path calls listed in nativeEnv and, with forksEnv, forks run natively.
+func nativeRoutes(getenv func(string) string) ([]routes.Route, error) {
+	var nrs []int
+	for _, f := range strings.Split(getenv(nativeEnv), ",") {
+		if f == "" {
+			continue
+		}
+		nr, err := strconv.Atoi(f)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %q is not a syscall number", nativeEnv, f)
+		}
+		nrs = append(nrs, nr)
+	}
+	rs, err := routes.Natively(routes.All(), nrs)
+	if err == nil && getenv(forksEnv) == "1" {
+		rs = routes.NativeForks(rs)
+	}
+	return rs, err
+}
+
+// joinPaths refuses a run that wants every path call trapped in an instance
+// that runs them natively.
+func (in *Instance) joinPaths(m *Msg) error {
+	if m.TrapPaths && !in.trapPaths {
+		return fmt.Errorf("instance %s runs path calls natively; stop it first (lx terminate %s) to run with --trap-paths", in.name, in.name)
+	}
+	return nil
+}
+
+// traceNotice is what a tracer of servers should know: fssrv does not see
+// the path calls this instance runs natively.
+func (in *Instance) traceNotice(servers []string) string {
+	if in.trapPaths || !slices.Contains(servers, "fssrv") {
+		return ""
+	}
+	return fmt.Sprintf("instance %s runs the path calls the kernel resolves natively (open, access, mkdir, rename…%s): fssrv does not see them; lx trace --trap-paths starts an instance that traps them (lx terminate %s first)",
+		in.name, map[bool]string{true: "", false: ", stat"}[in.recorded()], in.name)
+}
