@@ -28,6 +28,7 @@ const (
 	ctlExit      = 384  // u32, broker: 1 = exit at the next frame boundary (a requested restart)
 	ctlAnswer    = 448  // u64 1 + ring index, then i64 value: the answer of a call whose side effects are done
 	ctlInflight  = 512  // router only: the notification being routed (see router.go)
+	ctlBegun     = 960  // u64 1 + ring index, then u64 count: the frame being served, and how many incarnations began it
 	ctlPass      = 1024 // 8 u64, server: bit nr = the server answers syscall nr CONTINUE unseen unless tracing
 	ctlSize      = 4096
 )
@@ -135,6 +136,18 @@ func (c *Control) answerAt(i uint64) (int64, bool) {
 		return 0, false
 	}
 	return int64(c.u64(ctlAnswer + 8).Load()), true
+}
+
+// begin notes that an incarnation begins serving the frame at ring index
+// i and returns how many have begun it, this one included: more than one
+// means earlier ones died during it.
+func (c *Control) begin(i uint64) uint64 {
+	if c.u64(ctlBegun).Load() == i+1 {
+		return c.u64(ctlBegun + 8).Add(1)
+	}
+	c.u64(ctlBegun + 8).Store(1)
+	c.u64(ctlBegun).Store(i + 1)
+	return 1
 }
 
 // inflightRecord is the router's note of the notification it is routing.

@@ -100,10 +100,27 @@ func (s *Server) Serve(stop <-chan struct{}) error {
 		if !s.take(&c) {
 			continue
 		}
-		s.serve(&c)
+		if n := s.cfg.Control.begin(s.cfg.Ring.Tail()); n > MaxBegins {
+			// Each incarnation that took this call died serving it (a
+			// crash the handler cannot recover from, such as a call off
+			// the sandbox's list): replaying it again would only kill
+			// the next one.
+			s.cfg.Control.addError()
+			s.cfg.Log.Error("the call killed every incarnation that served it: answered EIO, not replayed",
+				zap.String("call", c.text()), zap.Int32("pid", c.Pid), zap.Uint64s("args", c.Args[:]), zap.Uint64("incarnations", n-1))
+			s.reply(&c, 0, unix.EIO)
+		} else {
+			s.serve(&c)
+		}
 		s.cfg.Ring.Commit()
 	}
 }
+
+// MaxBegins is how many incarnations may begin serving one call. A server
+// killed from outside (a restart, a hang, chaos) dies during a call rarely,
+// and twice in a row during the same call almost never; a call that kills
+// its server each time would, replayed forever, keep the server down.
+const MaxBegins = 3
 
 // take decodes the frame at the ring's tail into c. A frame that does not
 // decode is dropped and counted, and take reports false.

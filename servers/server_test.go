@@ -173,6 +173,48 @@ func TestInterruptedCallNotReplayed(t *testing.T) {
 	}
 }
 
+// TestPoisonCallNotReplayedForever: a call that every incarnation died
+// serving is answered EIO by the next one instead of served again.
+func TestPoisonCallNotReplayedForever(t *testing.T) {
+	prod, cons, ctl := serverRig(t)
+	ran := 0
+	table := Table{2: func(c *Call) (int64, error) { ran++; return 0, nil }}
+	enc := wire.NewEncoder()
+	b, _ := enc.Call(&wire.Call{ID: 1, Pid: int32(os.Getpid()), Nr: 2})
+	prod.Push(append([]byte(nil), b...))
+	for i := 0; i < MaxBegins; i++ {
+		ctl.begin(cons.Tail()) // an incarnation began it and died
+	}
+	s, _ := New(Config{Name: "t", Table: table, Listener: -1, Ring: cons, Control: ctl, Log: zap.NewNop()})
+	stop := make(chan struct{})
+	done := make(chan error)
+	go func() { done <- s.Serve(stop) }()
+	for i := 0; cons.Pending() > 0; i++ {
+		if i == 1000 {
+			t.Fatal("the pending frame was never taken")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	// One died during it: the next one serves it.
+	b, _ = enc.Call(&wire.Call{ID: 2, Pid: int32(os.Getpid()), Nr: 2})
+	ctl.begin(cons.Tail())
+	prod.Push(append([]byte(nil), b...))
+	for i := 0; cons.Pending() > 0; i++ {
+		if i == 1000 {
+			t.Fatal("the second frame was never taken")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	close(stop)
+	<-done
+	if ran != 1 {
+		t.Errorf("handler ran %d times, want once (for the second call only)", ran)
+	}
+	if ctl.Errors() != 3 { // the poison call, and two replies without a listener
+		t.Errorf("errors %d, want 3", ctl.Errors())
+	}
+}
+
 // serverRig makes a ring of 16 slots, mapped once as the router's end and
 // once as the server's, and a control page.
 func serverRig(t *testing.T) (prod, cons *ring.Ring, ctl *Control) {
