@@ -53,7 +53,9 @@ func TestMain(m *testing.M) {
 		defer exec.Command(lxBin, "shutdown").Run()
 		code := m.Run()
 		if sigsys := sandboxDeaths(rt); len(sigsys) > 0 {
-			fmt.Fprintf(os.Stderr, "FAIL: a sandboxed component died of SIGSYS (a call off its list): %s\n", strings.Join(sigsys, ", "))
+			for l, excerpt := range sigsys {
+				fmt.Fprintf(os.Stderr, "FAIL: a sandboxed component died of SIGSYS (a call off its list): %s\n%s\n", l, excerpt)
+			}
 			return 1
 		}
 		return code
@@ -61,14 +63,18 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// sandboxDeaths lists the component logs under runtime directory rt that
-// show a death by SIGSYS: a call off the component's allow-list.
-func sandboxDeaths(rt string) []string {
+// sandboxDeaths finds the component logs under runtime directory rt that
+// show a death by SIGSYS, a call off the component's allow-list, and
+// returns for each the first crash report (whose traceback names the call),
+// since the logs go with the test's directory.
+func sandboxDeaths(rt string) map[string]string {
 	logs, _ := filepath.Glob(filepath.Join(rt, "lx", "instances", "*", "*.log"))
-	var bad []string
+	bad := map[string]string{}
 	for _, l := range logs {
-		if b, _ := os.ReadFile(l); bytes.Contains(b, []byte("SIGSYS: bad system call")) {
-			bad = append(bad, l)
+		b, _ := os.ReadFile(l)
+		if i := bytes.Index(b, []byte("SIGSYS: bad system call")); i >= 0 {
+			lines := strings.SplitN(string(b[i:]), "\n", 60)
+			bad[l] = strings.Join(lines[:min(len(lines), 59)], "\n")
 		}
 	}
 	return bad
