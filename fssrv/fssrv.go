@@ -1,14 +1,16 @@
 // Package fssrv is the instance's file server: every syscall that names a
-// path (DESIGN §4) comes here.
+// path (DESIGN §4) is its to answer.
 //
-// Most of them are answered CONTINUE: the kernel then resolves the name in
-// the guest's own context, inside the instance's mount namespace (whose
-// root is the distro, and which holds nothing of the host but what a run
-// mounts in), with the guest's own uid, gids and capabilities. So the
-// errnos, the O_ and AT_ flags, umask, the sticky bit, ACLs, xattrs and
-// every permission check are Linux's own, and no name can resolve outside
-// the instance root or outside a bind mount's source. fssrv reads the names
-// only when a tracer wants them.
+// Most of them never reach it: the kernel resolves the name in the guest's
+// own context, inside the instance's mount namespace (whose root is the
+// distro, and which holds nothing of the host but what a run mounts in),
+// with the guest's own uid, gids and capabilities. PassThrough lists those
+// calls; an instance's filter lets them run natively, and in an instance
+// started with --trap-paths they come here and are answered CONTINUE, which
+// is the same a hand-off later. So the errnos, the O_ and AT_ flags, umask,
+// the sticky bit, ACLs, xattrs and every permission check are Linux's own,
+// and no name can resolve outside the instance root or outside a bind
+// mount's source. fssrv reads the names only when a tracer wants them.
 //
 // What the kernel cannot do for an unprivileged user's distro, fssrv does
 // itself (recorded.go): owners that the host user cannot give (root:root,
