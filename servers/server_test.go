@@ -117,20 +117,7 @@ func TestInterruptedCallNotReplayed(t *testing.T) {
 	ran := make(chan uint64, 4)
 	table := Table{2: func(c *Call) (int64, error) { ran <- c.ID; return 0, nil }}
 	enc := wire.NewEncoder()
-	serveOnce := func() {
-		s, _ := New(Config{Name: "t", Table: table, Listener: -1, Ring: cons, Control: ctl, Log: zap.NewNop()})
-		stop := make(chan struct{})
-		done := make(chan error)
-		go func() { done <- s.Serve(stop) }()
-		for i := 0; cons.Pending() > 0; i++ {
-			if i == 1000 {
-				t.Fatal("the pending frame was never taken")
-			}
-			time.Sleep(time.Millisecond)
-		}
-		close(stop)
-		<-done
-	}
+	serveOnce := func() { serveUntilTaken(t, table, cons, ctl)() }
 	push := func(id uint64) {
 		b, _ := enc.Call(&wire.Call{ID: id, Pid: int32(os.Getpid()), Nr: 2})
 		prod.Push(append([]byte(nil), b...))
@@ -185,34 +172,36 @@ func TestPoisonCallNotReplayedForever(t *testing.T) {
 	for i := 0; i < MaxBegins; i++ {
 		ctl.begin(cons.Tail()) // an incarnation began it and died
 	}
-	s, _ := New(Config{Name: "t", Table: table, Listener: -1, Ring: cons, Control: ctl, Log: zap.NewNop()})
-	stop := make(chan struct{})
-	done := make(chan error)
-	go func() { done <- s.Serve(stop) }()
-	for i := 0; cons.Pending() > 0; i++ {
-		if i == 1000 {
-			t.Fatal("the pending frame was never taken")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	serveUntilTaken(t, table, cons, ctl)()
 	// One died during it: the next one serves it.
 	b, _ = enc.Call(&wire.Call{ID: 2, Pid: int32(os.Getpid()), Nr: 2})
 	ctl.begin(cons.Tail())
 	prod.Push(append([]byte(nil), b...))
-	for i := 0; cons.Pending() > 0; i++ {
-		if i == 1000 {
-			t.Fatal("the second frame was never taken")
-		}
-		time.Sleep(time.Millisecond)
-	}
-	close(stop)
-	<-done
+	serveUntilTaken(t, table, cons, ctl)()
 	if ran != 1 {
 		t.Errorf("handler ran %d times, want once (for the second call only)", ran)
 	}
 	if ctl.Errors() != 3 { // the poison call, and two replies without a listener
 		t.Errorf("errors %d, want 3", ctl.Errors())
 	}
+}
+
+// serveUntilTaken starts a server of table on cons and ctl, waits until
+// it has taken every pending frame, and returns its stop, which waits for
+// it to end.
+func serveUntilTaken(t *testing.T, table Table, cons *ring.Ring, ctl *Control) (stop func()) {
+	t.Helper()
+	s, _ := New(Config{Name: "t", Table: table, Listener: -1, Ring: cons, Control: ctl, Log: zap.NewNop()})
+	quit := make(chan struct{})
+	done := make(chan error)
+	go func() { done <- s.Serve(quit) }()
+	for i := 0; cons.Pending() > 0; i++ {
+		if i == 1000 {
+			t.Fatal("the pending frame was never taken")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return func() { close(quit); <-done }
 }
 
 // serverRig makes a ring of 16 slots, mapped once as the router's end and
