@@ -20,8 +20,9 @@ import (
 // only, not threads, and only while procsrv runs. So in an instance with
 // such a cgroup the filter lets fork, vfork and clone without namespace
 // flags run natively (routes.NativeForks), which saves a trip to procsrv
-// per fork. Without such a cgroup (an unprivileged user) procsrv's count
-// and RLIMIT_NPROC are the bounds, and every fork goes to procsrv.
+// per fork. An unprivileged user gets no such cgroup: RLIMIT_NPROC, set by
+// init before it makes the guests' user namespace, bounds the instance
+// there, and forks run natively as well (native.go, forksBound).
 
 // TasksPerProc is the pids.max of an instance per process procsrv admits:
 // threads count as tasks.

@@ -52,6 +52,12 @@ func Init() error {
 		send(ctl, &Msg{Op: OpError, Text: err.Error()})
 		return err
 	}
+	if n := nprocBound(os.Getenv); n > 0 {
+		if err := boundTasks(n); err != nil {
+			send(ctl, &Msg{Op: OpError, Text: "bound the instance's tasks: " + err.Error()})
+			return err
+		}
+	}
 	rs, err := nativeRoutes(os.Getenv)
 	if err != nil {
 		send(ctl, &Msg{Op: OpError, Text: err.Error()})

@@ -22,13 +22,16 @@ import (
 	"strconv"
 	"strings"
 
+	"golang.org/x/sys/unix"
+
 	"lx/fssrv"
 	"lx/shared/routes"
 )
 
 // nativeEnv and forksEnv tell init, through the keeper, which calls its
 // filter lets run natively: the path calls with these numbers, and forks
-// when forksEnv is "1" (a pids cgroup bounds the instance, cgroup.go).
+// when forksEnv names what bounds the instance's tasks in the kernel
+// (forksBound).
 const (
 	nativeEnv = "LX_NATIVE_CALLS"
 	forksEnv  = "LX_NATIVE_FORKS"
@@ -36,11 +39,53 @@ const (
 
 // nativeEnv is the environment that tells init what runs natively.
 func (in *Instance) nativeEnv() []string {
-	env := []string{nativeEnv + "=" + formatNrs(in.nativeCalls())}
-	if in.cgroup != "" {
-		env = append(env, forksEnv+"=1")
+	return []string{nativeEnv + "=" + formatNrs(in.nativeCalls()), forksEnv + "=" + in.forksBound()}
+}
+
+// forksBound is what bounds the instance's tasks in the kernel, so that
+// its forks can run natively (routes.NativeForks) and procsrv need not
+// count them:
+//   - "cgroup": its pids cgroup (cgroup.go), where the broker could make
+//     one;
+//   - "nproc:N", for an unprivileged user: RLIMIT_NPROC. The kernel checks
+//     a fork against the task count of each user namespace up the chain,
+//     each against the RLIMIT_NPROC its creator had when it made it (the
+//     ucounts of Linux 5.15 and later); init sets its own to N before it
+//     makes the guests' user namespace, so the guests, whatever limits
+//     they set themselves, never have more than N tasks (threads count),
+//     and the next fork or thread fails with EAGAIN. Guest root has no
+//     capability in the host's namespace that would lift it.
+//   - "": nothing (host root, which RLIMIT_NPROC does not bind, without a
+//     pids cgroup): forks go to procsrv, which counts them.
+func (in *Instance) forksBound() string {
+	switch {
+	case in.cgroup != "":
+		return "cgroup"
+	case os.Geteuid() != 0:
+		return "nproc:" + strconv.Itoa(TasksPerProc*maxProcs())
 	}
-	return env
+	return ""
+}
+
+// nprocBound is the N of forksEnv "nproc:N" in the environment getenv
+// reads, or 0.
+func nprocBound(getenv func(string) string) int {
+	n, err := strconv.Atoi(strings.TrimPrefix(getenv(forksEnv), "nproc:"))
+	if err != nil || !strings.HasPrefix(getenv(forksEnv), "nproc:") || n <= 0 {
+		return 0
+	}
+	return n
+}
+
+// boundTasks sets the process's RLIMIT_NPROC to n (or its hard limit, if
+// that is lower), before init makes the guests' user namespace.
+func boundTasks(n int) error {
+	var r unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NPROC, &r); err != nil {
+		return err
+	}
+	v := min(uint64(n), r.Max)
+	return unix.Setrlimit(unix.RLIMIT_NPROC, &unix.Rlimit{Cur: v, Max: v})
 }
 
 // nativeEnvOf passes on what getenv has of nativeEnv and forksEnv.
@@ -93,7 +138,7 @@ func nativeRoutes(getenv func(string) string) ([]routes.Route, error) {
 		nrs = append(nrs, nr)
 	}
 	rs, err := routes.Natively(routes.All(), nrs)
-	if err == nil && getenv(forksEnv) == "1" {
+	if err == nil && getenv(forksEnv) != "" {
 		rs = routes.NativeForks(rs)
 	}
 	return rs, err

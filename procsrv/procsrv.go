@@ -9,10 +9,11 @@
 //   - fork, vfork, clone (processes; threads run natively): namespace flags
 //     are EPERM, but for init's one clone of the holder of the guests' user
 //     and mount namespaces (lxbroker/enter.go); past MaxProcs processes in
-//     the instance, EAGAIN (table.go). In an instance a pids cgroup bounds,
-//     only clones with namespace flags come here: the filter lets the rest
-//     run natively (routes.NativeForks), and the kernel answers EAGAIN past
-//     the cgroup's bound.
+//     the instance, EAGAIN (table.go). In an instance the kernel bounds (a
+//     pids cgroup, or RLIMIT_NPROC of the guests' user namespace: see
+//     lxbroker's forksBound), only clones with namespace flags come here:
+//     the filter lets the rest run natively (routes.NativeForks), and the
+//     kernel answers EAGAIN past the bound.
 //   - execve, execveat (exec.go): the target is opened in the instance's
 //     root and checked as the kernel will (EACCES, ENOEXEC for non-ELF,
 //     truncated or foreign-machine files, a clear log line for a 32-bit

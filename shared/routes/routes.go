@@ -275,9 +275,10 @@ const NamespaceFlags = unix.CLONE_NEWNS | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC 
 	unix.CLONE_NEWPID | unix.CLONE_NEWNET | unix.CLONE_NEWCGROUP | unix.CLONE_NEWTIME
 
 // NativeForks returns a copy of rs in which fork, vfork and clone without
-// namespace flags run natively: for an instance whose processes the kernel
-// bounds (a pids cgroup), procsrv would only count them and answer
-// CONTINUE. A clone with namespace flags still goes to procsrv.
+// namespace flags run natively: for an instance whose tasks the kernel
+// bounds (a pids cgroup, RLIMIT_NPROC of the guests' user namespace),
+// procsrv would only count them and answer CONTINUE. A clone with namespace
+// flags still goes to procsrv.
 func NativeForks(rs []Route) []Route {
 	out := make([]Route, len(rs))
 	for i, r := range rs {
@@ -285,10 +286,10 @@ func NativeForks(rs []Route) []Route {
 		switch r.Nr {
 		case unix.SYS_FORK, unix.SYS_VFORK:
 			out[i].Kind = Native
-			out[i].Note = "native in this instance: a pids cgroup bounds its processes"
+			out[i].Note = "native in this instance: the kernel bounds its tasks"
 		case unix.SYS_CLONE:
 			out[i].NativeIf = &ArgRule{Arg: 0, Op: OpMaskNone, Val: NamespaceFlags}
-			out[i].Note = "native without namespace flags in this instance: a pids cgroup bounds its processes"
+			out[i].Note = "native without namespace flags in this instance: the kernel bounds its tasks"
 		}
 	}
 	return out
