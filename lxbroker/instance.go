@@ -162,7 +162,7 @@ func (in *Instance) start() error {
 	if dir, err := pidsCgroup(in.name, TasksPerProc*maxProcs()); err == nil {
 		in.cgroup = dir
 	} else {
-		in.log.Info("no pids cgroup: procsrv's count bounds the instance's processes", zap.Error(err))
+		in.log.Info("no pids cgroup", zap.Error(err), zap.String("tasks bounded by", in.forksBound()))
 	}
 	in.keeper.Env = append([]string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}, in.nativeEnv()...)
 	in.keeper.SysProcAttr = &syscall.SysProcAttr{

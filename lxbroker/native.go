@@ -1,6 +1,8 @@
 package lxbroker
 
-// Path calls an instance runs natively.
+// Calls an instance runs natively although their route is a server's: the
+// path calls the kernel resolves, and forks where the kernel bounds the
+// instance's tasks (forksBound).
 //
 // fssrv answers most path calls CONTINUE without a look (fssrv.PassThrough):
 // the kernel resolves the name in the guest's mount namespace, whose root is
@@ -154,11 +156,19 @@ func (in *Instance) joinPaths(m *Msg) error {
 }
 
 // traceNotice is what a tracer of servers should know: fssrv does not see
-// the path calls this instance runs natively.
+// the path calls this instance runs natively, nor procsrv its forks.
 func (in *Instance) traceNotice(servers []string) string {
-	if in.trapPaths || !slices.Contains(servers, "fssrv") {
-		return ""
+	var notes []string
+	if !in.trapPaths && slices.Contains(servers, "fssrv") {
+		calls := "open, access, mkdir, rename…"
+		if !in.recorded() {
+			calls = "open, stat, access, mkdir, rename…"
+		}
+		notes = append(notes, fmt.Sprintf("instance %s runs the path calls the kernel resolves natively (%s): fssrv does not see them; lx trace --trap-paths starts an instance that traps them (lx terminate %s first)",
+			in.name, calls, in.name))
 	}
-	return fmt.Sprintf("instance %s runs the path calls the kernel resolves natively (open, access, mkdir, rename…%s): fssrv does not see them; lx trace --trap-paths starts an instance that traps them (lx terminate %s first)",
-		in.name, map[bool]string{true: "", false: ", stat"}[in.recorded()], in.name)
+	if in.forksBound() != "" && slices.Contains(servers, "procsrv") {
+		notes = append(notes, fmt.Sprintf("instance %s runs fork, vfork and clone without namespace flags natively (the kernel bounds its tasks): procsrv does not see them", in.name))
+	}
+	return strings.Join(notes, "\nlx: ")
 }
