@@ -2,6 +2,7 @@ package lxbroker
 
 import (
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/signal"
@@ -193,7 +194,7 @@ func lookupUser(view, name string) (user, error) {
 		name = "root"
 	}
 	root := user{name: "root", home: "/root"}
-	data, err := os.ReadFile(view + "/etc/passwd")
+	data, err := readGuest(view, "/etc/passwd")
 	if err != nil {
 		if name == "root" {
 			return root, nil
@@ -211,7 +212,7 @@ func lookupUser(view, name string) (user, error) {
 			continue
 		}
 		u := user{name: f[0], uid: uint32(uid), gid: uint32(gid), home: f[5]}
-		if g, err := os.ReadFile(view + "/etc/group"); err == nil {
+		if g, err := readGuest(view, "/etc/group"); err == nil {
 			for _, gl := range strings.Split(string(g), "\n") {
 				gf := strings.Split(gl, ":")
 				if len(gf) < 4 {
@@ -413,7 +414,7 @@ func (in *initState) spawn(m *Msg, fds []int) {
 	case syscall.ENOENT:
 		fail(127, "lx: %s: no such file or directory", m.Argv[0])
 	case syscall.ENOEXEC:
-		if elf32(view + filepath.Join(m.Cwd, path)) {
+		if elf32(view, filepath.Join(m.Cwd, path)) {
 			fail(126, "lx: %s: cannot execute: a 32-bit program (lx runs x86-64 programs only)", m.Argv[0])
 			return
 		}
@@ -439,9 +440,9 @@ func (in *initState) guestView() string {
 	return v
 }
 
-// elf32 reports whether path is a 32-bit ELF file.
-func elf32(path string) bool {
-	f, err := os.Open(path)
+// elf32 reports whether name, in the guests' view, is a 32-bit ELF file.
+func elf32(view, name string) bool {
+	f, err := openGuest(view, name)
 	if err != nil {
 		return false
 	}
@@ -449,6 +450,55 @@ func elf32(path string) bool {
 	var h [5]byte
 	n, _ := f.Read(h[:])
 	return n == 5 && string(h[:4]) == "\x7fELF" && h[4] == 1
+}
+
+// maxGuestFile bounds what init reads of a guest's file (/etc/passwd,
+// /etc/group).
+const maxGuestFile = 4 << 20
+
+// readGuest reads the regular file name of the guests' view, at most
+// maxGuestFile bytes of it (see openGuest).
+func readGuest(view, name string) ([]byte, error) {
+	f, err := openGuest(view, name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, maxGuestFile))
+}
+
+// openGuest opens the regular file name of the guests' view (guestView;
+// "" is init's own root) for reading. The files are the guests' to change:
+// the name is resolved inside the view's root, and anything but a regular
+// file (a FIFO, whose open would block init, or a device) is refused
+// before it is opened for reading.
+func openGuest(view, name string) (*os.File, error) {
+	if view == "" {
+		view = "/"
+	}
+	root, err := unix.Open(view, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer unix.Close(root)
+	fd, err := unix.Openat2(root, name, &unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC,
+		Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS})
+	if err != nil {
+		return nil, err
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return nil, err
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return nil, fmt.Errorf("%s: not a regular file", name)
+	}
+	rfd, err := unix.Open("/proc/self/fd/"+strconv.Itoa(fd), unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC|unix.O_NOCTTY, 0)
+	if err != nil {
+		return nil, err
+	}
+	return os.NewFile(uintptr(rfd), name), nil
 }
 
 // signal sends sig, which the host sent to `lx run`, to the run's

@@ -301,3 +301,29 @@ func importBusybox(t *testing.T, name string) (env []string, data string) {
 	})
 	return env, data
 }
+
+// TestGuestFilesCannotStallLaunches: init reads the instance's /etc/passwd
+// and /etc/group to start a command; a guest that replaces them with FIFOs
+// (whose open blocks) or devices must not stall every launch after it.
+func TestGuestFilesCannotStallLaunches(t *testing.T) {
+	env, _ := importBusybox(t, "fifo")
+	if out, errs, code := lxEnv(t, env, nil, "run", "-d", "fifo", "--", "sh", "-c",
+		"rm -f /etc/passwd /etc/group && mkfifo /etc/passwd && ln -s /dev/zero /etc/group && echo swapped"); code != 0 || out != "swapped\n" {
+		t.Fatalf("swap /etc/passwd: exit %d %q %s", code, out, errs)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if out, errs, code := lxEnv(t, env, nil, "run", "-d", "fifo", "--", "echo", "ok"); code != 0 || out != "ok\n" {
+			t.Errorf("launch after the swap: exit %d %q %s", code, out, errs)
+		}
+		if _, errs, code := lxEnv(t, env, nil, "run", "-d", "fifo", "-u", "user", "--", "true"); code != 125 || !strings.Contains(errs, "/etc/passwd") {
+			t.Errorf("launch as a user after the swap: exit %d %q, want 125 and a message naming /etc/passwd", code, errs)
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("launches stall after a guest made /etc/passwd a FIFO")
+	}
+}
