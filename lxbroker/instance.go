@@ -164,7 +164,7 @@ func (in *Instance) start() error {
 	} else {
 		in.log.Info("no pids cgroup", zap.Error(err), zap.String("tasks bounded by", in.forksBound()))
 	}
-	in.keeper.Env = append([]string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}, in.nativeEnv()...)
+	in.keeper.Env = append([]string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}, in.initEnv()...)
 	in.keeper.SysProcAttr = &syscall.SysProcAttr{
 		Cloneflags:  unix.CLONE_NEWUSER | unix.CLONE_NEWNS,
 		UidMappings: idMap(os.Geteuid()),

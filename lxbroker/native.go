@@ -39,8 +39,8 @@ const (
 	forksEnv  = "LX_NATIVE_FORKS"
 )
 
-// nativeEnv is the environment that tells init what runs natively.
-func (in *Instance) nativeEnv() []string {
+// initEnv is the environment that tells init what runs natively.
+func (in *Instance) initEnv() []string {
 	return []string{nativeEnv + "=" + formatNrs(in.nativeCalls()), forksEnv + "=" + in.forksBound()}
 }
 
@@ -72,8 +72,9 @@ func (in *Instance) forksBound() string {
 // nprocBound is the N of forksEnv "nproc:N" in the environment getenv
 // reads, or 0.
 func nprocBound(getenv func(string) string) int {
-	n, err := strconv.Atoi(strings.TrimPrefix(getenv(forksEnv), "nproc:"))
-	if err != nil || !strings.HasPrefix(getenv(forksEnv), "nproc:") || n <= 0 {
+	v, ok := strings.CutPrefix(getenv(forksEnv), "nproc:")
+	n, err := strconv.Atoi(v)
+	if !ok || err != nil || n <= 0 {
 		return 0
 	}
 	return n
