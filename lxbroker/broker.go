@@ -390,6 +390,7 @@ type InstanceStatus struct {
 	Net        string            `json:"net"`               // network mode, with " raw" when raw sockets are allowed
 	Publish    []string          `json:"publish,omitempty"` // HOSTPORT:GUESTPORT published by running runs
 	Paths      string            `json:"paths"`             // "native": the path calls the kernel resolves skip fssrv; "trapped": --trap-paths
+	Execs      string            `json:"execs"`             // "native": execve skips procsrv (binfmt.go); else "trapped: " and why
 	Components []ComponentStatus `json:"components"`
 }
 
@@ -417,6 +418,7 @@ func (b *Broker) status(c *net.UnixConn) {
 		is.Guests = in.Guests()
 		is.Net, is.Publish = in.netStatus()
 		is.Paths = in.pathsMode()
+		is.Execs = in.execs
 		for _, cp := range in.comps {
 			cp.mu.Lock()
 			cs := ComponentStatus{Name: cp.name, UptimeSec: time.Since(cp.started).Seconds(),

@@ -15,13 +15,15 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"lx/shared/routes"
 	"lx/shared/seccomp"
 )
 
 // Init is `lx init NEWROOT`: pid 1 of an instance, started by the keeper in
 // new pid, uts, ipc and net namespaces with its control socket to the
 // broker as fd 3. It mounts the instance's /proc, pivots into NEWROOT and
-// makes the mount table shared, installs the seccomp filter on itself
+// makes the mount table shared, makes the instance's binfmt_misc for native
+// execs (binfmt.go), installs the seccomp filter on itself
 // (every guest inherits it through fork and exec and can never remove it),
 // hands the listener to the broker, makes the guests' user and mount
 // namespaces (enter.go: nested in its own, with a locked copy of the
@@ -64,6 +66,17 @@ func Init() error {
 		send(ctl, &Msg{Op: OpError, Text: err.Error()})
 		return err
 	}
+	// Native execs (binfmt.go): the mount fd stays open for init's life.
+	execs := "trapped: lx run --trap-paths"
+	if os.Getenv(execsEnv) != "" {
+		if _, err := refuse32(enter); err != nil {
+			execs = "trapped: " + err.Error()
+			fmt.Fprintln(os.Stderr, "lx init: execs stay trapped:", err)
+		} else {
+			execs = "native"
+			rs = routes.NativeExecs(rs)
+		}
+	}
 	prog, err := seccomp.Build(rs)
 	if err != nil {
 		send(ctl, &Msg{Op: OpError, Text: err.Error()})
@@ -75,7 +88,7 @@ func Init() error {
 		return err
 	}
 	// From here on every call of this process is a guest's call.
-	if err := send(ctl, &Msg{Op: OpReady}, listener); err != nil {
+	if err := send(ctl, &Msg{Op: OpReady, Execs: execs}, listener); err != nil {
 		return err
 	}
 	unix.Close(listener)

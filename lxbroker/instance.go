@@ -68,6 +68,9 @@ type Instance struct {
 	cgroup  string // the instance's pids cgroup directory, if it has one (cgroup.go)
 	// trapPaths: every path call goes to fssrv, none runs natively (native.go)
 	trapPaths bool
+	// execs: how the filter runs execve, as init reported it: "native",
+	// or "trapped: " and why (binfmt.go)
+	execs string
 	// the holder of the guests' namespaces (pid in the instance)
 	holderPid int
 	ctl       *net.UnixConn // to init
@@ -205,6 +208,10 @@ func (in *Instance) start() error {
 		return fmt.Errorf("init failed: %s", m.Text)
 	}
 	listener := os.NewFile(uintptr(fds[0]), "listener")
+	in.execs = m.Execs
+	if m.Execs != "native" {
+		in.log.Info("execs go to procsrv", zap.String("execs", m.Execs))
+	}
 	root, err := os.OpenFile(fmt.Sprintf("/proc/%d/root", in.initPid), unix.O_PATH|unix.O_DIRECTORY, 0)
 	if err != nil {
 		return fmt.Errorf("instance root: %w", err)

@@ -41,7 +41,11 @@ const (
 
 // initEnv is the environment that tells init what runs natively.
 func (in *Instance) initEnv() []string {
-	return []string{nativeEnv + "=" + formatNrs(in.nativeCalls()), forksEnv + "=" + in.forksBound()}
+	execs := "1"
+	if in.trapPaths {
+		execs = ""
+	}
+	return []string{nativeEnv + "=" + formatNrs(in.nativeCalls()), forksEnv + "=" + in.forksBound(), execsEnv + "=" + execs}
 }
 
 // forksBound is what bounds the instance's tasks in the kernel, so that
@@ -91,9 +95,14 @@ func boundTasks(n int) error {
 	return unix.Setrlimit(unix.RLIMIT_NPROC, &unix.Rlimit{Cur: v, Max: v})
 }
 
-// nativeEnvOf passes on what getenv has of nativeEnv and forksEnv.
+// nativeEnvOf passes on what getenv has of nativeEnv, forksEnv and
+// execsEnv.
 func nativeEnvOf(getenv func(string) string) []string {
-	return []string{nativeEnv + "=" + getenv(nativeEnv), forksEnv + "=" + getenv(forksEnv)}
+	var env []string
+	for _, k := range []string{nativeEnv, forksEnv, execsEnv} {
+		env = append(env, k+"="+getenv(k))
+	}
+	return env
 }
 
 // recorded reports whether the instance's fssrv records owners and devices
@@ -168,8 +177,17 @@ func (in *Instance) traceNotice(servers []string) string {
 		notes = append(notes, fmt.Sprintf("instance %s runs the path calls the kernel resolves natively (%s): fssrv does not see them; lx trace --trap-paths starts an instance that traps them (lx terminate %s first)",
 			in.name, calls, in.name))
 	}
-	if in.forksBound() != "" && slices.Contains(servers, "procsrv") {
-		notes = append(notes, fmt.Sprintf("instance %s runs fork, vfork and clone without namespace flags natively (the kernel bounds its tasks): procsrv does not see them", in.name))
+	if slices.Contains(servers, "procsrv") {
+		var calls []string
+		if in.forksBound() != "" {
+			calls = append(calls, "fork, vfork and clone without namespace flags (the kernel bounds its tasks)")
+		}
+		if in.execs == "native" {
+			calls = append(calls, "execve and execveat (its binfmt_misc refuses 32-bit programs)")
+		}
+		if len(calls) > 0 {
+			notes = append(notes, fmt.Sprintf("instance %s runs %s natively: procsrv does not see them", in.name, strings.Join(calls, ", and ")))
+		}
 	}
 	return strings.Join(notes, "\nlx: ")
 }

@@ -42,6 +42,9 @@ type Msg struct {
 	// TrapPaths: the instance this run starts traps every path call, so that
 	// lx trace fssrv sees them all (native.go); false joins any instance.
 	TrapPaths bool `msgpack:"trappaths,omitempty"`
+	// Execs: init → broker with OpReady, how the instance runs execve:
+	// "native", or "trapped: " and why (binfmt.go).
+	Execs string `msgpack:"execs,omitempty"`
 }
 
 // Mount is one `lx run --mount HOSTDIR:GUESTDIR[:ro]`.

@@ -21,7 +21,9 @@ const (
 )
 
 // execveat checks the target the way the kernel will, so that the guest
-// gets Linux's errno from procsrv, then lets the kernel load it.
+// gets Linux's errno from procsrv, then lets the kernel load it. It serves
+// instances that trap execs; the others run them natively
+// (lxbroker/binfmt.go).
 func execveat(c *servers.Call, d, i, flags int) (int64, error) {
 	if flags&^(unix.AT_EMPTY_PATH|unix.AT_SYMLINK_NOFOLLOW) != 0 {
 		return 0, unix.EINVAL

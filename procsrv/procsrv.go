@@ -17,7 +17,11 @@
 //   - execve, execveat (exec.go): the target is opened in the instance's
 //     root and checked as the kernel will (EACCES, ENOEXEC for non-ELF,
 //     truncated or foreign-machine files, a clear log line for a 32-bit
-//     one); `#!` nesting, E2BIG and the rest are the kernel's.
+//     one); `#!` nesting, E2BIG and the rest are the kernel's. Only in an
+//     instance that traps execs (--trap-paths, or a kernel without
+//     binfmt_misc in user namespaces): elsewhere the filter lets them run
+//     natively and the instance's binfmt_misc refuses 32-bit programs
+//     (routes.NativeExecs, lxbroker/binfmt.go).
 //   - setuid family, setgroups (cred.go): ids must be mapped in the
 //     instance (EINVAL otherwise); the kernel then applies its rules.
 //   - setrlimit, prlimit64 (limits.go): resource and value checks.

@@ -529,6 +529,35 @@ func TestNativePaths(t *testing.T) {
 	}
 }
 
+// TestNativeExecs: a default instance runs execve natively (its
+// binfmt_misc refuses 32-bit programs, lxbroker/binfmt.go): procsrv never
+// sees an exec, lx trace procsrv says so, lx status shows it, and no
+// guest can see the instance's binfmt_misc.
+func TestNativeExecs(t *testing.T) {
+	dir := t.TempDir()
+	hold(t)
+	notice, out, wait := startTrace(t, nil, "--for", "3s", "procsrv")
+	if !strings.Contains(notice, "execve and execveat (its binfmt_misc refuses 32-bit programs)") {
+		t.Errorf("lx trace procsrv of a native instance has no notice about execs: %q", notice)
+	}
+	before := component(t, "procsrv").Calls
+	got := guest(t, dir, "sh", "-c", "/bin/true && env true && ls /proc/sys/fs/binfmt_misc | wc -l && { grep -c binfmt_misc /proc/self/mountinfo || true; }")
+	wait()
+	if got != "0\n0\n" {
+		t.Errorf("a guest sees a binfmt_misc: %q", got)
+	}
+	if strings.Contains(out.String(), "execve") {
+		t.Errorf("procsrv served execs of a native instance:\n%s", out.String())
+	}
+	// lx run's own launch: lx-enter's two setns
+	if after := component(t, "procsrv").Calls; after-before > 2 {
+		t.Errorf("procsrv served %d calls for a run of 4 execs", after-before)
+	}
+	if in, _ := instance(t, lxbroker.DefaultDistro); in.Execs != "native" {
+		t.Errorf("lx status: execs %q, want native", in.Execs)
+	}
+}
+
 // asNobody makes a runtime and a work directory of host user nobody and
 // returns the work directory and a runner of lx as nobody there (output,
 // exit code), with env added; nobody's broker is shut down at the end.

@@ -35,7 +35,8 @@ Commands:
                                       run CMD in the distro's instance, with this
                                       terminal's stdin/stdout/stderr and environment;
                                       --trap-paths: the instance it starts sends every
-                                      path call to fssrv (for lx trace; slower)
+                                      path call to fssrv and every exec to procsrv
+                                      (for lx trace; slower)
   shell [-d DISTRO] [-u USER] [--net MODE] [-p HOST:GUEST]...
                                       a login shell in the distro's instance, on a pty
   import NAME TARBALL|-               unpack a root filesystem tarball (plain, gzip,
@@ -58,8 +59,9 @@ Commands:
   trace [--for DURATION] [--trap-paths] SERVER...
                                       print one line per call served by the named
                                       servers (procsrv, fssrv, netsrv, sigsrv); path
-                                      calls the kernel resolves run natively and reach
-                                      fssrv only in a --trap-paths instance
+                                      calls the kernel resolves and execs run natively
+                                      and reach fssrv and procsrv only in a --trap-paths
+                                      instance
   ps [-d DISTRO] [--json]             the instance's process tree: guest pid, parent,
                                       group, session, user, state, threads, command
   status [-v] [--json]                the running instances and their servers (restarts,
@@ -174,7 +176,7 @@ func netFlags(fs *flag.FlagSet, o *lxbroker.NetOptions) {
 
 // trapPathsFlag adds --trap-paths. LX_TRAP_PATHS (non-empty) is its default.
 func trapPathsFlag(fs *flag.FlagSet, v *bool) {
-	fs.BoolVar(v, "trap-paths", os.Getenv("LX_TRAP_PATHS") != "", "the instance it starts traps every path call, so that lx trace fssrv shows them all (slower: by default the ones the kernel resolves run natively); a running instance without it is refused")
+	fs.BoolVar(v, "trap-paths", os.Getenv("LX_TRAP_PATHS") != "", "the instance it starts traps every path call and exec, so that lx trace fssrv and procsrv show them all (slower: by default the ones the kernel resolves run natively); a running instance without it is refused")
 }
 
 // listFlag is a repeatable string flag.

@@ -75,41 +75,82 @@ func wantLines(t *testing.T, out string, lines ...string) {
 // wait4/waitid, groups and sessions, orphans, threads, identities, limits
 // and signals (testdata/proctest.c), natively and under lx.
 func TestProcSuite(t *testing.T) {
-	need(t, "gcc")
-	bin := t.TempDir()
-	gcc(t, bin, "proctest", "proctest.c", "-pthread")
+	bin := buildProctest(t)
 	for _, part := range []string{"exec", "proc", "id", "limits", "signals"} {
 		t.Run(part, func(t *testing.T) {
 			if os.Geteuid() != 0 && (part == "id" || part == "limits") {
 				t.Skip("skipped: run by a user other than root, the guest is root of a one-id instance but the native run is not root; TestProcUnprivileged covers that case")
 			}
-			out := sameUnderLx(t, func(dir string) {
-				b, _ := os.ReadFile(filepath.Join(bin, "proctest"))
-				write(t, filepath.Join(dir, "proctest"), string(b), 0o755)
-			}, "./proctest", part)
-			if !strings.HasSuffix(out, "done\n") {
-				t.Fatalf("proctest %s did not finish:\n%s", part, out)
-			}
-			switch part {
-			case "exec":
-				wantLines(t, out, "exec text file: ENOEXEC", "exec aarch64 elf: ENOEXEC", "exec directory: EACCES",
-					"script nested 4: exit 0", "exec ./s5: ELOOP", "exec one 200000-byte argument: E2BIG",
-					"  new image: argv execveat, /proc/self/exe proctest, threads 1", "exec from a second thread: exit 5")
-			case "proc":
-				wantLines(t, out, "fork, getppid in child: exit 7", "posix_spawn: exit 17", "orphan reparented: yes",
-					"8 threads: distinct tids 1, sum 7999992", "setsid, getsid, second setsid, new group: 15/15")
-			case "id":
-				if os.Geteuid() == 0 {
-					wantLines(t, out, "setgroups, setresgid, setresuid: 7/7", "  after setresuid: geteuid 1002, setuid(0) EPERM")
-				}
-			case "limits":
-				wantLines(t, out, "  RLIMIT_NOFILE 16: last fd 15, then EMFILE", "SIGSEGV death: signal SEGV",
-					"prlimit on a child: ok, now 100/200")
-			case "signals":
-				wantLines(t, out, "sigqueue SIGRTMIN: got 1, value 4242", "the thread got USR2",
-					"SIGPIPE: signal PIPE", "SIGSYS seen after trapped calls: 0", "SIGSYS default: signal SIGSYS")
-			}
+			procPart(t, bin, part)
 		})
+	}
+}
+
+// TestProcExecTrapped: the exec part of the suite in an instance that
+// traps execve (--trap-paths), where procsrv makes the checks the kernel
+// makes in a default instance, with the same results; a 32-bit ELF gets
+// ENOEXEC there, and lx run says what it is.
+func TestProcExecTrapped(t *testing.T) {
+	bin := buildProctest(t)
+	lx(t, "/", "", "terminate", "default")
+	t.Cleanup(func() { lx(t, "/", "", "terminate", "default") })
+	t.Setenv("LX_TRAP_PATHS", "1")
+	hold(t) // the instance stays, for lx status
+	procPart(t, bin, "exec")
+	in, ok := instance(t, lxbroker.DefaultDistro)
+	if !ok || in.Execs != "trapped: lx run --trap-paths" {
+		t.Errorf("lx status: execs %q, want trapped", in.Execs)
+	}
+	if c := component(t, "procsrv"); c.Calls < 10 {
+		t.Errorf("procsrv served %d calls: the execs did not reach it", c.Calls)
+	}
+	dir := t.TempDir()
+	write(t, filepath.Join(dir, "elf32"), elf32(t), 0o755)
+	if _, errs, code := lx(t, dir, "", "run", "--", "./elf32"); code != 126 || !strings.Contains(errs, "a 32-bit program") {
+		t.Errorf("lx run of a 32-bit ELF: exit %d %q", code, errs)
+	}
+	if out, _, _ := lx(t, dir, "", "run", "--", "sh", "-c", "./elf32; echo $?"); out != "126\n" {
+		t.Errorf("sh running a 32-bit ELF: %q, want 126 (ENOEXEC)", out)
+	}
+}
+
+func buildProctest(t *testing.T) string {
+	t.Helper()
+	need(t, "gcc")
+	bin := t.TempDir()
+	gcc(t, bin, "proctest", "proctest.c", "-pthread")
+	return bin
+}
+
+// procPart runs part of proctest (built in bin) natively and under lx and
+// checks the lines that show it worked.
+func procPart(t *testing.T, bin, part string) {
+	t.Helper()
+	out := sameUnderLx(t, func(dir string) {
+		b, _ := os.ReadFile(filepath.Join(bin, "proctest"))
+		write(t, filepath.Join(dir, "proctest"), string(b), 0o755)
+	}, "./proctest", part)
+	if !strings.HasSuffix(out, "done\n") {
+		t.Fatalf("proctest %s did not finish:\n%s", part, out)
+	}
+	switch part {
+	case "exec":
+		wantLines(t, out, "exec text file: ENOEXEC", "exec aarch64 elf: ENOEXEC", "exec directory: EACCES",
+			"script nested 4: exit 0", "exec ./s5: ELOOP", "exec one 200000-byte argument: E2BIG",
+			"  new image: argv execveat, /proc/self/exe proctest, threads 1", "exec from a second thread: exit 5")
+	case "proc":
+		wantLines(t, out, "fork, getppid in child: exit 7", "posix_spawn: exit 17", "orphan reparented: yes",
+			"8 threads: distinct tids 1, sum 7999992", "setsid, getsid, second setsid, new group: 15/15")
+	case "id":
+		if os.Geteuid() == 0 {
+			wantLines(t, out, "setgroups, setresgid, setresuid: 7/7", "  after setresuid: geteuid 1002, setuid(0) EPERM")
+		}
+	case "limits":
+		wantLines(t, out, "  RLIMIT_NOFILE 16: last fd 15, then EMFILE", "SIGSEGV death: signal SEGV",
+			"prlimit on a child: ok, now 100/200")
+	case "signals":
+		wantLines(t, out, "sigqueue SIGRTMIN: got 1, value 4242", "the thread got USR2",
+			"SIGPIPE: signal PIPE", "SIGSYS seen after trapped calls: 0", "SIGSYS default: signal SIGSYS")
 	}
 }
 
@@ -127,19 +168,31 @@ func TestProcScriptArgs(t *testing.T) {
 }
 
 // TestProc32BitClearMessage: lx runs only x86-64 programs; a 32-bit ELF is
-// refused with a message that says so.
+// refused with a message that says so, whether lx run starts it or a
+// guest does (in a default instance the instance's binfmt_misc hands it
+// to lx-enter, which says so and exits 126: lxbroker/binfmt.go).
 func TestProc32BitClearMessage(t *testing.T) {
 	dir := t.TempDir()
+	write(t, filepath.Join(dir, "elf32"), elf32(t), 0o755)
+	_, errs, code := lx(t, dir, "", "run", "--", "./elf32")
+	if code != 126 || !strings.Contains(errs, "32-bit") {
+		t.Fatalf("32-bit ELF: exit %d %q", code, errs)
+	}
+	out, errs, code := lx(t, dir, "", "run", "--", "sh", "-c", "./elf32 a b; echo $?")
+	if code != 0 || out != "126\n" || errs != "lx: ./elf32: cannot execute: a 32-bit program (lx runs x86-64 programs only)\n" {
+		t.Fatalf("a guest running a 32-bit ELF: exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+}
+
+// elf32 is /bin/true with the header of a 32-bit x86 ELF.
+func elf32(t *testing.T) string {
+	t.Helper()
 	b, err := os.ReadFile("/bin/true")
 	if err != nil {
 		t.Skipf("skipped: %v", err)
 	}
 	b[4], b[18], b[19] = 1, 3, 0 // ELFCLASS32, EM_386
-	write(t, filepath.Join(dir, "elf32"), string(b), 0o755)
-	_, errs, code := lx(t, dir, "", "run", "--", "./elf32")
-	if code != 126 || !strings.Contains(errs, "32-bit") {
-		t.Fatalf("32-bit ELF: exit %d %q", code, errs)
-	}
+	return string(b)
 }
 
 // TestProcBashJobControl: a bash script with set -m: job process groups,

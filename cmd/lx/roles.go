@@ -181,7 +181,8 @@ func printStatus(js string, verbose bool) {
 	}
 	w := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)
 	for _, in := range st.Instances {
-		fmt.Fprintf(w, "instance %s\tinit pid %d\tclients %d\tguests %d\tnet %s\tpaths %s", in.Name, in.Init, in.Clients, in.Guests, in.Net, in.Paths)
+		execs, _, _ := strings.Cut(in.Execs, ":") // the reason is in --json and the broker's log
+		fmt.Fprintf(w, "instance %s\tinit pid %d\tclients %d\tguests %d\tnet %s\tpaths %s\texecs %s", in.Name, in.Init, in.Clients, in.Guests, in.Net, in.Paths, execs)
 		if len(in.Publish) > 0 {
 			fmt.Fprintf(w, ", publish %s", strings.Join(in.Publish, " "))
 		}

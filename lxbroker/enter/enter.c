@@ -13,6 +13,11 @@
 //       UID ("-" keeps the credentials), and executes PATH. On failure it
 //       writes the errno (4 bytes, native order) to fd 5 and exits 127;
 //       fd 5 is close-on-exec, so a successful execve closes it empty.
+//   /proc/self/fd/N FILE ARGS...
+//       the kernel runs it so, as the binfmt_misc interpreter of 32-bit
+//       ELF files (lxbroker/binfmt.go): says on stderr that FILE is a
+//       32-bit program, which lx does not run, and exits 126, as a shell
+//       does for a file it cannot execute.
 
 #define SYS_write 1
 #define SYS_close 3
@@ -45,6 +50,15 @@ static void fail(long r) {
 		sys3(SYS_exit, 127, 0, 0);
 }
 
+static long len(const char *s) {
+	long n = 0;
+	while (s[n])
+		n++;
+	return n;
+}
+
+static void say(const char *s) { sys3(SYS_write, 2, (long)s, len(s)); }
+
 static long num(const char *s) {
 	long v = 0;
 	while (*s >= '0' && *s <= '9')
@@ -60,6 +74,13 @@ __attribute__((used)) void enter(long *sp) {
 		sys3(SYS_prctl, PR_SET_NAME, (long)"lx-holder", 0);
 		for (;;)
 			sys3(SYS_pause, 0, 0, 0);
+	}
+	if (argv[0][0] == '/') {
+		say("lx: ");
+		say(argv[1]);
+		say(": cannot execute: a 32-bit program (lx runs x86-64 programs only)\n");
+		for (;;)
+			sys3(SYS_exit, 126, 0, 0);
 	}
 	sys3(SYS_fcntl, 5, F_SETFD, FD_CLOEXEC);
 	if (argc < 7)

@@ -280,17 +280,37 @@ const NamespaceFlags = unix.CLONE_NEWNS | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC 
 // procsrv would only count them and answer CONTINUE. A clone with namespace
 // flags still goes to procsrv.
 func NativeForks(rs []Route) []Route {
+	return edited(rs, func(r *Route) {
+		switch r.Nr {
+		case unix.SYS_FORK, unix.SYS_VFORK:
+			r.Kind = Native
+			r.Note = "native in this instance: the kernel bounds its tasks"
+		case unix.SYS_CLONE:
+			r.NativeIf = &ArgRule{Arg: 0, Op: OpMaskNone, Val: NamespaceFlags}
+			r.Note = "native without namespace flags in this instance: the kernel bounds its tasks"
+		}
+	})
+}
+
+// NativeExecs returns a copy of rs in which execve and execveat run
+// natively: for an instance whose kernel gives every check procsrv makes
+// (the 32-bit case through the instance's binfmt_misc, lxbroker/binfmt.go),
+// procsrv would only answer CONTINUE.
+func NativeExecs(rs []Route) []Route {
+	return edited(rs, func(r *Route) {
+		if r.Nr == unix.SYS_EXECVE || r.Nr == unix.SYS_EXECVEAT {
+			r.Kind = Native
+			r.Note = "native in this instance: its binfmt_misc refuses 32-bit programs"
+		}
+	})
+}
+
+// edited returns a copy of rs with change made to every route.
+func edited(rs []Route, change func(*Route)) []Route {
 	out := make([]Route, len(rs))
 	for i, r := range rs {
 		out[i] = clone(r)
-		switch r.Nr {
-		case unix.SYS_FORK, unix.SYS_VFORK:
-			out[i].Kind = Native
-			out[i].Note = "native in this instance: the kernel bounds its tasks"
-		case unix.SYS_CLONE:
-			out[i].NativeIf = &ArgRule{Arg: 0, Op: OpMaskNone, Val: NamespaceFlags}
-			out[i].Note = "native without namespace flags in this instance: the kernel bounds its tasks"
-		}
+		change(&out[i])
 	}
 	return out
 }

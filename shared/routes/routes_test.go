@@ -260,3 +260,25 @@ func TestNativeForks(t *testing.T) {
 		t.Error("NativeForks changed the table")
 	}
 }
+
+func TestNativeExecs(t *testing.T) {
+	rs := NativeExecs(All())
+	for _, r := range rs {
+		switch r.Nr {
+		case unix.SYS_EXECVE, unix.SYS_EXECVEAT:
+			if r.Kind != Native || r.NativeIf != nil {
+				t.Errorf("%s: %v", r.Name, r.Kind)
+			}
+		default:
+			if want := Lookup(r.Nr); r.Kind != want.Kind {
+				t.Errorf("%s: %v, want %v", r.Name, r.Kind, want.Kind)
+			}
+		}
+		if err := check(r); err != nil {
+			t.Errorf("%s: %v", r.Name, err)
+		}
+	}
+	if Lookup(unix.SYS_EXECVE).Kind != Proc {
+		t.Error("NativeExecs changed the table")
+	}
+}

@@ -107,6 +107,29 @@ func TestFilterNativePaths(t *testing.T) {
 // TestFilterNativeForks checks the filter of an instance bounded by a pids
 // cgroup (routes.NativeForks): fork runs natively, and clone unless it has
 // namespace flags.
+// TestFilterNativeExecs: the filter of an instance with native execs and
+// forks (the default) lets execve and execveat through and still sends
+// the setuid family and the limits to the listener.
+func TestFilterNativeExecs(t *testing.T) {
+	rs := routes.NativeExecs(routes.NativeForks(routes.All()))
+	checkFilter(t, rs)
+	raw, _ := Build(rs)
+	vm := newVM(t, raw)
+	for nr, want := range map[int]uint32{
+		unix.SYS_EXECVE:    unix.SECCOMP_RET_ALLOW,
+		unix.SYS_EXECVEAT:  unix.SECCOMP_RET_ALLOW,
+		unix.SYS_SETRESUID: unix.SECCOMP_RET_USER_NOTIF,
+		unix.SYS_SETRLIMIT: unix.SECCOMP_RET_USER_NOTIF,
+	} {
+		if got := eval(t, vm, seccompData{Nr: uint32(nr), Arch: unix.AUDIT_ARCH_X86_64}); got != want {
+			t.Errorf("nr %d: filter returns %#x, want %#x", nr, got, want)
+		}
+	}
+	if got := eval(t, vm, seccompData{Nr: unix.SYS_EXECVE, Arch: unix.AUDIT_ARCH_I386}); got == unix.SECCOMP_RET_ALLOW {
+		t.Errorf("an i386 execve is let through")
+	}
+}
+
 func TestFilterNativeForks(t *testing.T) {
 	rs := routes.NativeForks(routes.All())
 	if rules := checkFilter(t, rs); rules != 6 {
