@@ -34,7 +34,9 @@ package lxbroker
 
 import (
 	"fmt"
+	"os"
 	"strconv"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -47,6 +49,12 @@ const execsEnv = "LX_NATIVE_EXECS"
 // files. It returns the mount fd, which must stay open for the handler to
 // stay (the instance's is the only mount of it).
 func refuse32(enter int) (int, error) {
+	// In the host's own user namespace the binfmt_misc would be the
+	// host's: never register there.
+	m, err := os.ReadFile("/proc/self/uid_map")
+	if f := strings.Fields(string(m)); err != nil || len(f) < 3 || f[2] == "4294967295" {
+		return -1, fmt.Errorf("binfmt_misc: init is not in a user namespace of its own")
+	}
 	fs, err := unix.Fsopen("binfmt_misc", unix.FSOPEN_CLOEXEC)
 	if err != nil {
 		return -1, fmt.Errorf("binfmt_misc of the instance's user namespace (Linux 6.7 or later): %w", err)
