@@ -25,8 +25,9 @@ package lxbroker
 // The instance's binfmt_misc is mounted nowhere (fsmount without
 // move_mount): init keeps the mount fd, which keeps the handler, and no
 // guest can see or change it. Guest root may mount a binfmt_misc of its
-// own, for the guests' user namespace; its handlers then replace this
-// one for the guests, as they would on Linux.
+// own, for the guests' user namespace (mount -t binfmt_misc, as on Linux):
+// its handlers then replace this one for the guests, and a 32-bit program
+// starts, and the filter answers each of its calls ENOSYS (DESIGN §2).
 //
 // Where the kernel cannot (older than 6.7, no binfmt_misc), or for an
 // instance started with --trap-paths (so that lx trace procsrv sees every
