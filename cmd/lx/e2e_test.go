@@ -504,17 +504,25 @@ func TestTraceFssrvOnly(t *testing.T) {
 	}
 }
 
+// traceNative holds the default instance and traces server in it for 3 s
+// (see startTrace); the notice lx trace gives must contain want.
+func traceNative(t *testing.T, server, want string) (*bytes.Buffer, func()) {
+	t.Helper()
+	hold(t)
+	notice, out, wait := startTrace(t, nil, "--for", "3s", server)
+	if !strings.Contains(notice, want) {
+		t.Errorf("lx trace %s of a native instance: notice %q lacks %q", server, notice, want)
+	}
+	return out, wait
+}
+
 // TestNativePaths: an instance started without --trap-paths runs the path
 // calls the kernel resolves natively. The filter lets them through (the
 // guest's open never reaches fssrv), lx trace says so, and a run that
 // wants them trapped is refused with what to do.
 func TestNativePaths(t *testing.T) {
 	dir := t.TempDir()
-	hold(t)
-	notice, out, wait := startTrace(t, nil, "--for", "3s", "fssrv")
-	if !strings.Contains(notice, "runs the path calls the kernel resolves natively") {
-		t.Errorf("lx trace fssrv of a native instance has no notice: %q", notice)
-	}
+	out, wait := traceNative(t, "fssrv", "runs the path calls the kernel resolves natively")
 	guest(t, dir, "sh", "-c", "cat /etc/hostname >/dev/null; mkdir d; mv d e; rmdir e")
 	wait()
 	if strings.Contains(out.String(), "/etc/hostname") || strings.Contains(out.String(), "mkdir") {
@@ -535,11 +543,7 @@ func TestNativePaths(t *testing.T) {
 // guest can see the instance's binfmt_misc.
 func TestNativeExecs(t *testing.T) {
 	dir := t.TempDir()
-	hold(t)
-	notice, out, wait := startTrace(t, nil, "--for", "3s", "procsrv")
-	if !strings.Contains(notice, "execve and execveat (its binfmt_misc refuses 32-bit programs)") {
-		t.Errorf("lx trace procsrv of a native instance has no notice about execs: %q", notice)
-	}
+	out, wait := traceNative(t, "procsrv", "execve and execveat (its binfmt_misc refuses 32-bit programs)")
 	before := component(t, "procsrv").Calls
 	got := guest(t, dir, "sh", "-c", "/bin/true && env true && ls /proc/sys/fs/binfmt_misc | wc -l && { grep -c binfmt_misc /proc/self/mountinfo || true; }")
 	wait()
