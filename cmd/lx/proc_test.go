@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"lx/lxbroker"
 )
 
@@ -193,6 +195,62 @@ func elf32(t *testing.T) string {
 	}
 	b[4], b[18], b[19] = 1, 3, 0 // ELFCLASS32, EM_386
 	return string(b)
+}
+
+// TestHostBinfmtHidden: a binfmt_misc handler of the host (here one that
+// runs aarch64 ELFs with /bin/true, as qemu-user's would run them) does not
+// reach guests: the instance's own binfmt_misc hides the host's, so the
+// file is ENOEXEC for them, as procsrv answers in an instance that traps
+// execs. Only host root can register one, for the test's few seconds.
+func TestHostBinfmtHidden(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("skipped: only host root can register a binfmt_misc handler of the host")
+	}
+	fs, err := unix.Fsopen("binfmt_misc", unix.FSOPEN_CLOEXEC)
+	if err != nil {
+		t.Skipf("skipped: no binfmt_misc: %v", err)
+	}
+	defer unix.Close(fs)
+	if err := unix.FsconfigCreate(fs); err != nil {
+		t.Fatal(err)
+	}
+	mnt, err := unix.Fsmount(fs, unix.FSMOUNT_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(mnt)
+	reg, err := unix.Openat(mnt, "register", unix.O_WRONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// ELFCLASS64, little-endian, version 1, e_machine EM_AARCH64 (183).
+	rule := `:lx-test-aarch64:M::\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\xb7\x00` +
+		`:\xff\xff\xff\xff\xff\xff\xff\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\xff\xff:/bin/true:F`
+	_, err = unix.Write(reg, []byte(rule))
+	unix.Close(reg)
+	if err != nil {
+		t.Fatalf("register a host handler: %v", err)
+	}
+	t.Cleanup(func() {
+		if fd, err := unix.Openat(mnt, "lx-test-aarch64", unix.O_WRONLY|unix.O_CLOEXEC, 0); err == nil {
+			unix.Write(fd, []byte("-1"))
+			unix.Close(fd)
+		}
+	})
+	dir := t.TempDir()
+	b, err := os.ReadFile("/bin/true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[18], b[19] = 183, 0
+	write(t, filepath.Join(dir, "arm64"), string(b), 0o755)
+	if out := native(t, dir, "sh", "-c", "./arm64; echo $?"); out != "0\n" {
+		t.Fatalf("natively the host's handler does not run the file: %q", out)
+	}
+	out, errs, _ := lx(t, dir, "", "run", "--", "sh", "-c", "./arm64; echo $?")
+	if out != "126\n" || !strings.Contains(errs, "Exec format error") {
+		t.Fatalf("a guest running an aarch64 ELF: stdout %q, stderr %q; want ENOEXEC", out, errs)
+	}
 }
 
 // TestProcBashJobControl: a bash script with set -m: job process groups,
