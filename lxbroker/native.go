@@ -1,8 +1,9 @@
 package lxbroker
 
 // Calls an instance runs natively although their route is a server's: the
-// path calls the kernel resolves, and forks where the kernel bounds the
-// instance's tasks (forksBound).
+// path calls the kernel resolves, forks where the kernel bounds the
+// instance's tasks (forksBound), and execs where the instance's binfmt_misc
+// refuses 32-bit programs (binfmt.go).
 //
 // fssrv answers most path calls CONTINUE without a look (fssrv.PassThrough):
 // the kernel resolves the name in the guest's mount namespace, whose root is
@@ -186,7 +187,11 @@ func (in *Instance) traceNotice(servers []string) string {
 			calls = append(calls, "execve and execveat (its binfmt_misc refuses 32-bit programs)")
 		}
 		if len(calls) > 0 {
-			notes = append(notes, fmt.Sprintf("instance %s runs %s natively: procsrv does not see them", in.name, strings.Join(calls, ", and ")))
+			note := fmt.Sprintf("instance %s runs %s natively: procsrv does not see them", in.name, strings.Join(calls, ", and "))
+			if in.execs == "native" {
+				note += fmt.Sprintf("; lx trace --trap-paths starts an instance that traps execs (lx terminate %s first)", in.name)
+			}
+			notes = append(notes, note)
 		}
 	}
 	return strings.Join(notes, "\nlx: ")
