@@ -41,13 +41,15 @@ func RuntimeCalls() []seccomp.Allowed {
 		// Heap, stacks and returning memory to the kernel.
 		seccomp.Calls(unix.SYS_MMAP, unix.SYS_MUNMAP, unix.SYS_MADVISE, unix.SYS_MPROTECT),
 		// New Ms (threads) only: a process clone without CLONE_THREAD,
-		// and with it fork, exec and vfork, are never made. The binary
+		// and with it fork, exec and vfork, are never made, nor a thread
+		// with namespace flags (Linux takes CLONE_NEWNET and others with
+		// CLONE_THREAD). The binary
 		// uses cgo, so threads come from glibc's pthread_create: clone3
 		// fails ENOSYS (its flags are in memory, out of a filter's sight)
 		// and glibc falls back to clone; a new thread registers its robust
 		// futex list and its rseq area.
 		[]seccomp.Allowed{
-			{Nr: unix.SYS_CLONE, If: []routes.ArgRule{{Arg: 0, Op: routes.OpMaskAny, Val: unix.CLONE_THREAD}}},
+			{Nr: unix.SYS_CLONE, If: []routes.ArgRule{{Arg: 0, Op: routes.OpMaskAny, Val: unix.CLONE_THREAD, None: routes.NamespaceFlags}}},
 			{Nr: unix.SYS_CLONE3, Errno: unix.ENOSYS},
 		},
 		seccomp.Calls(unix.SYS_SET_ROBUST_LIST, unix.SYS_RSEQ),

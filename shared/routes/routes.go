@@ -85,20 +85,48 @@ const (
 type ArgRule struct {
 	Arg int // argument index, 0..5
 	Op  Op
-	Val uint64 // for OpMaskAny, a 32-bit mask
+	Val uint64 // for OpMaskAny and OpMaskNone, a 32-bit mask
+	// None, when not 0, is a 32-bit mask of bits that must all be clear
+	// too: the rule matches only if Op's comparison holds and
+	// args[Arg]&None == 0 (a thread clone, CLONE_THREAD, without
+	// namespace flags).
+	None uint64
+}
+
+// Match reports whether argument value a satisfies the rule, as the
+// filter compares it.
+func (r ArgRule) Match(a uint64) bool {
+	if r.None != 0 && uint32(a)&uint32(r.None) != 0 {
+		return false
+	}
+	switch r.Op {
+	case OpEq:
+		return a == r.Val
+	case OpMaskAny:
+		return uint32(a)&uint32(r.Val) != 0
+	case OpMaskNone:
+		return uint32(a)&uint32(r.Val) == 0
+	}
+	return false
 }
 
 // String returns the rule in C form, e.g. "args[3]&0x1000".
 func (r ArgRule) String() string {
+	var s string
 	switch r.Op {
 	case OpEq:
-		return fmt.Sprintf("args[%d]==%#x", r.Arg, r.Val)
+		s = fmt.Sprintf("args[%d]==%#x", r.Arg, r.Val)
 	case OpMaskAny:
-		return fmt.Sprintf("args[%d]&%#x", r.Arg, r.Val)
+		s = fmt.Sprintf("args[%d]&%#x", r.Arg, r.Val)
 	case OpMaskNone:
-		return fmt.Sprintf("!(args[%d]&%#x)", r.Arg, r.Val)
+		s = fmt.Sprintf("!(args[%d]&%#x)", r.Arg, r.Val)
+	default:
+		s = fmt.Sprintf("args[%d] op(%d) %#x", r.Arg, r.Op, r.Val)
 	}
-	return fmt.Sprintf("args[%d] op(%d) %#x", r.Arg, r.Op, r.Val)
+	if r.None != 0 {
+		s += fmt.Sprintf(" && !(args[%d]&%#x)", r.Arg, r.None)
+	}
+	return s
 }
 
 // Route is what happens to one syscall number.
@@ -211,6 +239,8 @@ func check(r Route) error {
 		return fmt.Errorf("mask %#x is not a non-zero 32-bit mask", r.NativeIf.Val)
 	case r.NativeIf.Op != OpEq && r.NativeIf.Op != OpMaskAny && r.NativeIf.Op != OpMaskNone:
 		return fmt.Errorf("unknown argument op %d", r.NativeIf.Op)
+	case r.NativeIf.None > 0xffffffff:
+		return fmt.Errorf("mask %#x is not a 32-bit mask", r.NativeIf.None)
 	}
 	return nil
 }

@@ -69,7 +69,7 @@ func TestLookup(t *testing.T) {
 		{unix.SYS_NEWFSTATAT, "newfstatat", FS, 0, &ArgRule{Arg: 3, Op: OpMaskAny, Val: unix.AT_EMPTY_PATH}},
 		{unix.SYS_STATX, "statx", FS, 0, &ArgRule{Arg: 2, Op: OpMaskAny, Val: unix.AT_EMPTY_PATH}},
 		{unix.SYS_UTIMENSAT, "utimensat", FS, 0, &ArgRule{Arg: 1, Op: OpEq, Val: 0}},
-		{unix.SYS_CLONE, "clone", Proc, 0, &ArgRule{Arg: 0, Op: OpMaskAny, Val: unix.CLONE_THREAD}},
+		{unix.SYS_CLONE, "clone", Proc, 0, &ArgRule{Arg: 0, Op: OpMaskAny, Val: unix.CLONE_THREAD, None: NamespaceFlags}},
 		{unix.SYS_PRLIMIT64, "prlimit64", Proc, 0, &ArgRule{Arg: 2, Op: OpEq, Val: 0}},
 		{unix.SYS_EXECVE, "execve", Proc, 0, nil},
 		{unix.SYS_SOCKET, "socket", Net, 0, &ArgRule{Arg: 0, Op: OpEq, Val: unix.AF_UNIX}},

@@ -331,7 +331,7 @@ var table = []Route{
 	{Name: "file_setattr", Kind: FS},
 
 	// Proc: process creation, exec, credentials and limits go to procsrv.
-	{Name: "clone", Kind: Proc, NativeIf: &ArgRule{Arg: 0, Op: OpMaskAny, Val: unix.CLONE_THREAD}, Note: "threads (CLONE_THREAD) run natively; processes go to procsrv"},
+	{Name: "clone", Kind: Proc, NativeIf: &ArgRule{Arg: 0, Op: OpMaskAny, Val: unix.CLONE_THREAD, None: NamespaceFlags}, Note: "threads (CLONE_THREAD) without namespace flags run natively; processes, and any clone with namespace flags (Linux takes some with CLONE_THREAD), go to procsrv"},
 	{Name: "fork", Kind: Proc},
 	{Name: "vfork", Kind: Proc},
 	{Name: "execve", Kind: Proc},

@@ -206,6 +206,12 @@ func checkRule(rule routes.ArgRule) error {
 	default:
 		return fmt.Errorf("unknown argument op %d", rule.Op)
 	}
+	switch {
+	case rule.None > 0xffffffff:
+		return fmt.Errorf("mask %#x is wider than 32 bits", rule.None)
+	case rule.None != 0 && rule.Op == routes.OpEq:
+		return fmt.Errorf("a clear-bits mask adds nothing to an equality")
+	}
 	return nil
 }
 
@@ -232,16 +238,24 @@ func appendLeaf(prog []bpf.Instruction, l leaf) []bpf.Instruction {
 		lo := uint32(offArgs + 8*rule.Arg) // little endian: low word first
 		hi := lo + 4
 		var block []bpf.Instruction
-		switch rule.Op {
-		case routes.OpMaskAny:
+		switch {
+		case rule.Op == routes.OpMaskAny && rule.None != 0:
+			// some bit of Val set (else on to the next rule), then no
+			// bit of None
+			block = []bpf.Instruction{
+				bpf.LoadAbsolute{Off: lo, Size: 4},
+				bpf.JumpIf{Cond: bpf.JumpBitsSet, Val: uint32(rule.Val), SkipFalse: 1},
+				bpf.JumpIf{Cond: bpf.JumpBitsSet, Val: uint32(rule.None), SkipFalse: toAllow},
+			}
+		case rule.Op == routes.OpMaskAny:
 			block = []bpf.Instruction{
 				bpf.LoadAbsolute{Off: lo, Size: 4},
 				bpf.JumpIf{Cond: bpf.JumpBitsSet, Val: uint32(rule.Val), SkipTrue: toAllow},
 			}
-		case routes.OpMaskNone:
+		case rule.Op == routes.OpMaskNone:
 			block = []bpf.Instruction{
 				bpf.LoadAbsolute{Off: lo, Size: 4},
-				bpf.JumpIf{Cond: bpf.JumpBitsSet, Val: uint32(rule.Val), SkipFalse: toAllow},
+				bpf.JumpIf{Cond: bpf.JumpBitsSet, Val: uint32(rule.Val | rule.None), SkipFalse: toAllow},
 			}
 		default: // routes.OpEq
 			block = []bpf.Instruction{

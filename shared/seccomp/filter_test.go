@@ -53,6 +53,15 @@ func argSets(rule *routes.ArgRule) [][6]uint64 {
 	case routes.OpMaskAny, routes.OpMaskNone:
 		vals = []uint64{rule.Val, rule.Val | 0xdead0000_00000000, ^rule.Val & 0xffffffff, rule.Val << 32, 0}
 	}
+	if rule.None != 0 {
+		// each bit of None alone, and with the rule's own bits
+		for bit := uint64(1); bit <= 1<<31; bit <<= 1 {
+			if rule.None&bit != 0 {
+				vals = append(vals, bit, rule.Val|bit)
+			}
+		}
+		vals = append(vals, rule.None, rule.Val|rule.None)
+	}
 	for _, v := range vals {
 		for _, other := range []uint64{0, ^uint64(0)} {
 			var s [6]uint64
@@ -236,6 +245,9 @@ func TestFilterRuleBranches(t *testing.T) {
 		{"futimens", unix.SYS_UTIMENSAT, [6]uint64{fd, 0, 0x3000, 0}, allow},
 		{"utimensat of a path", unix.SYS_UTIMENSAT, [6]uint64{fd, 0x1000, 0x3000, 0}, notify},
 		{"pthread_create", unix.SYS_CLONE, [6]uint64{unix.CLONE_VM | unix.CLONE_FS | unix.CLONE_FILES | unix.CLONE_SIGHAND | unix.CLONE_THREAD | unix.CLONE_SYSVSEM | unix.CLONE_SETTLS | unix.CLONE_PARENT_SETTID | unix.CLONE_CHILD_CLEARTID}, allow},
+		{"thread with a new net namespace", unix.SYS_CLONE, [6]uint64{unix.CLONE_VM | unix.CLONE_SIGHAND | unix.CLONE_THREAD | unix.CLONE_NEWNET}, notify},
+		{"thread with a new cgroup namespace", unix.SYS_CLONE, [6]uint64{unix.CLONE_VM | unix.CLONE_SIGHAND | unix.CLONE_THREAD | unix.CLONE_NEWCGROUP}, notify},
+		{"thread with new mount, uts, ipc namespaces", unix.SYS_CLONE, [6]uint64{unix.CLONE_VM | unix.CLONE_SIGHAND | unix.CLONE_THREAD | unix.CLONE_NEWNS | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC}, notify},
 		{"fork via clone", unix.SYS_CLONE, [6]uint64{unix.CLONE_CHILD_SETTID | unix.CLONE_CHILD_CLEARTID | uint64(unix.SIGCHLD)}, notify},
 		{"getrlimit via prlimit64", unix.SYS_PRLIMIT64, [6]uint64{0, unix.RLIMIT_NOFILE, 0, 0x4000}, allow},
 		{"setrlimit via prlimit64", unix.SYS_PRLIMIT64, [6]uint64{0, unix.RLIMIT_NOFILE, 0x4000, 0}, notify},
@@ -302,13 +314,8 @@ func wantFor(r routes.Route, d seccompData) uint32 {
 	case routes.Deny:
 		return unix.SECCOMP_RET_ERRNO | uint32(r.Errno)
 	}
-	if rule := r.NativeIf; rule != nil {
-		a := d.Args[rule.Arg]
-		if rule.Op == routes.OpEq && a == rule.Val ||
-			rule.Op == routes.OpMaskAny && uint32(a)&uint32(rule.Val) != 0 ||
-			rule.Op == routes.OpMaskNone && uint32(a)&uint32(rule.Val) == 0 {
-			return unix.SECCOMP_RET_ALLOW
-		}
+	if rule := r.NativeIf; rule != nil && rule.Match(d.Args[rule.Arg]) {
+		return unix.SECCOMP_RET_ALLOW
 	}
 	return unix.SECCOMP_RET_USER_NOTIF
 }
