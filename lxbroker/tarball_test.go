@@ -357,3 +357,120 @@ func hasSparseMember(ball []byte) bool {
 		}
 	}
 }
+
+// secret is a host file outside every distro root: an export must never
+// hold its content, which is its marker repeated.
+func secret(t *testing.T) (path, marker string) {
+	t.Helper()
+	marker = "LX-SECRET-" + rand.Text()
+	dir := t.TempDir()
+	path = filepath.Join(dir, "secret")
+	if err := os.WriteFile(path, bytes.Repeat([]byte(marker), 4096/len(marker)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path, marker
+}
+
+// exportTree exports root as a plain tarball; a failed export returns what
+// it wrote before it failed.
+func exportTree(root string) ([]byte, error) {
+	var buf bytes.Buffer
+	err := export(&Distro{Name: "t", Root: root}, "t.tar", &buf)
+	return buf.Bytes(), err
+}
+
+// TestExportSymlinkToHostFile: symlinks of a distro are exported as
+// symlinks, whatever they point at; the host file's content is not.
+func TestExportSymlinkToHostFile(t *testing.T) {
+	p, marker := secret(t)
+	root := t.TempDir()
+	os.Mkdir(filepath.Join(root, "etc"), 0o755)
+	os.WriteFile(filepath.Join(root, "etc", "plain"), []byte("plain\n"), 0o644)
+	os.Symlink(p, filepath.Join(root, "etc", "abs"))
+	os.Symlink(strings.Repeat("../", 20)+p[1:], filepath.Join(root, "etc", "rel"))
+	os.Symlink(filepath.Dir(p), filepath.Join(root, "dir"))
+	ball, err := exportTree(root)
+	if err != nil {
+		t.Fatalf("export: %v", err)
+	}
+	if bytes.Contains(ball, []byte(marker)) {
+		t.Fatal("the export holds a host file's content")
+	}
+	got := map[string]string{}
+	tr := tar.NewReader(bytes.NewReader(ball))
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		got[h.Name] = string(h.Typeflag) + " " + h.Linkname
+	}
+	want := map[string]string{"etc/": "5 ", "etc/plain": "0 ", "etc/abs": "2 " + p, "etc/rel": "2 " + strings.Repeat("../", 20) + p[1:], "dir": "2 " + filepath.Dir(p)}
+	if len(got) != len(want) {
+		t.Errorf("exported %v, want %v", got, want)
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s: exported as %q, want %q", k, got[k], v)
+		}
+	}
+}
+
+// TestExportRace: a guest swaps a regular file with a symlink to a host
+// file, and a directory with a symlink to a host directory
+// (renameat2(RENAME_EXCHANGE)), while the distro is exported. No export
+// may hold the host file's content. The exporter once checked a name with
+// lstat, then opened it by name, through the symlink swapped in between.
+func TestExportRace(t *testing.T) {
+	p, marker := secret(t)
+	root := t.TempDir()
+	size := len(marker) * (4096 / len(marker))
+	os.WriteFile(filepath.Join(root, "f"), bytes.Repeat([]byte("p"), size), 0o644)
+	os.Symlink(p, filepath.Join(root, "s"))
+	os.Mkdir(filepath.Join(root, "d"), 0o755)
+	os.WriteFile(filepath.Join(root, "d", "secret"), bytes.Repeat([]byte("d"), size), 0o644)
+	os.Symlink(filepath.Dir(p), filepath.Join(root, "e"))
+	dfd, err := unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(dfd)
+	stop, done := make(chan struct{}), make(chan error)
+	go func() {
+		for {
+			select {
+			case <-stop:
+				done <- nil
+				return
+			default:
+			}
+			for _, pair := range [][2]string{{"f", "s"}, {"d", "e"}} {
+				if err := unix.Renameat2(dfd, pair[0], dfd, pair[1], unix.RENAME_EXCHANGE); err != nil {
+					<-stop
+					done <- err
+					return
+				}
+			}
+		}
+	}()
+	exports, failed := 0, 0
+	for end := time.Now().Add(3 * time.Second); time.Now().Before(end); exports++ {
+		ball, err := exportTree(root)
+		if err != nil {
+			failed++
+		}
+		if bytes.Contains(ball, []byte(marker)) {
+			close(stop)
+			<-done
+			t.Fatalf("export %d holds the host file's content (export error: %v)", exports, err)
+		}
+	}
+	close(stop)
+	if err := <-done; err != nil {
+		t.Fatalf("renameat2(RENAME_EXCHANGE): %v", err)
+	}
+	t.Logf("%d exports, %d failed (the tree kept changing)", exports, failed)
+}
