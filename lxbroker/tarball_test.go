@@ -19,7 +19,7 @@ import (
 // The importer's tests unpack crafted tarballs with unpack, the whole of
 // lx import but the command line, into a data directory of the test's own.
 
-var mtime = time.Unix(1700000000, 0)
+var ballTime = time.Unix(1700000000, 0)
 
 // member is one tar entry and its content.
 type member struct {
@@ -35,7 +35,7 @@ func tarball(t *testing.T, ms ...member) []byte {
 	for _, m := range ms {
 		h := m.h
 		if h.ModTime.IsZero() && h.Typeflag != tar.TypeXGlobalHeader {
-			h.ModTime = mtime
+			h.ModTime = ballTime
 		}
 		h.Size = int64(len(m.body))
 		if err := tw.WriteHeader(&h); err != nil {
