@@ -189,6 +189,8 @@ func (x *extractor) replace(pfd int, base string) error {
 
 // entry makes one tar entry. The types it does not handle fail the import:
 // skipping them would report success for a tree that lacks files.
+// (archive/tar turns the old '\x00' type into TypeReg or TypeDir, and
+// consumes pax and GNU long-name headers itself.)
 func (x *extractor) entry(h *tar.Header, body io.Reader) error {
 	switch h.Typeflag {
 	case tar.TypeXGlobalHeader, gnuVolumeHeader:

@@ -19,6 +19,7 @@ import (
 // The importer's tests unpack crafted tarballs with unpack, the whole of
 // lx import but the command line, into a data directory of the test's own.
 
+// ballTime is the time of the test tarballs' entries.
 var ballTime = time.Unix(1700000000, 0)
 
 // member is one tar entry and its content.
