@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -325,5 +326,133 @@ func TestGuestFilesCannotStallLaunches(t *testing.T) {
 	case <-done:
 	case <-time.After(30 * time.Second):
 		t.Fatal("launches stall after a guest made /etc/passwd a FIFO")
+	}
+}
+
+// isolated is an environment of the test's own for lx import and export,
+// and its data directory: HOME and every XDG directory lx could use (the
+// runtime and state ones are TestMain's).
+func isolated(t *testing.T) (env []string, data string) {
+	data = t.TempDir()
+	return []string{"HOME=" + t.TempDir(), "XDG_DATA_HOME=" + data,
+		"XDG_CONFIG_HOME=" + t.TempDir(), "XDG_CACHE_HOME=" + t.TempDir()}, data
+}
+
+// symlinkThenDir is a tarball whose x is a symlink to target, then a
+// directory x/ of mode 04777: an importer that goes through x makes the
+// host's target set-user-ID and writable by all.
+func symlinkThenDir(t *testing.T, target string) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, h := range []*tar.Header{
+		{Name: "x", Typeflag: tar.TypeSymlink, Linkname: target, ModTime: time.Unix(1700000000, 0)},
+		{Name: "x/", Typeflag: tar.TypeDir, Mode: 0o4777, ModTime: time.Unix(1234567890, 0)},
+		{Name: "etc/os-release", Typeflag: tar.TypeReg, Mode: 0o644, Size: 12, ModTime: time.Unix(1700000000, 0)},
+	} {
+		if err := tw.WriteHeader(h); err != nil {
+			t.Fatal(err)
+		}
+	}
+	io.WriteString(tw, "NAME=hostile")
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// hostTarget makes file p, mode 0644, owned by uid, and returns a check
+// that its mode, owner and times are as they were.
+func hostTarget(t *testing.T, p string, uid int) func() {
+	t.Helper()
+	if err := os.WriteFile(p, []byte("host\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(p, 0o644)
+	os.Chown(p, uid, uid)
+	var before syscall.Stat_t
+	if err := syscall.Lstat(p, &before); err != nil {
+		t.Fatal(err)
+	}
+	return func() {
+		t.Helper()
+		var now syscall.Stat_t
+		syscall.Lstat(p, &now)
+		if now.Mode != before.Mode || now.Uid != before.Uid || now.Gid != before.Gid || now.Mtim != before.Mtim {
+			t.Errorf("lx import changed host file %s: mode %o -> %o, owner %d -> %d, mtime %v -> %v", p, before.Mode, now.Mode, before.Uid, now.Uid, before.Mtim, now.Mtim)
+		}
+	}
+}
+
+// TestImportSymlinkThenDir: lx import of a symlink x to a host file, then
+// a directory x/ of mode 04777, leaves the host file as it was and makes x
+// a directory of the new root, as the user who runs lx and as nobody.
+func TestImportSymlinkThenDir(t *testing.T) {
+	t.Run("self", func(t *testing.T) {
+		env, data := isolated(t)
+		target := filepath.Join(t.TempDir(), "target")
+		unchanged := hostTarget(t, target, os.Geteuid())
+		ball := filepath.Join(t.TempDir(), "hostile.tar")
+		os.WriteFile(ball, symlinkThenDir(t, target), 0o644)
+		_, errs, code := lxEnv(t, env, nil, "import", "hostile", ball)
+		unchanged()
+		if code != 0 {
+			t.Fatalf("import: exit %d %s", code, errs)
+		}
+		defer lxEnv(t, env, nil, "unregister", "hostile")
+		if fi, err := os.Lstat(filepath.Join(data, "lx", "distros", "hostile", "rootfs", "x")); err != nil || !fi.IsDir() || fi.Mode()&os.ModeSetuid == 0 {
+			t.Errorf("x in the new root: %v %v, want a set-user-ID directory", fi.Mode(), err)
+		}
+	})
+	t.Run("nobody", func(t *testing.T) {
+		if os.Geteuid() != 0 {
+			t.Skip("skipped: running lx as nobody needs root")
+		}
+		need(t, "setpriv")
+		// The data directory is ~/.local/share, in nobody's work directory;
+		// the target is nobody's own, so that a chmod through x succeeds.
+		work, run := asNobody(t, "XDG_DATA_HOME=", "XDG_CONFIG_HOME=", "XDG_CACHE_HOME=")
+		target := filepath.Join(work, "target")
+		unchanged := hostTarget(t, target, 65534)
+		ball := filepath.Join(work, "hostile.tar")
+		os.WriteFile(ball, symlinkThenDir(t, target), 0o644)
+		out, code := run("import", "hostile", ball)
+		unchanged()
+		if code != 0 {
+			t.Fatalf("import as nobody: exit %d %s", code, out)
+		}
+		if fi, err := os.Lstat(filepath.Join(work, ".local", "share", "lx", "distros", "hostile", "rootfs", "x")); err != nil || !fi.IsDir() {
+			t.Errorf("x in nobody's new root: %v %v, want a directory", fi.Mode(), err)
+		}
+	})
+}
+
+// TestExportSymlinkToHostFile: a distro's symlink to a host file is
+// exported as a symlink; the host file's content is not in the tarball.
+func TestExportSymlinkToHostFile(t *testing.T) {
+	env, _ := isolated(t)
+	secret := filepath.Join(t.TempDir(), "secret")
+	marker := "LX-E2E-SECRET-" + strings.Repeat("s", 32)
+	os.WriteFile(secret, []byte(marker), 0o644)
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	tw.WriteHeader(&tar.Header{Name: "etc/", Typeflag: tar.TypeDir, Mode: 0o755})
+	tw.WriteHeader(&tar.Header{Name: "etc/shadow", Typeflag: tar.TypeSymlink, Linkname: secret})
+	tw.Close()
+	if _, errs, code := lxEnv(t, env, &buf, "import", "links", "-"); code != 0 {
+		t.Fatalf("import: exit %d %s", code, errs)
+	}
+	defer lxEnv(t, env, nil, "unregister", "links")
+	out := filepath.Join(t.TempDir(), "links.tar")
+	if _, errs, code := lxEnv(t, env, nil, "export", "links", out); code != 0 {
+		t.Fatalf("export: exit %d %s", code, errs)
+	}
+	b, _ := os.ReadFile(out)
+	if bytes.Contains(b, []byte(marker)) {
+		t.Fatal("the export holds a host file's content")
+	}
+	listing, err := exec.Command("tar", "tvf", out).Output()
+	if err != nil || !bytes.Contains(listing, []byte("etc/shadow -> "+secret)) {
+		t.Fatalf("export lacks the symlink etc/shadow -> %s: %v\n%s", secret, err, listing)
 	}
 }
