@@ -93,7 +93,13 @@ func Serve(opts Options) error {
 	}
 }
 
-// peerAllowed checks with SO_PEERCRED that the client is this user.
+// peerAllowed checks that the client is this user (SO_PEERCRED) and runs
+// in this user's user namespace. A guest shares the uid of its instance's
+// user, but never its user namespace: a request from inside an instance
+// (lx restart --binary runs the named program on the host) is refused,
+// whatever socket it reached the broker through. The namespace is read
+// from a pidfd of the peer (SO_PEERPIDFD, PIDFD_GET_USER_NAMESPACE), so a
+// peer that exits and leaves its pid to another process proves nothing.
 func peerAllowed(c *net.UnixConn) error {
 	raw, err := c.SyscallConn()
 	if err != nil {
@@ -101,14 +107,46 @@ func peerAllowed(c *net.UnixConn) error {
 	}
 	var cred *unix.Ucred
 	var cerr error
-	raw.Control(func(fd uintptr) { cred, cerr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED) })
+	pidfd := -1
+	raw.Control(func(fd uintptr) {
+		if cred, cerr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED); cerr == nil {
+			pidfd, cerr = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_PEERPIDFD)
+		}
+	})
 	if cerr != nil {
 		return cerr
 	}
+	defer unix.Close(pidfd)
 	if int(cred.Uid) != os.Geteuid() {
 		return fmt.Errorf("this broker serves uid %d only; uid %d must use its own", os.Geteuid(), cred.Uid)
 	}
+	same, err := sameUserNS(pidfd)
+	if err != nil {
+		return fmt.Errorf("cannot tell the client's user namespace: %w", err)
+	}
+	if !same {
+		return errors.New("requests from inside an instance are refused")
+	}
 	return nil
+}
+
+// sameUserNS reports whether the process of pidfd is in the caller's user
+// namespace.
+func sameUserNS(pidfd int) (bool, error) {
+	r, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(pidfd), unix.PIDFD_GET_USER_NAMESPACE, 0)
+	if errno != 0 {
+		return false, errno
+	}
+	ns := int(r)
+	defer unix.Close(ns)
+	var theirs, mine unix.Stat_t
+	if err := unix.Fstat(ns, &theirs); err != nil {
+		return false, err
+	}
+	if err := unix.Stat("/proc/self/ns/user", &mine); err != nil {
+		return false, err
+	}
+	return theirs.Dev == mine.Dev && theirs.Ino == mine.Ino, nil
 }
 
 func (b *Broker) handle(c *net.UnixConn) {
@@ -155,7 +193,7 @@ func (b *Broker) handle(c *net.UnixConn) {
 
 // instance returns the running instance for name, starting it if needed.
 // The caller is counted as a client; it must call dropClient.
-func (b *Broker) instance(name, root string, pol policy.Policy, trapPaths bool) (*Instance, error) {
+func (b *Broker) instance(name, root string, pol policy.Policy, trapPaths bool, memory int64) (*Instance, error) {
 	for {
 		b.mu.Lock()
 		if in := b.instances[name]; in != nil && in.addClient() {
@@ -170,7 +208,7 @@ func (b *Broker) instance(name, root string, pol policy.Policy, trapPaths bool) 
 		wait := make(chan struct{})
 		b.starting[name] = wait
 		b.mu.Unlock()
-		in, err := b.startInstance(name, root, pol, trapPaths)
+		in, err := b.startInstance(name, root, pol, trapPaths, memory)
 		b.mu.Lock()
 		delete(b.starting, name)
 		if err == nil {
@@ -208,8 +246,15 @@ func (b *Broker) run(c *net.UnixConn, m *Msg, fds []int) {
 	// that, or it closes whatever took their numbers since (another
 	// client's connection).
 	defer func() { closeAll(fds) }()
-	if len(fds)+bits.OnesCount(uint(m.Null&7)) != 3 {
-		send(c, &Msg{Op: OpError, Code: 125, Text: "lx: run needs stdin, stdout and stderr"})
+	// The packet carries the stdio fds that are not the host's /dev/null
+	// (Msg.Null), then one O_PATH fd per host directory to mount.
+	nStdio := 3 - bits.OnesCount(uint(m.Null&7))
+	if len(fds) != nStdio+len(m.Mounts) || m.Tty&^m.Null != 0 {
+		send(c, &Msg{Op: OpError, Code: 125, Text: "lx: run needs stdin, stdout, stderr and one directory per mount"})
+		return
+	}
+	if err := checkStdio(fds[:nStdio]); err != nil {
+		send(c, &Msg{Op: OpError, Code: 125, Text: "lx: " + err.Error()})
 		return
 	}
 	want, pubs, err := netPolicy(m)
@@ -217,7 +262,7 @@ func (b *Broker) run(c *net.UnixConn, m *Msg, fds []int) {
 		send(c, &Msg{Op: OpError, Code: 125, Text: "lx: " + err.Error()})
 		return
 	}
-	in, err := b.instance(distro(m), m.Root, want, m.TrapPaths)
+	in, err := b.instance(distro(m), m.Root, want, m.TrapPaths, m.Memory)
 	if err != nil {
 		send(c, &Msg{Op: OpError, Code: 125, Text: "lx: " + err.Error()})
 		return
@@ -232,7 +277,7 @@ func (b *Broker) run(c *net.UnixConn, m *Msg, fds []int) {
 		return
 	}
 	defer in.unpublish(pubs)
-	id, done, err := in.Spawn(m, fds)
+	id, done, err := in.Spawn(m, fds[:nStdio], fds[nStdio:])
 	if err != nil {
 		var ee *ExitError
 		if !errors.As(err, &ee) {
@@ -276,7 +321,7 @@ func (b *Broker) run(c *net.UnixConn, m *Msg, fds []int) {
 // trace switches tracing on in the named servers and streams their events
 // to the client until it goes away or the requested time has passed.
 func (b *Broker) trace(c *net.UnixConn, m *Msg) {
-	in, err := b.instance(distro(m), m.Root, policy.Policy{Mode: policy.All}, m.TrapPaths)
+	in, err := b.instance(distro(m), m.Root, policy.Policy{Mode: policy.All}, m.TrapPaths, 0)
 	if err != nil {
 		send(c, &Msg{Op: OpError, Code: 125, Text: "lx: " + err.Error()})
 		return

@@ -102,7 +102,27 @@ type RunOptions struct {
 	Distro, Cwd, User string
 	Mounts            []Mount
 	Net               NetOptions
-	TrapPaths         bool // start the instance with every path call trapped (native.go)
+	TrapPaths         bool  // start the instance with every path call trapped (native.go)
+	Memory            int64 // the memory bound of the instance it starts, in bytes (0: the default)
+}
+
+// openDirs opens each mount's host directory (O_PATH): the instance gets
+// the directory this process could open, whatever its path names later.
+func openDirs(mounts []Mount) ([]int, error) {
+	var dirs []int
+	for _, m := range mounts {
+		fd, err := unix.Open(m.Host, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			closeAll(dirs)
+			what := "--mount " + m.Host
+			if m.Cwd {
+				what = "working directory " + m.Host
+			}
+			return nil, fmt.Errorf("%s: %w", what, err)
+		}
+		dirs = append(dirs, fd)
+	}
+	return dirs, nil
 }
 
 // ParseMount reads HOSTDIR:GUESTDIR[:ro] (GUESTDIR defaults to HOSTDIR's
@@ -155,26 +175,31 @@ func Run(argv []string, o RunOptions) (int, error) {
 		}
 	default: // a distro starts in the user's home, as a login would (init knows it)
 	}
-	msg := &Msg{Op: OpRun, Argv: argv, Env: os.Environ(), Cwd: cwd, Distro: name, Root: root, User: user, Mounts: append(d.Mounts, o.Mounts...),
-		Net: o.Net.Mode, NetRaw: o.Net.Raw, Publish: o.Net.Publish, TrapPaths: o.TrapPaths}
-	var fds []int
-	if isTerminal(0) && isTerminal(1) {
-		// A pty of the instance stands for this terminal.
-		msg.Tty, msg.Null = true, 7
-		msg.Rows, msg.Cols = winsize(0)
-	} else {
-		// The host's /dev/null is not handed in: a guest could chmod the
-		// host's node through the fd. The instance's own stands for it.
-		for fd := 0; fd <= 2; fd++ {
-			var st unix.Stat_t
-			if unix.Fstat(fd, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFCHR && st.Rdev == unix.Mkdev(1, 3) {
-				msg.Null |= 1 << fd
-			} else {
-				fds = append(fds, fd)
-			}
+	var mounts []Mount
+	if root == "" {
+		// Under the default distro the working directory is the host's,
+		// bound at its own path.
+		if cwd, err = filepath.EvalSymlinks(cwd); err != nil {
+			return 125, fmt.Errorf("working directory: %w", err)
 		}
+		mounts = append(mounts, Mount{Host: cwd, Guest: cwd, Cwd: true})
 	}
-	c, err := request(msg, fds...)
+	mounts = append(append(mounts, d.Mounts...), o.Mounts...)
+	if len(mounts) > MaxMounts {
+		return 125, fmt.Errorf("%d mounts: a run takes at most %d", len(mounts), MaxMounts)
+	}
+	dirs, err := openDirs(mounts)
+	if err != nil {
+		return 125, err
+	}
+	defer closeAll(dirs)
+	msg := &Msg{Op: OpRun, Argv: argv, Env: os.Environ(), Cwd: cwd, Distro: name, Root: root, User: user, Mounts: mounts,
+		Net: o.Net.Mode, NetRaw: o.Net.Raw, Publish: o.Net.Publish, TrapPaths: o.TrapPaths, Memory: o.Memory}
+	fds, err := stdioFor(msg)
+	if err != nil {
+		return 125, err
+	}
+	c, err := request(msg, append(fds, dirs...)...)
 	if err != nil {
 		return 125, err
 	}
@@ -196,7 +221,7 @@ func Run(argv []string, o RunOptions) (int, error) {
 		}
 		switch {
 		case m.Op == OpPty && len(fds) == 1 && term == nil:
-			term = startTerminal(fds[0])
+			term = startTerminal(fds[0], msg.Tty)
 			continue
 		case m.Op == OpExit:
 			closeAll(fds)

@@ -42,7 +42,8 @@ func Init() error {
 	if len(os.Args) < 3 {
 		return fmt.Errorf("usage: lx init NEWROOT (internal)")
 	}
-	if err := enterRoot(os.Args[2]); err != nil {
+	procfd, err := enterRoot(os.Args[2])
+	if err != nil {
 		send(ctl, &Msg{Op: OpError, Text: err.Error()})
 		return err
 	}
@@ -87,11 +88,16 @@ func Init() error {
 		send(ctl, &Msg{Op: OpError, Text: err.Error()})
 		return err
 	}
-	// From here on every call of this process is a guest's call.
-	if err := send(ctl, &Msg{Op: OpReady, Execs: execs}, listener); err != nil {
+	// From here on every call of this process is a guest's call. The
+	// broker and the servers reach the instance's /proc through procfd,
+	// the root of the proc mount made here, never by a path below the
+	// instance root (whose /proc a guest of another instance could have
+	// swapped for a symlink while this one was down).
+	if err := send(ctl, &Msg{Op: OpReady, Execs: execs}, listener, procfd); err != nil {
 		return err
 	}
 	unix.Close(listener)
+	unix.Close(procfd)
 	// init holds nothing of the host that a guest could take with
 	// pidfd_getfd: its stdio becomes the instance's read-only /dev/null
 	// bind, and its log goes to the broker from now on.
@@ -154,31 +160,50 @@ func Init() error {
 }
 
 // enterRoot mounts /proc for the instance's pid namespace and /sys for its
-// network namespace in r, and makes r the root.
-func enterRoot(r string) error {
-	if err := unix.Mount("proc", r+"/proc", "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
-		return fmt.Errorf("instance root: /proc: %w", err)
+// network namespace in r, masks what of them is the host's (masks.go), and
+// makes r the root. It returns the fd of the proc mount's root.
+func enterRoot(r string) (int, error) {
+	root, err := unix.Open(r, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, fmt.Errorf("instance root: %w", err)
+	}
+	defer unix.Close(root)
+	proc, err := mountOn(root, "proc", false, "proc", unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV|unix.MOUNT_ATTR_NOEXEC)
+	if err != nil {
+		return -1, fmt.Errorf("instance root: %w", err)
+	}
+	var fs unix.Statfs_t
+	if err := unix.Fstatfs(proc, &fs); err != nil || fs.Type != unix.PROC_SUPER_MAGIC {
+		return -1, fmt.Errorf("instance root: /proc is not a proc mount")
 	}
 	// A minimal /sys: the instance's own sysfs (its network namespace's
 	// devices), read-only. Without it the directory stays as it is.
-	if err := unix.Mount("sysfs", r+"/sys", "sysfs", unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+	sys, err := mountOn(root, "sys", false, "sysfs", unix.MOUNT_ATTR_RDONLY|unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV|unix.MOUNT_ATTR_NOEXEC)
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "lx-init: no /sys in the instance:", err)
+		sys = -1
 	}
-	if err := unix.Chdir(r); err != nil {
-		return err
+	if err := maskKernelFiles(root, proc, sys); err != nil {
+		return -1, fmt.Errorf("instance root: %w", err)
+	}
+	if sys >= 0 {
+		unix.Close(sys)
+	}
+	if err := unix.Fchdir(root); err != nil {
+		return -1, err
 	}
 	if err := unix.PivotRoot(".", "."); err != nil {
-		return fmt.Errorf("instance root: pivot: %w", err)
+		return -1, fmt.Errorf("instance root: pivot: %w", err)
 	}
 	if err := unix.Unmount(".", unix.MNT_DETACH); err != nil {
-		return fmt.Errorf("instance root: detach the old root: %w", err)
+		return -1, fmt.Errorf("instance root: detach the old root: %w", err)
 	}
 	// Shared, so that the guests' copy of this table (enter.go) receives
 	// the mounts the keeper adds later.
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_SHARED, ""); err != nil {
-		return fmt.Errorf("instance root: make it shared: %w", err)
+		return -1, fmt.Errorf("instance root: make it shared: %w", err)
 	}
-	return unix.Chdir("/")
+	return proc, unix.Chdir("/")
 }
 
 type initState struct {
@@ -321,11 +346,12 @@ func (in *initState) spawn(m *Msg, fds []int) {
 		send(in.ctl, &Msg{Op: OpError, ID: m.ID, Code: code, Text: fmt.Sprintf(format, a...)})
 	}
 	// The client sends no fd for a stdio stream that is the host's
-	// /dev/null (Msg.Null): the instance's own stands for it. A Tty run
-	// gets a new pty of the instance instead, whose master goes back.
+	// /dev/null or a terminal (Msg.Null): the instance's own /dev/null
+	// stands for the first, a new pty of the instance, whose master goes
+	// back to the client, for the second (Msg.Tty).
 	var stdio [3]int
-	var master int = -1
-	if m.Tty {
+	var master, slave, ctty int = -1, -1, -1
+	if m.Tty != 0 {
 		mfd, sfd, err := openPty(m.Rows, m.Cols)
 		if err != nil {
 			fail(125, "lx: pty: %v", err)
@@ -333,14 +359,15 @@ func (in *initState) spawn(m *Msg, fds []int) {
 		}
 		defer unix.Close(sfd)
 		defer unix.Close(mfd)
-		master, stdio = mfd, [3]int{sfd, sfd, sfd}
-		m.Null = 7
+		master, slave = mfd, sfd
 	}
 	for i := range stdio {
-		if m.Tty {
-			break
-		}
-		if m.Null&(1<<i) != 0 {
+		if m.Tty&(1<<i) != 0 {
+			stdio[i] = slave
+			if ctty < 0 {
+				ctty = i
+			}
+		} else if m.Null&(1<<i) != 0 {
 			null, err := unix.Open("/dev/null", unix.O_RDWR|unix.O_CLOEXEC, 0)
 			if err != nil {
 				fail(125, "lx: /dev/null: %v", err)
@@ -385,10 +412,10 @@ func (in *initState) spawn(m *Msg, fds []int) {
 		Files: []uintptr{uintptr(stdio[0]), uintptr(stdio[1]), uintptr(stdio[2])},
 		Sys:   &syscall.SysProcAttr{Setpgid: true},
 	}
-	if m.Tty {
+	if ctty >= 0 {
 		// A session of its own with the pty as controlling terminal: job
 		// control, ^C and ^Z work as in a login.
-		attr.Sys = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+		attr.Sys = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: ctty}
 	}
 	// lx-enter takes the identity in the guests' user namespace; an
 	// unprivileged instance may not call setgroups (its user namespace

@@ -58,6 +58,7 @@ type Instance struct {
 	name    string
 	root    string   // the distro's root directory; "" for the host root
 	rootDir *os.File // O_PATH fd of the instance root, as its servers see it
+	proc    *os.File // the root of the instance's proc mount, made by init (servers.Config.Proc)
 	b       *Broker
 	log     *zap.Logger
 	dir     string
@@ -73,6 +74,9 @@ type Instance struct {
 	execs string
 	// the holder of the guests' namespaces (pid in the instance)
 	holderPid int
+	ids       IDRange       // the host ids of its guests (ids.go)
+	hide      []Hidden      // lx's own directories, which it never shows (hostmounts.go)
+	memory    int64         // its memory bound in bytes (memory.go)
 	ctl       *net.UnixConn // to init
 	comps     []*component
 	files     []*os.File // rings, listener, root: kept so restarts re-attach
@@ -93,9 +97,10 @@ type Instance struct {
 	waiters map[uint64]chan reply
 }
 
-func (b *Broker) startInstance(name, root string, pol policy.Policy, trapPaths bool) (*Instance, error) {
+func (b *Broker) startInstance(name, root string, pol policy.Policy, trapPaths bool, memory int64) (*Instance, error) {
 	in := &Instance{name: name, root: root, b: b, log: b.log.With(zap.String("instance", name)), net: pol, trapPaths: trapPaths,
-		dir: filepath.Join(b.dir, "instances", name), done: make(chan struct{}), stop: make(chan struct{}),
+		memory: memoryBound(memory),
+		dir:    filepath.Join(b.dir, "instances", name), done: make(chan struct{}), stop: make(chan struct{}),
 		waiters: map[uint64]chan reply{}}
 	if err := os.MkdirAll(in.dir, 0o700); err != nil {
 		return nil, err
@@ -116,17 +121,6 @@ func (in *Instance) logFile(name string) *os.File {
 		return nil
 	}
 	return f
-}
-
-// idMap maps guest root to the invoking user. For host root the instance
-// gets the identity mapping of the first 65536 ids, so that files of other
-// users keep their owners and guest root can become them; an unprivileged
-// user has only its own id (subordinate ids need newuidmap: not yet).
-func idMap(id int) []syscall.SysProcIDMap {
-	if id == 0 {
-		return []syscall.SysProcIDMap{{ContainerID: 0, HostID: 0, Size: 65536}}
-	}
-	return []syscall.SysProcIDMap{{ContainerID: 0, HostID: id, Size: 1}}
 }
 
 // socketpair returns two connected SOCK_SEQPACKET ends: ours as a conn,
@@ -158,7 +152,13 @@ func (in *Instance) start() error {
 		return err
 	}
 	os.Remove(filepath.Join(in.dir, "holder"))
-	in.keeper = exec.Command("/proc/self/exe", "keeper", in.root)
+	if in.ids, err = InstanceIDs(); err != nil {
+		keeperEnd.Close()
+		initEnd.Close()
+		return fmt.Errorf("the instance's ids: %w", err)
+	}
+	in.hide = lxDirs()
+	in.keeper = exec.Command("/proc/self/exe", "keeper")
 	in.keeper.Args[0] = "lx-keeper"
 	in.keeper.ExtraFiles = []*os.File{keeperEnd, initEnd}
 	in.keeper.Stdout, in.keeper.Stderr = in.logFile("init"), in.logFile("init")
@@ -170,19 +170,26 @@ func (in *Instance) start() error {
 	in.keeper.Env = append([]string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}, in.initEnv()...)
 	in.keeper.SysProcAttr = &syscall.SysProcAttr{
 		Cloneflags:  unix.CLONE_NEWUSER | unix.CLONE_NEWNS,
-		UidMappings: idMap(os.Geteuid()),
-		GidMappings: idMap(os.Getegid()),
-		// The host's root maps a whole range of ids: guests may set their
-		// groups (su, login, daemons dropping privileges). A single-id
-		// mapping must deny it (user_namespaces(7)).
-		GidMappingsEnableSetgroups: os.Geteuid() == 0,
-		Setsid:                     true,
+		UidMappings: in.ids.uidMap(),
+		GidMappings: in.ids.gidMap(),
+		// Host root's instances map a whole range of ids: guests may set
+		// their groups (su, login, daemons dropping privileges). A
+		// single-id mapping must deny it (user_namespaces(7)).
+		GidMappingsEnableSetgroups: in.ids.Size > 1,
+		// The keeper is the instance's root: host root's own ids are not
+		// mapped in it, and a process whose uid is unmapped keeps no
+		// capability across exec.
+		Credential: &syscall.Credential{Uid: 0, Gid: 0, NoSetGroups: in.ids.Size == 1},
+		Setsid:     true,
 	}
 	err = in.keeper.Start()
 	keeperEnd.Close()
 	initEnd.Close()
 	if err != nil {
 		return fmt.Errorf("start the instance: %w (are user namespaces allowed on this host?)", err)
+	}
+	if err := in.orderRoot(); err != nil {
+		return err
 	}
 	m, fds, err := recv(in.kctl)
 	closeAll(fds)
@@ -203,11 +210,13 @@ func (in *Instance) start() error {
 	if err != nil {
 		return fmt.Errorf("init did not start: %w (see %s)", err, filepath.Join(in.dir, "init.log"))
 	}
-	if m.Op != OpReady || len(fds) != 1 {
+	if m.Op != OpReady || len(fds) != 2 {
 		closeAll(fds)
 		return fmt.Errorf("init failed: %s", m.Text)
 	}
 	listener := os.NewFile(uintptr(fds[0]), "listener")
+	in.proc = os.NewFile(uintptr(fds[1]), "proc")
+	in.files = append(in.files, in.proc)
 	in.execs = m.Execs
 	if m.Execs != "native" {
 		in.log.Info("execs go to procsrv", zap.String("execs", m.Execs))
@@ -234,7 +243,7 @@ func (in *Instance) start() error {
 		rings[k] = rf
 		in.files = append(in.files, rf, tf)
 		in.comps = append(in.comps, &component{name: name, args: []string{"server", name, initPid},
-			files: []*os.File{listener, rf, nil, tf, root}, trace: tf})
+			files: []*os.File{listener, rf, nil, tf, root, in.proc}, trace: tf})
 	}
 	router.files = []*os.File{listener, nil}
 	for _, k := range routes.ServerKinds() {
@@ -355,28 +364,76 @@ func (in *Instance) holderFile(pid int) {
 	}
 }
 
-// bind asks the keeper to make the run's working directory dir visible in
-// the instance (under the default distro: a distro sees its own tree), then
-// to mount the run's --mount directories.
-func (in *Instance) bind(dir string, mounts []Mount) error {
-	if in.root == "" {
-		if err := in.order(&Msg{Op: OpBind, Cwd: dir}); err != nil {
-			return err
-		}
+// orderRoot sends the keeper its first order, what to build the instance
+// root from: for host root's instance of an imported distro, the id-mapped
+// tree of its root, made here (hostmounts.go).
+func (in *Instance) orderRoot() error {
+	order := &Msg{Op: OpRoot, Root: in.root, Hide: in.hide, Memory: in.memory}
+	if os.Geteuid() != 0 || in.root == "" {
+		return send(in.kctl, order)
 	}
-	for _, m := range mounts {
-		if err := in.order(&Msg{Op: OpBind, Mounts: []Mount{m}}); err != nil {
+	userns, err := unix.Open(fmt.Sprintf("/proc/%d/ns/user", in.keeper.Process.Pid), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("the instance's user namespace: %w", err)
+	}
+	defer unix.Close(userns)
+	tree, err := distroTree(in.root, userns)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(tree)
+	return send(in.kctl, order, tree)
+}
+
+// bind asks the keeper to mount the run's host directories (its working
+// directory under the default distro, its --mount directories), each
+// given as the client's O_PATH fd dirs[i]. Host root's broker makes the
+// trees itself (hostmounts.go); an unprivileged keeper clones them from
+// the host tree and checks they are the directories the client opened.
+func (in *Instance) bind(mounts []Mount, dirs []int) error {
+	if len(dirs) != len(mounts) {
+		return fmt.Errorf("%d host directories for %d mounts", len(dirs), len(mounts))
+	}
+	for i, m := range mounts {
+		if m.Cwd && in.root != "" {
+			continue // a distro shows its own tree, not the host's
+		}
+		dev, ino, host, err := dirIdentity(dirs[i])
+		if err != nil {
+			return fmt.Errorf("host directory %s: %w", m.Host, err)
+		}
+		m.Dev, m.Ino, m.Host = dev, ino, host
+		if m.Cwd {
+			m.Guest = host
+			if instanceOwn(host) {
+				continue // the instance's own, or the root: nothing to bind
+			}
+		}
+		if err := checkBind(dirs[i], m, in.hide); err != nil {
+			return &ExitError{Code: 125, Text: "lx: " + err.Error()}
+		}
+		var fds []int
+		if os.Geteuid() == 0 {
+			tree, err := bindTree(dirs[i], m)
+			if err != nil {
+				return err
+			}
+			fds = append(fds, tree)
+		}
+		err = in.order(&Msg{Op: OpBind, Mounts: []Mount{m}}, fds...)
+		closeAll(fds)
+		if err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// order sends the keeper an order and waits for its answer.
-func (in *Instance) order(order *Msg) error {
+// order sends the keeper an order, with fds, and waits for its answer.
+func (in *Instance) order(order *Msg, fds ...int) error {
 	in.kmu.Lock()
 	defer in.kmu.Unlock()
-	if err := send(in.kctl, order); err != nil {
+	if err := send(in.kctl, order, fds...); err != nil {
 		return err
 	}
 	m, fds, err := recv(in.kctl)
@@ -390,11 +447,14 @@ func (in *Instance) order(order *Msg) error {
 	return nil
 }
 
-// Spawn asks init to run a command; the returned channel gets its end.
-func (in *Instance) Spawn(m *Msg, fds []int) (uint64, <-chan reply, error) {
-	if err := in.bind(m.Cwd, m.Mounts); err != nil {
+// Spawn asks init to run a command with the stdio fds stdio, once the
+// keeper has mounted its host directories dirs; the returned channel gets
+// its end.
+func (in *Instance) Spawn(m *Msg, stdio, dirs []int) (uint64, <-chan reply, error) {
+	if err := in.bind(m.Mounts, dirs); err != nil {
 		return 0, nil, err
 	}
+	fds := stdio
 	id, ch := in.await(2)
 	spawn := *m
 	spawn.Op, spawn.ID = OpSpawn, id
@@ -527,10 +587,10 @@ func (in *Instance) stopGuests() {
 
 // Guests counts the instance's processes other than init.
 func (in *Instance) Guests() int {
-	if in.rootDir == nil {
+	if in.proc == nil {
 		return 0
 	}
-	fd, err := unix.Openat(int(in.rootDir.Fd()), "proc", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	fd, err := unix.Openat(int(in.proc.Fd()), ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return 0
 	}

@@ -45,11 +45,21 @@ func Keeper() error {
 		send(ctl, &Msg{Op: OpError, Text: err.Error()})
 		return err
 	}
-	distroRoot := ""
-	if len(os.Args) > 2 {
-		distroRoot = os.Args[2]
+	// The broker's first order says what the root is: for host root's
+	// instances it sends the root tree itself, made and id-mapped on the
+	// host side (a distro's files are root's to open, not the instance's
+	// ids').
+	m, fds, err := recv(ctl)
+	if err != nil || m.Op != OpRoot || len(fds) > 1 {
+		closeAll(fds)
+		return fail(fmt.Errorf("lx keeper: no root order from the broker (%v)", err))
 	}
-	host, newRoot, err := setupRoot(distroRoot)
+	tree := -1
+	if len(fds) == 1 {
+		tree = fds[0]
+	}
+	k := &keeper{hide: m.Hide, bound: map[string]*binding{}}
+	newRoot, err := k.setupRoot(m, tree)
 	if err != nil {
 		return fail(err)
 	}
@@ -74,51 +84,85 @@ func Keeper() error {
 	}
 	ended := make(chan error, 1)
 	go func() { ended <- initCmd.Wait() }()
-	orders := make(chan *Msg)
+	type order struct {
+		m   *Msg
+		fds []int
+	}
+	orders := make(chan order)
 	go func() {
 		for {
 			m, fds, err := recv(ctl)
-			closeAll(fds)
 			if err != nil {
 				close(orders)
 				return
 			}
-			orders <- m
+			orders <- order{m, fds}
 		}
 	}()
-	bound := map[string]*binding{}
 	for {
 		select {
 		case err := <-ended:
 			return fmt.Errorf("init ended: %v", err)
-		case m, ok := <-orders:
+		case o, ok := <-orders:
 			if !ok {
 				// The broker is gone. The guests go on; the next broker
 				// tears this instance down (see orphans.go).
 				orders = nil
 				continue
 			}
-			reply := &Msg{Op: OpExit, ID: m.ID}
-			if m.Op == OpBind {
-				mnt, cwd := Mount{Host: m.Cwd, Guest: m.Cwd}, true
-				if len(m.Mounts) == 1 {
-					mnt, cwd = m.Mounts[0], false
+			reply := &Msg{Op: OpExit, ID: o.m.ID}
+			if o.m.Op == OpBind && len(o.m.Mounts) == 1 {
+				tree := -1
+				if len(o.fds) == 1 {
+					tree, o.fds = o.fds[0], nil
 				}
-				if err := attach(host, bound, mnt, cwd); err != nil {
-					reply = &Msg{Op: OpError, ID: m.ID, Code: 125, Text: "lx: " + err.Error()}
+				if err := k.bind(o.m.Mounts[0], tree); err != nil {
+					reply = &Msg{Op: OpError, ID: o.m.ID, Code: 125, Text: "lx: " + err.Error()}
 				}
 			}
+			closeAll(o.fds)
 			send(ctl, reply)
 		}
 	}
 }
 
-// setupRoot makes the instance root under a staging tmpfs: the distro's
-// root directory read-write, or for the default distro the host root
-// read-only; with a private /dev and /tmp (init mounts /proc, which must
-// belong to its pid namespace, and pivots into it). It returns the detached
-// writable clone of the host tree and the new root's path.
-func setupRoot(distroRoot string) (host int, newRoot string, err error) {
+// keeper is the keeper's state: the host tree it binds from, what it bound,
+// and lx's own directories, which no guest may see.
+type keeper struct {
+	host  int // detached clone of the host tree (unprivileged binds)
+	bound map[string]*binding
+	hide  []Hidden
+}
+
+// Hidden is one of lx's own directories on the host (its runtime, data or
+// state directory), canonical path and identity: wherever the instance's
+// root or a bind would show it, the keeper mounts an empty directory over
+// it, so no guest reaches the broker's socket, another instance's logs or
+// another distro's files through it.
+type Hidden struct {
+	Path string `msgpack:"path"`
+	Dev  uint64 `msgpack:"dev"`
+	Ino  uint64 `msgpack:"ino"`
+}
+
+// Tmpfs sizes, as fractions of the instance's memory bound (Msg.Memory):
+// together they are at most 9/16 of it, so what the guests keep in the
+// instance's own tmpfs leaves them memory to run in. The staging tmpfs
+// and /dev hold a few small files.
+const (
+	tmpShare   = 4  // /tmp: 1/4
+	shmShare   = 4  // /dev/shm: 1/4
+	runShare   = 16 // /run: 1/16
+	smallTmpfs = 1 << 20
+)
+
+// setupRoot makes the instance root under a staging tmpfs: the tree
+// (host root's instances: made by the broker, a distro's root id-mapped),
+// else a clone of the distro's root directory read-write or, for the
+// default distro, of the host root read-only; with a private /dev, /tmp
+// and /run (init mounts /proc, which must belong to its pid namespace,
+// and pivots into it). It returns the new root's path.
+func (k *keeper) setupRoot(m *Msg, tree int) (newRoot string, err error) {
 	try := func(what string, err error) error {
 		if err != nil {
 			return fmt.Errorf("instance root: %s: %w", what, err)
@@ -126,170 +170,293 @@ func setupRoot(distroRoot string) (host int, newRoot string, err error) {
 		return nil
 	}
 	if err := try("make / private", unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, "")); err != nil {
-		return -1, "", err
+		return "", err
 	}
-	host, err = unix.OpenTree(unix.AT_FDCWD, "/", unix.OPEN_TREE_CLONE|unix.AT_RECURSIVE|unix.OPEN_TREE_CLOEXEC)
+	k.host, err = unix.OpenTree(unix.AT_FDCWD, "/", unix.OPEN_TREE_CLONE|unix.AT_RECURSIVE|unix.OPEN_TREE_CLOEXEC)
 	if err := try("clone host tree", err); err != nil {
-		return -1, "", err
+		return "", err
 	}
-	src := "/"
-	if distroRoot != "" {
-		src = distroRoot
-		for _, d := range []string{"proc", "dev", "tmp", "run", "sys", "root"} {
-			os.Mkdir(filepath.Join(distroRoot, d), 0o755)
+	if tree < 0 {
+		src := "/"
+		if m.Root != "" {
+			src = m.Root
+		}
+		if tree, err = unix.OpenTree(unix.AT_FDCWD, src, unix.OPEN_TREE_CLONE|unix.AT_RECURSIVE|unix.OPEN_TREE_CLOEXEC); err != nil {
+			return "", try("clone root "+src, err)
+		}
+		// No device node in the root opens as a device (a tarball may
+		// carry the host disk's); the instance's own are in its /dev.
+		// The host root is read-only and runs nothing set-user-ID.
+		attr := unix.MountAttr{Attr_set: unix.MOUNT_ATTR_NODEV}
+		if m.Root == "" {
+			attr.Attr_set |= unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOSUID
+		}
+		if err := try("set the root's mount attributes", unix.MountSetattr(tree, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, &attr)); err != nil {
+			return "", err
 		}
 	}
-	root, err := unix.OpenTree(unix.AT_FDCWD, src, unix.OPEN_TREE_CLONE|unix.AT_RECURSIVE|unix.OPEN_TREE_CLOEXEC)
-	if err := try("clone root "+src, err); err != nil {
-		return -1, "", err
-	}
-	defer unix.Close(root)
-	// No device node in the root opens as a device (a tarball may carry
-	// the host disk's); the instance's own are in its /dev.
-	attr := unix.MountAttr{Attr_set: unix.MOUNT_ATTR_NODEV}
-	if distroRoot == "" {
-		attr.Attr_set |= unix.MOUNT_ATTR_RDONLY
-	}
-	if err := try("set the root's mount attributes", unix.MountSetattr(root, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, &attr)); err != nil {
-		return -1, "", err
-	}
+	defer unix.Close(tree)
 	const stage = "/tmp"
-	if err := try("stage", unix.Mount("tmpfs", stage, "tmpfs", 0, "mode=0700")); err != nil {
-		return -1, "", err
+	if err := try("stage", unix.Mount("tmpfs", stage, "tmpfs", 0, "mode=0700,size="+sizeOpt(smallTmpfs))); err != nil {
+		return "", err
 	}
 	r := stage + "/root"
 	os.Mkdir(r, 0o755)
-	if err := try("attach root", unix.MoveMount(root, "", unix.AT_FDCWD, r, unix.MOVE_MOUNT_F_EMPTY_PATH)); err != nil {
-		return -1, "", err
+	if err := try("attach root", unix.MoveMount(tree, "", unix.AT_FDCWD, r, unix.MOVE_MOUNT_F_EMPTY_PATH)); err != nil {
+		return "", err
 	}
-	if err := try("/dev", setupDev(r+"/dev")); err != nil {
-		return -1, "", err
+	root, err := unix.Open(r, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return "", try("open root", err)
 	}
-	if err := try("/tmp", unix.Mount("tmpfs", r+"/tmp", "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=1777")); err != nil {
-		return -1, "", err
+	defer unix.Close(root)
+	// The mount points of the instance's own filesystems. A distro's
+	// root is the guests' to change between two runs: a symlink there
+	// (/dev -> /somewhere) is refused, never followed.
+	writable := m.Root != ""
+	for _, d := range []string{"proc", "sys", "root"} {
+		fd, err := mountPoint(root, d, writable)
+		if err != nil {
+			return "", try("mount point", err)
+		}
+		unix.Close(fd)
 	}
-	// /run is the instance's own: under the default distro it would show
-	// the host's sockets (its broker's, its daemons').
-	if err := try("/run", unix.Mount("tmpfs", r+"/run", "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=0755")); err != nil {
-		return -1, "", err
+	mem := m.Memory
+	if err := try("/dev", setupDev(root, writable, mem)); err != nil {
+		return "", err
 	}
-	if err := try("/etc", bindNetFiles(stage+"/etc", r)); err != nil {
-		return -1, "", err
+	// /tmp and /run are the instance's own: under the default distro they
+	// would show the host's sockets (its broker's, its daemons').
+	for _, t := range []struct {
+		name, mode string
+		share      int64
+	}{{"tmp", "1777", tmpShare}, {"run", "0755", runShare}} {
+		mnt, err := mountOn(root, t.name, writable, "tmpfs", unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV,
+			"mode", t.mode, "size", sizeOpt(mem/t.share))
+		if err != nil {
+			return "", try(t.name, err)
+		}
+		unix.Close(mnt)
 	}
-	return host, r, nil
+	if err := try("/etc", bindNetFiles(stage+"/etc", root)); err != nil {
+		return "", err
+	}
+	k.hideIn(root, rootSource(m.Root))
+	return r, nil
+}
+
+// rootSource is the host path the instance root shows.
+func rootSource(distroRoot string) string {
+	if distroRoot == "" {
+		return "/"
+	}
+	return distroRoot
 }
 
 var devNodes = []string{"null", "zero", "full", "random", "urandom", "tty"}
 
-func setupDev(d string) error {
-	if err := unix.Mount("tmpfs", d, "tmpfs", unix.MS_NOSUID|unix.MS_NOEXEC, "mode=0755"); err != nil {
+// setupDev mounts the instance's /dev below root: a small tmpfs with the
+// host's harmless character devices bound read-only, its own devpts, a
+// /dev/shm sized from the memory bound mem.
+func setupDev(root int, mkdir bool, mem int64) error {
+	dev, err := mountOn(root, "dev", mkdir, "tmpfs", unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NOEXEC,
+		"mode", "0755", "size", sizeOpt(smallTmpfs))
+	if err != nil {
 		return err
 	}
+	defer unix.Close(dev)
 	for _, n := range devNodes {
-		if err := os.WriteFile(d+"/"+n, nil, 0o666); err != nil {
+		fd, err := unix.Openat(dev, n, unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY|unix.O_CLOEXEC, 0o666)
+		if err != nil {
 			return err
 		}
-		if err := unix.Mount("/dev/"+n, d+"/"+n, "", unix.MS_BIND, ""); err != nil {
-			return fmt.Errorf("bind /dev/%s: %w", n, err)
-		}
+		unix.Close(fd)
 		// The node is the host's: a read-only bind keeps its I/O and
 		// refuses chmod, chown and utimes (EROFS) from guests.
-		ro := unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY}
-		if err := unix.MountSetattr(unix.AT_FDCWD, d+"/"+n, 0, &ro); err != nil {
-			return fmt.Errorf("make /dev/%s read-only: %w", n, err)
+		src, err := unix.Open("/dev/"+n, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return fmt.Errorf("/dev/%s: %w", n, err)
+		}
+		err = bindOver(src, dev, n, roDevice)
+		unix.Close(src)
+		if err != nil {
+			return fmt.Errorf("bind /dev/%s: %w", n, err)
 		}
 	}
-	for _, dir := range []string{"pts", "shm"} {
-		if err := os.Mkdir(d+"/"+dir, 0o755); err != nil {
-			return err
-		}
-	}
-	if err := unix.Mount("devpts", d+"/pts", "devpts", unix.MS_NOSUID|unix.MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620"); err != nil {
+	pts, err := mountOn(dev, "pts", true, "devpts", unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NOEXEC,
+		"newinstance", "", "ptmxmode", "0666", "mode", "0620")
+	if err != nil {
 		return fmt.Errorf("devpts: %w", err)
 	}
-	if err := unix.Mount("tmpfs", d+"/shm", "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=1777"); err != nil {
+	unix.Close(pts)
+	shm, err := mountOn(dev, "shm", true, "tmpfs", unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV,
+		"mode", "1777", "size", sizeOpt(mem/shmShare))
+	if err != nil {
 		return err
 	}
+	unix.Close(shm)
 	for link, target := range map[string]string{"ptmx": "pts/ptmx", "fd": "/proc/self/fd",
 		"stdin": "/proc/self/fd/0", "stdout": "/proc/self/fd/1", "stderr": "/proc/self/fd/2"} {
-		if err := os.Symlink(target, d+"/"+link); err != nil {
+		if err := unix.Symlinkat(target, dev, link); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// attach mounts host directory m.Host at m.Guest in the instance (the
-// keeper's root is the instance root): read-only if asked, never with
-// devices or set-user-ID. A run's working directory (cwd) is bound at its
-// own path, read-write, unless it is the root, a kernel filesystem, or
-// under a directory bound already.
-func attach(host int, bound map[string]*binding, m Mount, cwd bool) error {
+// hideIn covers each of lx's own directories that the mount whose root is
+// mnt shows (the mount shows host directory src): an empty read-only
+// directory over it, which guests, who cannot unmount what the keeper
+// mounts, never get past. A directory is covered only where it is, by
+// identity: a path below src that leads elsewhere (a symlink) is not
+// followed, and one that does not lead there is left alone.
+func (k *keeper) hideIn(mnt int, src string) {
+	for _, h := range k.hide {
+		rel, ok := below(src, h.Path)
+		if !ok {
+			continue
+		}
+		var at int
+		var err error
+		if rel == "" {
+			at, err = unix.Dup(mnt)
+		} else {
+			at, err = beneath(mnt, rel)
+		}
+		if err != nil {
+			continue // not there, or not reachable without a symlink
+		}
+		var st unix.Stat_t
+		if unix.Fstat(at, &st) == nil && st.Dev == h.Dev && st.Ino == h.Ino {
+			if cover, err := newMount("tmpfs", unix.MOUNT_ATTR_RDONLY|unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV|unix.MOUNT_ATTR_NOEXEC,
+				"mode", "0755", "size", sizeOpt(0)); err == nil {
+				if err := attach(cover, at); err != nil {
+					fmt.Fprintf(os.Stderr, "lx keeper: cover %s: %v\n", h.Path, err)
+				}
+				unix.Close(cover)
+			}
+		}
+		unix.Close(at)
+	}
+}
+
+// below reports whether path p is dir or under it, and p relative to dir.
+func below(dir, p string) (string, bool) {
+	dir, p = filepath.Clean(dir), filepath.Clean(p)
+	if dir == p {
+		return "", true
+	}
+	if dir != "/" {
+		dir += "/"
+	}
+	rel, ok := strings.CutPrefix(p, dir)
+	return rel, ok
+}
+
+// bind mounts host directory m.Host at m.Guest in the instance (the
+// keeper's root is the instance root once init has pivoted): the tree the
+// broker made of it, else a clone of it from the host tree, read-only if
+// asked, never with devices or set-user-ID. A run's working directory
+// (m.Cwd) is bound at its own path, read-write, unless it is the root or a
+// kernel filesystem. A binding stays until the instance stops, unless the
+// host directory it shows was replaced since (m.Dev, m.Ino name the
+// directory the client opened).
+func (k *keeper) bind(m Mount, tree int) error {
+	if tree >= 0 {
+		defer unix.Close(tree)
+	}
 	guest := filepath.Clean(m.Guest)
 	if !filepath.IsAbs(guest) || !filepath.IsAbs(m.Host) {
 		return fmt.Errorf("mount %s:%s: both paths must be absolute", m.Host, m.Guest)
 	}
-	for _, skip := range []string{"/", "/proc", "/dev", "/sys"} {
-		if guest == skip || (skip != "/" && strings.HasPrefix(guest, skip+"/")) {
-			if cwd {
-				return nil
-			}
-			return fmt.Errorf("mount %s: %s belongs to the instance", m.Host, guest)
-		}
-	}
-	// A binding stays until the instance stops, unless the host directory
-	// it shows was removed (and maybe made again) since: then it goes.
-	for d := guest; d != "/"; d = filepath.Dir(d) {
-		b := bound[d]
-		if b == nil || (!cwd && d != guest) {
-			continue
-		}
-		if b.current(host) && (cwd || b.m == m) {
+	if instanceOwn(guest) {
+		if m.Cwd {
 			return nil
 		}
-		if err := b.detach(host); err != nil {
+		return fmt.Errorf("mount %s: %s belongs to the instance", m.Host, guest)
+	}
+	for d := guest; d != "/"; d = filepath.Dir(d) {
+		b := k.bound[d]
+		if b == nil || (!m.Cwd && d != guest) {
+			continue
+		}
+		if b.reaches(strings.TrimPrefix(guest[len(d):], "/"), m) && (m.Cwd || b.m.same(m)) {
+			return nil
+		}
+		if err := b.detach(k.host); err != nil {
 			return fmt.Errorf("replace the mount at %s: %w", d, err)
 		}
-		delete(bound, d)
+		delete(k.bound, d)
 	}
-	sub, err := unix.OpenTree(host, strings.TrimPrefix(filepath.Clean(m.Host), "/"), unix.OPEN_TREE_CLONE|unix.AT_RECURSIVE|unix.OPEN_TREE_CLOEXEC)
-	if err != nil {
-		return fmt.Errorf("host directory %s: %w", m.Host, err)
-	}
-	defer unix.Close(sub)
-	attr := unix.MountAttr{Attr_set: unix.MOUNT_ATTR_NODEV | unix.MOUNT_ATTR_NOSUID}
-	if m.ReadOnly {
-		attr.Attr_set |= unix.MOUNT_ATTR_RDONLY
-	}
-	if err := unix.MountSetattr(sub, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, &attr); err != nil {
-		return fmt.Errorf("host directory %s: mount attributes: %w", m.Host, err)
-	}
-	if err := os.MkdirAll(guest, 0o755); err != nil {
-		if errors.Is(err, unix.EROFS) {
-			return fmt.Errorf("%s does not exist in the instance, and its root is read-only", guest)
+	sub := tree
+	if sub < 0 {
+		var err error
+		sub, err = unix.OpenTree(k.host, strings.TrimPrefix(filepath.Clean(m.Host), "/"), unix.OPEN_TREE_CLONE|unix.AT_RECURSIVE|unix.OPEN_TREE_CLOEXEC)
+		if err != nil {
+			return fmt.Errorf("host directory %s: %w", m.Host, err)
 		}
-		return fmt.Errorf("mount point %s: %w", guest, err)
+		defer unix.Close(sub)
+		// The path was resolved here, after the client opened the
+		// directory: it must still be the same one.
+		var st unix.Stat_t
+		if err := unix.Fstat(sub, &st); err != nil || st.Dev != m.Dev || st.Ino != m.Ino {
+			return fmt.Errorf("host directory %s changed while it was being mounted", m.Host)
+		}
+		attr := unix.MountAttr{Attr_set: unix.MOUNT_ATTR_NODEV | unix.MOUNT_ATTR_NOSUID}
+		if m.ReadOnly {
+			attr.Attr_set |= unix.MOUNT_ATTR_RDONLY
+		}
+		if err := unix.MountSetattr(sub, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, &attr); err != nil {
+			return fmt.Errorf("host directory %s: mount attributes: %w", m.Host, err)
+		}
 	}
-	// The guests own the tree the mount point is in: resolve it without
-	// following anything out of the instance root (or into /proc).
-	tfd, err := unix.Openat2(unix.AT_FDCWD, guest, &unix.OpenHow{Flags: unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC,
-		Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS})
-	if err != nil {
-		return fmt.Errorf("mount point %s: %w", guest, err)
-	}
-	defer unix.Close(tfd)
-	if err := unix.MoveMount(sub, "", tfd, "", unix.MOVE_MOUNT_F_EMPTY_PATH|unix.MOVE_MOUNT_T_EMPTY_PATH); err != nil {
-		return fmt.Errorf("mount %s at %s: %w", m.Host, guest, err)
-	}
-	// sub now names the attached mount's root: kept, it lets the keeper
-	// unmount exactly this mount later, whatever guests did to the path.
-	fd, err := unix.Dup(sub)
+	tfd, err := k.mountPointFor(guest, m)
 	if err != nil {
 		return err
 	}
-	unix.CloseOnExec(fd)
-	bound[guest] = &binding{m: m, fd: fd}
+	defer unix.Close(tfd)
+	if err := attach(sub, tfd); err != nil {
+		return fmt.Errorf("mount %s at %s: %w", m.Host, guest, err)
+	}
+	k.hideIn(sub, m.Host)
+	// sub now names the attached mount's root: kept, it lets the keeper
+	// unmount exactly this mount later, whatever guests did to the path.
+	fd, err := unix.FcntlInt(uintptr(sub), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	k.bound[guest] = &binding{m: m, fd: fd}
 	return nil
+}
+
+// instanceOwn reports whether path p of the instance is its root or in one
+// of its kernel filesystems, on which no host directory is mounted.
+func instanceOwn(p string) bool {
+	for _, own := range []string{"/", "/proc", "/dev", "/sys"} {
+		if p == own || (own != "/" && strings.HasPrefix(p, own+"/")) {
+			return true
+		}
+	}
+	return false
+}
+
+// mountPointFor opens (making it where the root is writable) the directory
+// guest of the instance to mount m on. The guests own the tree it is in:
+// it is resolved without following anything out of the instance root (or
+// into /proc).
+func (k *keeper) mountPointFor(guest string, m Mount) (int, error) {
+	if err := os.MkdirAll(guest, 0o755); err != nil {
+		if errors.Is(err, unix.EROFS) {
+			return -1, fmt.Errorf("%s does not exist in the instance, and its root is read-only", guest)
+		}
+		return -1, fmt.Errorf("mount point %s: %w", guest, err)
+	}
+	tfd, err := unix.Openat2(unix.AT_FDCWD, guest, &unix.OpenHow{Flags: unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC,
+		Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS})
+	if err != nil {
+		return -1, fmt.Errorf("mount point %s: %w", guest, err)
+	}
+	return tfd, nil
 }
 
 // binding is a host directory the keeper mounted in the instance.
@@ -298,14 +465,29 @@ type binding struct {
 	fd int // the mount's root
 }
 
-// current reports whether the mount still shows the host directory that
-// is at m.Host now.
-func (b *binding) current(host int) bool {
-	var in, out unix.Stat_t
-	if unix.Fstat(b.fd, &in) != nil || unix.Fstatat(host, strings.TrimPrefix(b.m.Host, "/"), &out, 0) != nil {
+// reaches reports whether the directory rel below the binding's root
+// ("" the root itself) is the host directory that m names (the directory
+// the client opened: m.Dev, m.Ino), not deleted: then a run there sees it
+// through this binding, and the binding still shows what it showed.
+func (b *binding) reaches(rel string, m Mount) bool {
+	fd := b.fd
+	if rel != "" {
+		var err error
+		if fd, err = beneath(b.fd, rel); err != nil {
+			return false
+		}
+		defer unix.Close(fd)
+	}
+	var st unix.Stat_t
+	if unix.Fstat(fd, &st) != nil {
 		return false
 	}
-	return in.Dev == out.Dev && in.Ino == out.Ino && in.Nlink > 0
+	return st.Dev == m.Dev && st.Ino == m.Ino && st.Nlink > 0
+}
+
+// same reports whether two mounts are the same order.
+func (m Mount) same(o Mount) bool {
+	return m.Host == o.Host && m.Guest == o.Guest && m.ReadOnly == o.ReadOnly
 }
 
 // detach unmounts the binding through the keeper's own fd for it, named

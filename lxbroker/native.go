@@ -54,24 +54,23 @@ func (in *Instance) initEnv() []string {
 // count them:
 //   - "cgroup": its pids cgroup (cgroup.go), where the broker could make
 //     one;
-//   - "nproc:N", for an unprivileged user: RLIMIT_NPROC. The kernel checks
-//     a fork against the task count of each user namespace up the chain,
-//     each against the RLIMIT_NPROC its creator had when it made it (the
-//     ucounts of Linux 5.15 and later); init sets its own to N before it
-//     makes the guests' user namespace, so the guests, whatever limits
-//     they set themselves, never have more than N tasks (threads count),
-//     and the next fork or thread fails with EAGAIN. Guest root has no
-//     capability in the host's namespace that would lift it.
-//   - "": nothing (host root, which RLIMIT_NPROC does not bind, without a
-//     pids cgroup): forks go to procsrv, which counts them.
+//   - "nproc:N", else: RLIMIT_NPROC. The kernel checks a fork against the
+//     task count of each user namespace up the chain, each against the
+//     RLIMIT_NPROC its creator had when it made it (the ucounts of Linux
+//     5.15 and later); init sets its own to N before it makes the guests'
+//     user namespace, so the guests, whatever limits they set themselves,
+//     never have more than N tasks (threads count), and the next fork or
+//     thread fails with EAGAIN. Guest root has no capability in the host's
+//     namespace that would lift it, and is not host root, whom
+//     RLIMIT_NPROC does not bind (ids.go).
+//
+// procsrv counts forks itself only in an instance whose route table traps
+// them anyway (none now: the kernel bounds every instance).
 func (in *Instance) forksBound() string {
-	switch {
-	case in.cgroup != "":
+	if in.cgroup != "" {
 		return "cgroup"
-	case os.Geteuid() != 0:
-		return "nproc:" + strconv.Itoa(TasksPerProc*maxProcs())
 	}
-	return ""
+	return "nproc:" + strconv.Itoa(TasksPerProc*maxProcs())
 }
 
 // nprocBound is the N of forksEnv "nproc:N" in the environment getenv

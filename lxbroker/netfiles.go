@@ -52,49 +52,101 @@ func netFiles() map[string]string {
 	return map[string]string{"hosts": hosts, "hostname": Hostname + "\n", "resolv.conf": resolv}
 }
 
-// bindNetFiles writes netFiles under stage and binds each over root/etc/NAME.
-// A name the root has as a regular file is covered; a missing one is
-// created first where the root is writable (an imported distro); a symlink
-// is left alone (its target is the distro's business).
-func bindNetFiles(stage, root string) error {
+// bindNetFiles writes netFiles under stage and binds each over the root's
+// /etc/NAME (root is the instance root's fd). A name the root has as a
+// regular file is covered; a missing one is created first where the root
+// is writable (an imported distro); a symlink is left alone (its target is
+// the distro's business), but for one into /run, the instance's own
+// tmpfs, where the file is written. The distro's /etc is the guests' to
+// change between two runs, so nothing here is looked up by a path the
+// kernel would follow out of the root: the host's /etc, or any directory
+// a guest points /etc at, is never written.
+func bindNetFiles(stage string, root int) error {
 	if err := os.MkdirAll(stage, 0o755); err != nil {
 		return err
 	}
+	etc, err := unix.Openat2(root, "etc", &unix.OpenHow{Flags: unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC,
+		Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS | unix.RESOLVE_NO_XDEV})
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "lx keeper: no /etc of the distro's own (%v): no hosts, hostname or resolv.conf for it\n", err)
+		return nil
+	}
+	defer unix.Close(etc)
 	for name, content := range netFiles() {
 		src := stage + "/" + name
 		if err := os.WriteFile(src, []byte(content), 0o644); err != nil {
 			return err
 		}
-		dst := root + "/etc/" + name
 		var st unix.Stat_t
-		if err := unix.Lstat(dst, &st); err != nil {
-			f, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+		if err := unix.Fstatat(etc, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			fd, err := unix.Openat(etc, name, unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o644)
 			if err != nil {
-				continue // no /etc, or a read-only root without the file
+				continue // a read-only root without the file
 			}
-			f.Close()
+			unix.Close(fd)
 		} else if st.Mode&unix.S_IFMT == unix.S_IFLNK {
 			// resolv.conf as a link into /run (systemd-resolved): /run is
 			// the instance's own tmpfs, so the file goes where it points.
-			if target, err := os.Readlink(dst); err == nil && strings.HasPrefix(filepath.Clean(target), "/run/") {
-				in := root + filepath.Clean(target)
-				if os.MkdirAll(filepath.Dir(in), 0o755) == nil {
-					os.WriteFile(in, []byte(content), 0o644)
-				}
-			}
+			writeIntoRun(root, etc, name, content)
 			continue
 		} else if st.Mode&unix.S_IFMT != unix.S_IFREG {
 			continue
 		}
-		if err := unix.Mount(src, dst, "", unix.MS_BIND, ""); err != nil {
-			return fmt.Errorf("bind /etc/%s: %w", name, err)
+		sfd, err := unix.Open(src, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return err
 		}
-		ro := unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY}
-		if err := unix.MountSetattr(unix.AT_FDCWD, dst, 0, &ro); err != nil {
-			return fmt.Errorf("make /etc/%s read-only: %w", name, err)
+		err = bindOver(sfd, etc, name, roFile)
+		unix.Close(sfd)
+		if err != nil {
+			return fmt.Errorf("/etc/%s: %w", name, err)
 		}
 	}
 	return nil
+}
+
+// writeIntoRun writes content where the symlink etc/name points, if that is
+// inside the instance's /run (a fresh tmpfs: nothing in it is a guest's
+// yet), making its directories.
+func writeIntoRun(root, etc int, name, content string) {
+	var buf [unix.PathMax]byte
+	n, err := unix.Readlinkat(etc, name, buf[:])
+	if err != nil {
+		return
+	}
+	target := filepath.Clean(string(buf[:n]))
+	rel, ok := strings.CutPrefix(target, "/run/")
+	if !ok {
+		return
+	}
+	run, err := beneath(root, "run")
+	if err != nil {
+		return
+	}
+	defer unix.Close(run)
+	dir := run
+	parts := strings.Split(rel, "/")
+	for _, p := range parts[:len(parts)-1] {
+		unix.Mkdirat(dir, p, 0o755)
+		next, err := beneath(dir, p)
+		if dir != run {
+			unix.Close(dir)
+		}
+		if err != nil {
+			return
+		}
+		dir = next
+	}
+	if dir != run {
+		defer unix.Close(dir)
+	}
+	fd, err := unix.Openat2(dir, parts[len(parts)-1], &unix.OpenHow{Flags: unix.O_WRONLY | unix.O_CREAT | unix.O_TRUNC | unix.O_NOFOLLOW | unix.O_CLOEXEC,
+		Mode: 0o644, Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS})
+	if err != nil {
+		return
+	}
+	unix.Write(fd, []byte(content))
+	unix.Close(fd)
 }
 
 // loopbackUp brings up the loopback interface of the caller's network

@@ -28,8 +28,8 @@ type Msg struct {
 	Seconds float64  `msgpack:"seconds,omitempty"`
 	Code    int      `msgpack:"code,omitempty"`
 	Sig     int      `msgpack:"sig,omitempty"`
-	Null    int      `msgpack:"null,omitempty"` // bit i: stdio fd i is the host's /dev/null and was not sent
-	Tty     bool     `msgpack:"tty,omitempty"`  // run on a new pty of the instance; no stdio is sent
+	Null    int      `msgpack:"null,omitempty"` // bit i: stdio fd i is the host's /dev/null or a terminal, and was not sent
+	Tty     int      `msgpack:"tty,omitempty"`  // bit i: stdio fd i is a terminal, for which a new pty of the instance stands
 	User    string   `msgpack:"user,omitempty"` // run as this user of the instance (name or uid)
 	Rows    int      `msgpack:"rows,omitempty"` // its window size
 	Cols    int      `msgpack:"cols,omitempty"`
@@ -45,13 +45,27 @@ type Msg struct {
 	// Execs: init → broker with OpReady, how the instance runs execve:
 	// "native", or "trapped: " and why (binfmt.go).
 	Execs string `msgpack:"execs,omitempty"`
+	// Hide: broker → keeper with OpRoot, lx's own directories, covered
+	// wherever the instance would show them (keeper.go).
+	Hide []Hidden `msgpack:"hide,omitempty"`
+	// Memory: the instance's memory bound in bytes (client → broker: the
+	// bound a run asks for, 0 for the default; broker → keeper with
+	// OpRoot: the bound its tmpfs sizes follow).
+	Memory int64 `msgpack:"memory,omitempty"`
 }
 
-// Mount is one `lx run --mount HOSTDIR:GUESTDIR[:ro]`.
+// Mount is one `lx run --mount HOSTDIR:GUESTDIR[:ro]`, or the run's
+// working directory (Cwd). In a run request each mount comes with the
+// client's O_PATH fd of its host directory, after the stdio fds, in
+// order: what the client opened, not what the path names later, is what
+// the instance gets.
 type Mount struct {
 	Host     string `msgpack:"host" json:"host"` // absolute, symlinks resolved on the host
 	Guest    string `msgpack:"guest" json:"guest"`
 	ReadOnly bool   `msgpack:"ro,omitempty" json:"ro,omitempty"`
+	Cwd      bool   `msgpack:"cwd,omitempty" json:"-"` // the run's working directory, bound at its own path
+	Dev      uint64 `msgpack:"dev,omitempty" json:"-"` // identity of the host directory the client opened
+	Ino      uint64 `msgpack:"ino,omitempty" json:"-"`
 }
 
 // Ops.
@@ -68,7 +82,8 @@ const (
 	OpLine      = "line"      // broker → client: one line of output (trace, status)
 	OpSpawn     = "spawn"     // broker → init, with stdin, stdout, stderr
 	OpReady     = "ready"     // keeper → broker (Code: init's pid); init → broker, with the seccomp listener
-	OpBind      = "bind"      // broker → keeper: bind the host directory Cwd, or Mounts[0], into the instance
+	OpRoot      = "root"      // broker → keeper, first: build the instance root (Root, Hide, Memory), with the root tree when the broker made it
+	OpBind      = "bind"      // broker → keeper: bind Mounts[0] into the instance, with the tree when the broker made it
 	OpStop      = "stop"      // broker → init: SIGTERM every guest, wait up to Seconds, then SIGKILL
 	OpPty       = "pty"       // init → broker → client: the pty master of a Tty run
 	OpDial      = "dial"      // broker → init: connect to port Code of the instance's loopback; init → broker, with the socket
@@ -76,6 +91,12 @@ const (
 )
 
 const maxMsg = 1 << 20
+
+// maxFds bounds the fds of one message: stdio and a run's mounts.
+const maxFds = 64
+
+// MaxMounts bounds the host directories one run mounts.
+const MaxMounts = maxFds - 8
 
 // send writes m and fds as one packet.
 func send(c *net.UnixConn, m *Msg, fds ...int) error {
@@ -97,7 +118,7 @@ func send(c *net.UnixConn, m *Msg, fds ...int) error {
 // recv reads one packet. Received fds are close-on-exec.
 func recv(c *net.UnixConn) (*Msg, []int, error) {
 	buf := make([]byte, maxMsg)
-	oob := make([]byte, unix.CmsgSpace(8*4))
+	oob := make([]byte, unix.CmsgSpace(maxFds*4))
 	n, oobn, flags, _, err := c.ReadMsgUnix(buf, oob)
 	if err != nil {
 		return nil, nil, err

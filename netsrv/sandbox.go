@@ -11,8 +11,9 @@ import (
 func Sandbox() []seccomp.Allowed {
 	var list []seccomp.Allowed
 	for _, group := range [][]seccomp.Allowed{
-		// Host sockets made for a guest and bound for it (socket.go).
-		seccomp.Calls(unix.SYS_SOCKET, unix.SYS_BIND),
+		// Host sockets made for a guest, with its ids, and bound for it
+		// (socket.go).
+		seccomp.Calls(unix.SYS_SOCKET, unix.SYS_BIND, unix.SYS_SETFSUID, unix.SYS_SETFSGID),
 		// A guest's socket fd, taken to check or bind it (guestfd.go).
 		seccomp.Calls(unix.SYS_PIDFD_OPEN, unix.SYS_PIDFD_GETFD, unix.SYS_GETSOCKOPT, unix.SYS_GETSOCKNAME),
 		// The policy file's change time, read before each check (policy/).

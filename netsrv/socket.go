@@ -1,6 +1,8 @@
 package netsrv
 
 import (
+	"runtime"
+
 	"golang.org/x/sys/unix"
 
 	"lx/netsrv/policy"
@@ -50,14 +52,43 @@ func (s *server) Socket(c *servers.Call) (int64, error) {
 }
 
 // hostSocket makes a socket in the host's network namespace and installs it
-// into the caller.
+// into the caller. The socket is the caller's, not netsrv's: Linux gives a
+// socket the file system uid of its maker (its owner for SO_REUSEPORT
+// groups, iptables' --uid-owner, /proc/net), so netsrv makes it with the
+// caller's host ids. A socket of host root's netsrv would let a guest
+// running as nobody join a root service's SO_REUSEPORT group.
 func (s *server) hostSocket(c *servers.Call, domain, typ, proto int) (int64, error) {
 	if err := c.Valid(); err != nil {
 		return 0, err
 	}
-	fd, err := unix.Socket(domain, typ|unix.SOCK_CLOEXEC, proto)
+	var fd int
+	err := asCaller(c, func() (err error) {
+		fd, err = unix.Socket(domain, typ|unix.SOCK_CLOEXEC, proto)
+		return err
+	})
 	if err != nil {
 		return 0, err
 	}
 	return c.InstallFD(fd, typ&unix.SOCK_CLOEXEC != 0)
+}
+
+// asCaller runs f with the file system ids of this thread set to the
+// calling guest's host ids (read from /proc), and restores them. Servers
+// serve on one locked thread, and setfsuid is per thread. An unprivileged
+// netsrv's ids are already the caller's (an unprivileged instance maps one
+// id), and setfsuid leaves them.
+func asCaller(c *servers.Call, f func() error) error {
+	uid, gid, err := c.FsIDs()
+	if err != nil {
+		return err
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	oldGid, _ := unix.SetfsgidRetGid(int(gid))
+	oldUid, _ := unix.SetfsuidRetUid(int(uid))
+	defer func() {
+		unix.Setfsuid(oldUid)
+		unix.Setfsgid(oldGid)
+	}()
+	return f()
 }

@@ -148,7 +148,7 @@ func (k *procCount) admit(c *servers.Call) error {
 		k.since++
 		return nil
 	}
-	n, err := countProcs(c.Root())
+	n, err := countProcs(c.Proc())
 	if err != nil {
 		k.valid = false
 		return nil // no count, no refusal: the kernel's limits still hold
@@ -162,9 +162,10 @@ func (k *procCount) admit(c *servers.Call) error {
 	return nil
 }
 
-// countProcs counts the processes in the instance's /proc.
-func countProcs(root int) (int, error) {
-	fd, err := unix.Openat(root, "proc", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+// countProcs counts the processes in the instance's /proc (proc: the fd of
+// its root).
+func countProcs(proc int) (int, error) {
+	fd, err := unix.Openat(proc, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return 0, err
 	}

@@ -54,13 +54,17 @@ func (c *Call) Note(i int, s string) { c.decoded[i] = s }
 // Root is the O_PATH fd of the instance's root directory.
 func (c *Call) Root() int { return c.s.cfg.Root }
 
+// Proc is the fd of the instance's /proc (its proc mount's root): a guest's
+// pid in the instance names a directory below it.
+func (c *Call) Proc() int { return c.s.cfg.Proc }
+
 // InitPid is the host pid of the instance's init.
 func (c *Call) InitPid() int { return c.s.cfg.InitPid }
 
 // GuestRoot is the O_PATH fd of the root of the guests' mount namespace:
 // the instance root as the guests see it, with the mounts they made
 // (lxbroker/enter.go). It is the holder's root, reached through the
-// instance's /proc from Root, and Root itself until the holder runs.
+// instance's /proc (Proc), and Root itself until the holder runs.
 func (c *Call) GuestRoot() int {
 	if c.s.guestRoot > 0 {
 		return c.s.guestRoot
@@ -69,7 +73,7 @@ func (c *Call) GuestRoot() int {
 	if pid <= 0 {
 		return c.Root()
 	}
-	fd, err := unix.Openat(c.Root(), "proc/"+strconv.Itoa(pid)+"/root", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	fd, err := unix.Openat(c.Proc(), strconv.Itoa(pid)+"/root", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return c.Root()
 	}

@@ -163,6 +163,32 @@ func (c *Call) Status() (string, error) {
 	return readFileSmall("/proc/" + strconv.Itoa(c.Tid()) + "/status")
 }
 
+// FsIDs reads the caller's file system uid and gid from /proc: host ids.
+func (c *Call) FsIDs() (uid, gid uint32, err error) {
+	b, err := c.Status()
+	if err != nil {
+		return 0, 0, err
+	}
+	fs := func(key string) (uint32, error) {
+		i := strings.Index(b, "\n"+key+":\t")
+		if i < 0 {
+			return 0, fmt.Errorf("%s of %d: not in its status", key, c.Tid())
+		}
+		line, _, _ := strings.Cut(b[i+len(key)+3:], "\n")
+		f := strings.Fields(line)
+		if len(f) != 4 {
+			return 0, fmt.Errorf("%s of %d: %q", key, c.Tid(), line)
+		}
+		v, err := strconv.ParseUint(f[3], 10, 32)
+		return uint32(v), err
+	}
+	if uid, err = fs("Uid"); err != nil {
+		return 0, 0, err
+	}
+	gid, err = fs("Gid")
+	return uid, gid, err
+}
+
 // Umask reads the caller's umask from /proc.
 func (c *Call) Umask() (uint32, error) {
 	b, err := c.Status()

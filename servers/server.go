@@ -29,8 +29,13 @@ type Config struct {
 	Control  *Control
 	Trace    *ring.Ring // this server → tracer; lossy
 	Root     int        // O_PATH fd of the instance root
-	IDs      IDMaps
-	InitPid  int // host pid of the instance's init
+	// Proc is the fd of the root of the instance's proc mount, which init
+	// made for the instance's pid namespace: every look at a guest by its
+	// pid in the instance goes through it, never through a path below the
+	// instance root.
+	Proc    int
+	IDs     IDMaps
+	InitPid int // host pid of the instance's init
 	// HolderFile is where the broker writes the pid in the instance of
 	// the holder of the guests' namespaces (HolderEnv).
 	HolderFile string

@@ -26,11 +26,11 @@ func killAll(c *servers.Call, sig int32) (int64, error) {
 	}
 	self := last(me["NStgid"]) // the caller's pid in the instance
 	mySid := ""
-	if dir, err := unix.Openat(c.Root(), "proc/"+self, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err == nil {
+	if dir, err := unix.Openat(c.Proc(), self, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err == nil {
 		mySid = sessionAt(dir)
 		unix.Close(dir)
 	}
-	pd, err := unix.Openat(c.Root(), "proc", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	pd, err := unix.Openat(c.Proc(), ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return 0, unix.ESRCH
 	}
@@ -51,7 +51,7 @@ func killAll(c *servers.Call, sig int32) (int64, error) {
 		if pid == c.HolderPid() {
 			continue
 		}
-		dir, err := unix.Openat(c.Root(), "proc/"+name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		dir, err := unix.Openat(c.Proc(), name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 		if err != nil {
 			continue
 		}
@@ -93,7 +93,7 @@ func pidfdNamesHolder(c *servers.Call) (bool, error) {
 	defer unix.Close(fd)
 	var st, hst unix.Stat_t
 	if unix.Fstat(fd, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR {
-		return unix.Fstatat(c.Root(), "proc/"+strconv.Itoa(h), &hst, 0) == nil && st.Dev == hst.Dev && st.Ino == hst.Ino, nil
+		return unix.Fstatat(c.Proc(), strconv.Itoa(h), &hst, 0) == nil && st.Dev == hst.Dev && st.Ino == hst.Ino, nil
 	}
 	info, err := readStatus("/proc/self/fdinfo/" + strconv.Itoa(fd))
 	if err != nil {

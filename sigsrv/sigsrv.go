@@ -59,7 +59,7 @@ func checkSig(sig int32) error {
 // exists reports whether guest path p (under the instance's /proc) exists.
 func exists(c *servers.Call, p string) error {
 	var st unix.Stat_t
-	if err := unix.Fstatat(c.Root(), "proc/"+p, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+	if err := unix.Fstatat(c.Proc(), p, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 		return unix.ESRCH
 	}
 	return nil

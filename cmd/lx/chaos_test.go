@@ -390,6 +390,7 @@ func chaosSetup(t *testing.T) string {
 	if out, err := mk.CombinedOutput(); err != nil {
 		t.Fatalf("make the archive: %v %s", err, out)
 	}
+	giveToInstance(t, dir)
 	return dir
 }
 

@@ -81,12 +81,45 @@ func sandboxDeaths(rt string) map[string]string {
 }
 
 // lx runs `lx ARGS` in dir and returns stdout, stderr and the exit code.
+// dir is given to the instance's guests first (giveToInstance).
 func lx(t *testing.T, dir, stdin string, args ...string) (string, string, int) {
 	t.Helper()
+	giveToInstance(t, dir)
 	cmd := exec.Command(lxBin, args...)
 	cmd.Dir = dir
 	cmd.Stdin = strings.NewReader(stdin)
 	return runCmd(t, cmd)
+}
+
+// giveToInstance hands directory dir, with what is in it, to host root's
+// instances: their guests are host ids no user has (lxbroker/ids.go), so a
+// directory of root's is a stranger's to them, as it would be to any other
+// user. A root user who wants its guests to write a directory does the
+// same. Unprivileged users' guests are the user already; the root and
+// /tmp are left alone.
+func giveToInstance(t *testing.T, dir string) {
+	t.Helper()
+	if os.Geteuid() != 0 || dir == "/" || dir == "" || dir == os.TempDir() {
+		return
+	}
+	ids, err := lxbroker.InstanceIDs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil {
+			os.Lchown(p, int(ids.UID), int(ids.GID))
+		}
+		return nil
+	})
+}
+
+// workDir is a new test directory given to the instance (giveToInstance).
+func workDir(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	giveToInstance(t, dir)
+	return dir
 }
 
 // runCmd runs cmd and returns its stdout, stderr and exit code; a command

@@ -39,6 +39,7 @@ func start(t *testing.T, dir string, inLx bool, lxArgs []string, args ...string)
 	t.Helper()
 	if inLx {
 		args = append(append(append([]string{lxBin, "run"}, lxArgs...), "--"), args...)
+		giveToInstance(t, dir)
 	}
 	b := &bg{cmd: exec.Command(args[0], args[1:]...), done: make(chan struct{})}
 	b.cmd.Dir = dir

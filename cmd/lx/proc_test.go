@@ -332,7 +332,7 @@ func TestProcHostSignals(t *testing.T) {
 	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP} {
 		cmd := exec.Command(lxBin, "run", "--", "sh", "-c",
 			`trap 'echo got $1; exit 5' `+strings.TrimPrefix(unixSigName(sig), "SIG")+`; echo ready; while :; do sleep 0.05; done`, "sh", unixSigName(sig))
-		cmd.Dir = t.TempDir()
+		cmd.Dir = workDir(t)
 		stdout, _ := cmd.StdoutPipe()
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
@@ -472,7 +472,7 @@ func TestProcForkBombInstanceBound(t *testing.T) {
 // TestPs: lx ps shows the instance's process tree with guest pids, users,
 // states and commands.
 func TestPs(t *testing.T) {
-	dir := t.TempDir()
+	dir := workDir(t)
 	cmd := exec.Command(lxBin, "run", "--", "sh", "-c", "sleep 30 | cat & setpriv --reuid=4244 sleep 31 & echo ready; wait")
 	cmd.Dir = dir
 	stdout, _ := cmd.StdoutPipe()

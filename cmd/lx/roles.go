@@ -68,7 +68,7 @@ func sandboxList(name string) []seccomp.Allowed {
 }
 
 // roleServer is `lx server NAME INITPID` with fds 3 listener, 4 ring,
-// 5 control, 6 trace ring, 7 instance root.
+// 5 control, 6 trace ring, 7 instance root, 8 the instance's /proc.
 func roleServer(args []string) error {
 	if len(args) != 2 || Tables[args[0]] == nil {
 		return fmt.Errorf("usage: lx server NAME INITPID (internal)")
@@ -106,7 +106,7 @@ func roleServer(args []string) error {
 		pass = fssrv.PassThrough(recorded)
 	}
 	s, err := servers.New(servers.Config{Name: name, Table: Tables[name](), Listener: 3, Ring: r,
-		Control: ctl, Trace: tr, Root: 7, IDs: ids, InitPid: initPid, Log: log,
+		Control: ctl, Trace: tr, Root: 7, Proc: 8, IDs: ids, InitPid: initPid, Log: log,
 		Recorded: recorded, Pass: pass, HolderFile: os.Getenv(servers.HolderEnv)})
 	if err != nil {
 		return err

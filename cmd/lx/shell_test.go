@@ -79,7 +79,7 @@ func TestShellJobControlAndResize(t *testing.T) {
 func startOnPty(t *testing.T, slave *os.File, args ...string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(lxBin, args...)
-	cmd.Dir = t.TempDir()
+	cmd.Dir = workDir(t)
 	cmd.Env = append(os.Environ(), "PS1=lx$ ", "TERM=dumb")
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
