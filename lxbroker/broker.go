@@ -180,6 +180,9 @@ func (b *Broker) handle(c *net.UnixConn) {
 	case OpRestart:
 		closeAll(fds)
 		b.restart(c, m)
+	case OpPs:
+		closeAll(fds)
+		b.ps(c, m)
 	case OpShutdown:
 		closeAll(fds)
 		b.shutdown()
@@ -269,6 +272,10 @@ func (b *Broker) run(c *net.UnixConn, m *Msg, fds []int) {
 	}
 	defer in.dropClient()
 	if err := in.joinPaths(m); err != nil {
+		send(c, &Msg{Op: OpError, Code: 125, Text: "lx: " + err.Error()})
+		return
+	}
+	if err := in.joinMemory(m); err != nil {
 		send(c, &Msg{Op: OpError, Code: 125, Text: "lx: " + err.Error()})
 		return
 	}
@@ -436,6 +443,9 @@ type InstanceStatus struct {
 	Publish    []string          `json:"publish,omitempty"` // HOSTPORT:GUESTPORT published by running runs
 	Paths      string            `json:"paths"`             // "native": the path calls the kernel resolves skip fssrv; "trapped": --trap-paths
 	Execs      string            `json:"execs"`             // "native": execve skips procsrv (binfmt.go); else "trapped: " and why
+	IDs        string            `json:"ids"`               // the host ids of its guests (ids.go)
+	Memory     int64             `json:"memory"`            // its memory bound in bytes
+	MemoryBy   string            `json:"memory_by"`         // what enforces it: "cgroup", or "tmpfs sizes" (no memory cgroup)
 	Components []ComponentStatus `json:"components"`
 }
 
@@ -464,6 +474,10 @@ func (b *Broker) status(c *net.UnixConn) {
 		is.Net, is.Publish = in.netStatus()
 		is.Paths = in.pathsMode()
 		is.Execs = in.execs
+		is.IDs, is.Memory, is.MemoryBy = in.ids.String(), in.memory, "cgroup"
+		if !in.memcg {
+			is.MemoryBy = "tmpfs sizes"
+		}
 		for _, cp := range in.comps {
 			cp.mu.Lock()
 			cs := ComponentStatus{Name: cp.name, UptimeSec: time.Since(cp.started).Seconds(),

@@ -193,8 +193,12 @@ func Run(argv []string, o RunOptions) (int, error) {
 		return 125, err
 	}
 	defer closeAll(dirs)
+	memory := o.Memory
+	if memory == 0 {
+		memory = d.Memory
+	}
 	msg := &Msg{Op: OpRun, Argv: argv, Env: os.Environ(), Cwd: cwd, Distro: name, Root: root, User: user, Mounts: mounts,
-		Net: o.Net.Mode, NetRaw: o.Net.Raw, Publish: o.Net.Publish, TrapPaths: o.TrapPaths, Memory: o.Memory}
+		Net: o.Net.Mode, NetRaw: o.Net.Raw, Publish: o.Net.Publish, TrapPaths: o.TrapPaths, Memory: memory}
 	fds, err := stdioFor(msg)
 	if err != nil {
 		return 125, err

@@ -92,6 +92,19 @@ func resolve(name string) (Distro, error) {
 	return *d, nil
 }
 
+// Lookup returns the registry entry of distro name.
+func Lookup(name string) (Distro, error) {
+	var d Distro
+	err := withRegistry("reading "+name, func(_ string, reg *Registry) error {
+		e, err := reg.get(name)
+		if err == nil {
+			d = *e
+		}
+		return err
+	})
+	return d, err
+}
+
 // SetDefault makes name the distro that `lx run` uses without -d.
 func SetDefault(name string) error {
 	return withRegistry("changing the default", func(dir string, reg *Registry) error {
@@ -101,6 +114,19 @@ func SetDefault(name string) error {
 			return err
 		}
 		reg.Default = name
+		return reg.Save(dir)
+	})
+}
+
+// SetMemory sets the memory bound of distro name's instance (0: the
+// default).
+func SetMemory(name string, bytes int64) error {
+	return withRegistry("changing the settings of "+name, func(dir string, reg *Registry) error {
+		d, err := reg.get(name)
+		if err != nil {
+			return err
+		}
+		d.Memory = bytes
 		return reg.Save(dir)
 	})
 }

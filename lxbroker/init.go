@@ -521,6 +521,11 @@ func openGuest(view, name string) (*os.File, error) {
 		return nil, err
 	}
 	defer unix.Close(root)
+	return openGuestIn(root, name)
+}
+
+// openGuestIn is openGuest below the guests' root fd root.
+func openGuestIn(root int, name string) (*os.File, error) {
 	fd, err := unix.Openat2(root, name, &unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC,
 		Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS})
 	if err != nil {

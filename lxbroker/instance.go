@@ -66,7 +66,9 @@ type Instance struct {
 	kctl    *net.UnixConn // to the keeper
 	kmu     sync.Mutex    // one order to the keeper at a time
 	initPid int
-	cgroup  string // the instance's pids cgroup directory, if it has one (cgroup.go)
+	cgroup  string   // the instance's pids cgroup directory, if it has one (cgroup.go)
+	cgroups []string // all its cgroup directories (pids, memory)
+	memcg   bool     // a memory cgroup bounds it
 	// trapPaths: every path call goes to fssrv, none runs natively (native.go)
 	trapPaths bool
 	// execs: how the filter runs execve, as init reported it: "native",
@@ -115,8 +117,20 @@ func (b *Broker) startInstance(name, root string, pol policy.Policy, trapPaths b
 	return in, nil
 }
 
+// logRotate is the size past which a component's log is moved to
+// NAME.log.1 (replacing the one before) when the component starts again: a
+// component stops writing its log at that size (cmd/lx/logging.go), so each
+// takes at most twice that.
+const logRotate = 64 << 20
+
+// logFile opens the log of component name for appending, rotating it first
+// past logRotate.
 func (in *Instance) logFile(name string) *os.File {
-	f, err := os.OpenFile(filepath.Join(in.dir, name+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	p := filepath.Join(in.dir, name+".log")
+	if st, err := os.Stat(p); err == nil && st.Size() >= logRotate {
+		os.Rename(p, p+".1")
+	}
+	f, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil
 	}
@@ -162,11 +176,7 @@ func (in *Instance) start() error {
 	in.keeper.Args[0] = "lx-keeper"
 	in.keeper.ExtraFiles = []*os.File{keeperEnd, initEnd}
 	in.keeper.Stdout, in.keeper.Stderr = in.logFile("init"), in.logFile("init")
-	if dir, err := pidsCgroup(in.name, TasksPerProc*maxProcs()); err == nil {
-		in.cgroup = dir
-	} else {
-		in.log.Info("no pids cgroup", zap.Error(err), zap.String("tasks bounded by", in.forksBound()))
-	}
+	in.makeCgroups()
 	in.keeper.Env = append([]string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}, in.initEnv()...)
 	in.keeper.SysProcAttr = &syscall.SysProcAttr{
 		Cloneflags:  unix.CLONE_NEWUSER | unix.CLONE_NEWNS,
@@ -200,11 +210,15 @@ func (in *Instance) start() error {
 		return fmt.Errorf("the instance did not start: %v (see %s)", err, filepath.Join(in.dir, "init.log"))
 	}
 	in.initPid = m.Code
-	if in.cgroup != "" {
-		// The filter lets forks run natively: the cgroup is the bound.
-		if err := joinCgroup(in.cgroup, in.initPid); err != nil {
-			return fmt.Errorf("move init into the instance's pids cgroup: %w", err)
-		}
+	// Where the filter lets forks run natively, the pids cgroup is the
+	// bound; the memory cgroup counts every guest and tmpfs page. When the
+	// guests fill it, the OOM killer takes one of them, never init (which
+	// would end the instance): lx-enter sets its commands back to 0.
+	if err := in.joinCgroups(in.initPid); err != nil {
+		return err
+	}
+	if in.memcg {
+		os.WriteFile(fmt.Sprintf("/proc/%d/oom_score_adj", in.initPid), []byte("-1000"), 0)
 	}
 	m, fds, err = recv(in.ctl)
 	if err != nil {
@@ -624,11 +638,7 @@ func (in *Instance) cleanup() {
 		f.Close()
 	}
 	in.removeState()
-	if in.cgroup != "" {
-		if err := removeCgroup(in.cgroup); err != nil {
-			in.log.Warn("remove the instance's cgroup", zap.Error(err))
-		}
-	}
+	in.removeCgroups()
 	for _, c := range []*net.UnixConn{in.ctl, in.kctl} {
 		if c != nil {
 			c.Close()

@@ -77,6 +77,7 @@ const (
 	OpShutdown  = "shutdown"  // client → broker
 	OpTerminate = "terminate" // client → broker: stop one distro's instance
 	OpRestart   = "restart"   // client → broker: replace component Servers[0] of Distro's instance (from Binary)
+	OpPs        = "ps"        // client → broker: the process table of Distro's instance, one line of JSON
 	OpExit      = "exit"      // broker → client, init → broker: the command ended with Code
 	OpError     = "error"     // any → client: Text, exit Code
 	OpLine      = "line"      // broker → client: one line of output (trace, status)

@@ -26,6 +26,7 @@ type Distro struct {
 	InPlace bool      `json:"in_place,omitempty"` // registered, not copied: never deleted by lx
 	Created time.Time `json:"created"`
 	Mounts  []Mount   `json:"mounts,omitempty"` // host directories every run of it mounts (lx set-mounts)
+	Memory  int64     `json:"memory,omitempty"` // its instance's memory bound in bytes (lx config NAME memory=SIZE); 0: the default
 }
 
 // Registry is the registry file's content.
@@ -57,6 +58,13 @@ func DataDir() (string, error) {
 	dir := filepath.Join(base, "lx")
 	if err := os.MkdirAll(filepath.Join(dir, "distros"), 0o700); err != nil {
 		return "", fmt.Errorf("data directory: %w", err)
+	}
+	// Closed to other users: the distros' files are the user's, and for
+	// host root guest root's files there are root's on disk.
+	for _, d := range []string{dir, filepath.Join(dir, "distros")} {
+		if st, err := os.Stat(d); err == nil && st.Mode().Perm()&0o077 != 0 {
+			os.Chmod(d, st.Mode().Perm()&0o700)
+		}
 	}
 	return dir, nil
 }

@@ -2,6 +2,7 @@ package procsrv
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"sort"
 	"strconv"
@@ -29,14 +30,17 @@ type Proc struct {
 	Cmdline              []string // empty for a zombie
 }
 
-// Snapshot reads every process of the instance from procDir, the
-// instance's /proc (from the host: /proc/INITPID/root/proc). Processes
-// that exit while it reads are left out. The result is sorted by pid.
-func Snapshot(procDir string) ([]Proc, error) {
-	d, err := os.Open(procDir)
+// Snapshot reads every process of the instance from proc, the fd of its
+// /proc (the root of the proc mount init made; from the host the broker
+// holds it). Processes that exit while it reads are left out. The result is
+// sorted by pid. What a guest controls (its command name and line) is read
+// bounded.
+func Snapshot(proc int) ([]Proc, error) {
+	fd, err := unix.Openat(proc, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, err
 	}
+	d := os.NewFile(uintptr(fd), "proc")
 	names, err := d.Readdirnames(-1)
 	d.Close()
 	if err != nil {
@@ -48,7 +52,7 @@ func Snapshot(procDir string) ([]Proc, error) {
 		if err != nil {
 			continue
 		}
-		p, err := readProc(procDir, pid)
+		p, err := readProc(proc, pid)
 		if err != nil {
 			continue // gone meanwhile
 		}
@@ -58,9 +62,27 @@ func Snapshot(procDir string) ([]Proc, error) {
 	return out, nil
 }
 
-func readProc(procDir string, pid int) (Proc, error) {
-	dir := procDir + "/" + strconv.Itoa(pid)
-	b, err := os.ReadFile(dir + "/stat")
+// maxCmdline bounds what is read of a guest's command line.
+const maxCmdline = 64 << 10
+
+// readAt reads at most max bytes of file name below dir.
+func readAt(dir int, name string, max int) ([]byte, error) {
+	fd, err := unix.Openat(dir, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	f := os.NewFile(uintptr(fd), name)
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, int64(max)))
+}
+
+func readProc(proc int, pid int) (Proc, error) {
+	dir, err := unix.Openat(proc, strconv.Itoa(pid), unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return Proc{}, err
+	}
+	defer unix.Close(dir)
+	b, err := readAt(dir, "stat", 4096)
 	if err != nil {
 		return Proc{}, err
 	}
@@ -68,7 +90,7 @@ func readProc(procDir string, pid int) (Proc, error) {
 	if err != nil {
 		return Proc{}, err
 	}
-	if b, err := os.ReadFile(dir + "/status"); err == nil {
+	if b, err := readAt(dir, "status", 8192); err == nil {
 		for _, line := range strings.Split(string(b), "\n") {
 			f := strings.Fields(line)
 			if len(f) < 2 {
@@ -86,7 +108,7 @@ func readProc(procDir string, pid int) (Proc, error) {
 			}
 		}
 	}
-	if b, err := os.ReadFile(dir + "/cmdline"); err == nil && len(b) > 0 {
+	if b, err := readAt(dir, "cmdline", maxCmdline); err == nil && len(b) > 0 {
 		p.Cmdline = strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
 	}
 	return p, nil

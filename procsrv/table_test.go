@@ -3,6 +3,8 @@ package procsrv
 import (
 	"os"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 func TestParseStat(t *testing.T) {
@@ -26,7 +28,12 @@ func TestParseStat(t *testing.T) {
 }
 
 func TestSnapshotFindsThisProcess(t *testing.T) {
-	ps, err := Snapshot("/proc")
+	proc, err := unix.Open("/proc", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(proc)
+	ps, err := Snapshot(proc)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -42,7 +42,6 @@ func Route(cfg RouterConfig) error {
 		cfg.Log.Warn("no synchronous wake-up on the listener", zap.Error(err))
 	}
 	enc := wire.NewEncoder()
-	logged := map[int32]bool{}
 	if err := recoverInflight(cfg, enc); err != nil {
 		cfg.Log.Error("recover the notification in flight", zap.Error(err))
 	}
@@ -112,22 +111,20 @@ func Route(cfg RouterConfig) error {
 		}
 		cfg.Control.addCall()
 		n = rec.Notif
-		dispatch(cfg, enc, &n, logged)
+		dispatch(cfg, enc, &n)
 		cfg.Control.u32(ctlInflight).Store(0)
 	}
 }
 
 // dispatch routes notification n to the ring of its server, or answers
-// ENOSYS for a number no syscall has (logged once per number).
-func dispatch(cfg RouterConfig, enc *wire.Encoder, n *abi.SeccompNotif, logged map[int32]bool) {
+// ENOSYS for a number no syscall has (logged, as the logger's rate allows:
+// a guest may try every number).
+func dispatch(cfg RouterConfig, enc *wire.Encoder, n *abi.SeccompNotif) {
 	r := routes.Lookup(int(n.Data.Nr))
 	rg := cfg.Rings[r.Kind]
 	if n.Data.Arch != unix.AUDIT_ARCH_X86_64 || rg == nil {
-		if !logged[n.Data.Nr] {
-			logged[n.Data.Nr] = true
-			cfg.Log.Warn("unknown syscall answered ENOSYS", zap.Int32("nr", n.Data.Nr),
-				zap.String("route", r.Kind.String()), zap.Uint32("pid", n.Pid))
-		}
+		cfg.Log.Warn("unknown syscall answered ENOSYS", zap.Int32("nr", n.Data.Nr),
+			zap.String("route", r.Kind.String()), zap.Uint32("pid", n.Pid))
 		seccomp.Send(cfg.Listener, &abi.SeccompNotifResp{ID: n.ID, Error: -int32(unix.ENOSYS)})
 		return
 	}
@@ -195,6 +192,6 @@ func recoverInflight(cfg RouterConfig, enc *wire.Encoder) error {
 	}
 	cfg.Log.Info("routing the notification the previous router left", zap.Uint64("id", in.Notif.ID), zap.Int32("nr", in.Notif.Data.Nr))
 	n := in.Notif
-	dispatch(cfg, enc, &n, map[int32]bool{})
+	dispatch(cfg, enc, &n)
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"strings"
 	"text/tabwriter"
 
 	"lx/lxbroker"
@@ -35,6 +36,53 @@ func cmdSetMounts(args []string) error {
 		ms = append(ms, m)
 	}
 	return lxbroker.SetMounts(fs.Arg(0), ms)
+}
+
+// cmdConfig is `lx config NAME [KEY=VALUE]...`: a distro's settings, shown
+// without arguments. Keys: memory (the instance's memory bound, e.g. 4G;
+// empty for the default, half the host's memory).
+func cmdConfig(args []string) error {
+	fs := newFlags("config", "NAME [memory=SIZE]...")
+	fs.Parse(args)
+	if fs.NArg() < 1 {
+		fs.Usage()
+		os.Exit(2)
+	}
+	name := fs.Arg(0)
+	if fs.NArg() == 1 {
+		d, err := lxbroker.Lookup(name)
+		if err != nil {
+			return err
+		}
+		mem := "default"
+		if d.Memory > 0 {
+			mem = lxbroker.FormatSize(d.Memory)
+		}
+		fmt.Printf("memory=%s\n", mem)
+		return nil
+	}
+	for _, kv := range fs.Args()[1:] {
+		k, v, ok := strings.Cut(kv, "=")
+		switch {
+		case !ok:
+			return fmt.Errorf("config %s: %q is not KEY=VALUE", name, kv)
+		case k == "memory":
+			var bytes int64
+			if v != "" && v != "default" {
+				b, err := lxbroker.ParseSize(v)
+				if err != nil {
+					return err
+				}
+				bytes = b
+			}
+			if err := lxbroker.SetMemory(name, bytes); err != nil {
+				return err
+			}
+		default:
+			return fmt.Errorf("config %s: unknown setting %q (settings: memory)", name, k)
+		}
+	}
+	return nil
 }
 
 func cmdImport(args []string) error {

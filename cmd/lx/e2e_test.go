@@ -95,11 +95,11 @@ func lx(t *testing.T, dir, stdin string, args ...string) (string, string, int) {
 // instances: their guests are host ids no user has (lxbroker/ids.go), so a
 // directory of root's is a stranger's to them, as it would be to any other
 // user. A root user who wants its guests to write a directory does the
-// same. Unprivileged users' guests are the user already; the root and
-// /tmp are left alone.
+// same. Unprivileged users' guests are the user already. Only a test's
+// own directories are changed: those below the temporary directory.
 func giveToInstance(t *testing.T, dir string) {
 	t.Helper()
-	if os.Geteuid() != 0 || dir == "/" || dir == "" || dir == os.TempDir() {
+	if os.Geteuid() != 0 || !strings.HasPrefix(filepath.Clean(dir), os.TempDir()+"/") {
 		return
 	}
 	ids, err := lxbroker.InstanceIDs()

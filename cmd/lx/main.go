@@ -49,6 +49,8 @@ Commands:
   set-mounts NAME [HOSTDIR:GUESTDIR[:ro]]...
                                       host directories every run of NAME mounts
                                       (as with run --mount); none clears them
+  config NAME [memory=SIZE]           NAME's settings (shown without arguments):
+                                      memory, its instance's memory bound
   unregister NAME                     stop NAME and remove it (and its files, unless
                                       it was registered in place)
   terminate NAME                      stop NAME's instance now
@@ -114,6 +116,8 @@ func main() {
 		err = oneName("set-default", args, lxbroker.SetDefault)
 	case "set-mounts":
 		err = cmdSetMounts(args)
+	case "config":
+		err = cmdConfig(args)
 	case "unregister":
 		err = oneName("unregister", args, lxbroker.Unregister)
 	case "terminate":
@@ -207,7 +211,29 @@ func runFlags(fs *flag.FlagSet, what string) *lxbroker.RunOptions {
 	netFlags(fs, &o.Net)
 	trapPathsFlag(fs, &o.TrapPaths)
 	fs.Var((*mounts)(&o.Mounts), "mount", "mount host directory HOSTDIR at GUESTDIR in the instance, read-only with :ro (HOSTDIR:GUESTDIR[:ro]; repeatable; it stays until the instance stops)")
+	fs.Var((*memoryFlag)(&o.Memory), "memory", "the memory bound of the instance it starts, e.g. 4G (default: LX_MEMORY, else the distro's 'lx config', else half the host's memory); a running instance with another is refused")
+	if v := os.Getenv(lxbroker.MemoryEnv); v != "" {
+		if b, err := lxbroker.ParseSize(v); err == nil {
+			o.Memory = b
+		}
+	}
 	return &o
+}
+
+// memoryFlag is --memory SIZE.
+type memoryFlag int64
+
+func (m *memoryFlag) String() string {
+	if *m == 0 {
+		return ""
+	}
+	return lxbroker.FormatSize(int64(*m))
+}
+
+func (m *memoryFlag) Set(s string) error {
+	b, err := lxbroker.ParseSize(s)
+	*m = memoryFlag(b)
+	return err
 }
 
 func cmdRun(args []string) error {

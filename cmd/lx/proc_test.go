@@ -513,7 +513,7 @@ func TestPs(t *testing.T) {
 		t.Errorf("lx ps lacks %q:\n%s", m, out)
 	}
 	js, _, code := lx(t, dir, "", "ps", "--json")
-	var es []psEntry
+	var es []lxbroker.PsEntry
 	if code != 0 || json.Unmarshal([]byte(js), &es) != nil || len(es) != len(lines)-1 || es[0].Pid != 1 {
 		t.Fatalf("lx ps --json: exit %d\n%s", code, js)
 	}
@@ -533,7 +533,7 @@ func TestProcNoZombies(t *testing.T) {
 	if code != 139 {
 		t.Fatalf("a shell killed by SIGSEGV: exit %d, want 139", code)
 	}
-	var es []psEntry
+	var es []lxbroker.PsEntry
 	for i := 0; ; i++ {
 		time.Sleep(100 * time.Millisecond)
 		js, errs, code := lx(t, dir, "", "ps", "--json")

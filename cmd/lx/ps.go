@@ -1,36 +1,23 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
 	"sort"
-	"strconv"
 	"strings"
 	"text/tabwriter"
+	"unicode"
+	"unicode/utf8"
 
 	"lx/lxbroker"
-	"lx/procsrv"
-	"lx/servers"
 )
 
-// psEntry is one line of `lx ps --json`: a process with guest ids.
-type psEntry struct {
-	Pid     int      `json:"pid"`
-	PPid    int      `json:"ppid"`
-	Pgid    int      `json:"pgid"`
-	Sid     int      `json:"sid"`
-	State   string   `json:"state"`
-	UID     uint32   `json:"uid"`
-	GID     uint32   `json:"gid"`
-	User    string   `json:"user"`
-	Threads int      `json:"threads"`
-	Comm    string   `json:"comm"`
-	Cmdline []string `json:"cmdline"`
-}
-
-// cmdPs is `lx ps [-d DISTRO] [--json]`: the instance's process tree, read
-// from the instance's own /proc (guest pids) through its init.
+// cmdPs is `lx ps [-d DISTRO] [--json]`: the instance's process tree, as
+// the broker reads it from the instance's own /proc (guest pids and ids).
+// Command names and lines are the guests' text: they are escaped before
+// they reach the terminal.
 func cmdPs(args []string) error {
 	fs := newFlags("ps", "[-d DISTRO] [--json]")
 	distro := fs.String("d", "", "the distro whose instance to list (default: 'lx set-default', else the host root)")
@@ -44,40 +31,23 @@ func cmdPs(args []string) error {
 	if err != nil {
 		return err
 	}
-	var st lxbroker.Status
-	if err := lxbroker.Stream(&lxbroker.Msg{Op: lxbroker.OpStatus}, func(line string) { json.Unmarshal([]byte(line), &st) }); err != nil {
+	var entries []lxbroker.PsEntry
+	var bad error
+	if err := lxbroker.Stream(&lxbroker.Msg{Op: lxbroker.OpPs, Distro: name}, func(line string) {
+		bad = json.Unmarshal([]byte(line), &entries)
+	}); err != nil {
 		return err
 	}
-	init := 0
-	for _, in := range st.Instances {
-		if in.Name == name {
-			init = in.Init
-		}
-	}
-	if init == 0 {
-		return &lxbroker.ExitError{Code: 1, Text: fmt.Sprintf("lx: no instance of %s is running", name)}
-	}
-	procs, err := procsrv.Snapshot(fmt.Sprintf("/proc/%d/root/proc", init))
-	if err != nil {
-		return fmt.Errorf("processes of %s: %w", name, err)
-	}
-	ids, err := servers.ReadIDMaps(init)
-	if err != nil {
-		return fmt.Errorf("id maps of %s: %w", name, err)
-	}
-	users := userNames(fmt.Sprintf("/proc/%d/root/etc/passwd", init))
-	entries := make([]psEntry, len(procs))
-	for i, p := range procs {
-		uid := ids.UID.ToGuest(p.UID)
-		user, ok := users[uid]
-		if !ok {
-			user = strconv.Itoa(int(uid))
-		}
-		entries[i] = psEntry{Pid: p.Pid, PPid: p.PPid, Pgid: p.Pgid, Sid: p.Sid, State: string(p.State), UID: uid,
-			GID: ids.GID.ToGuest(p.GID), User: user, Threads: p.Threads, Comm: p.Comm, Cmdline: p.Cmdline}
+	if bad != nil {
+		return fmt.Errorf("processes of %s: %w", name, bad)
 	}
 	if *asJSON {
-		return json.NewEncoder(os.Stdout).Encode(entries)
+		b, err := json.Marshal(entries)
+		if err != nil {
+			return err
+		}
+		os.Stdout.Write(append(jsonSafe(b), '\n'))
+		return nil
 	}
 	printTree(entries)
 	return nil
@@ -85,13 +55,13 @@ func cmdPs(args []string) error {
 
 // printTree prints the processes as a tree: each under its parent, in pid
 // order.
-func printTree(es []psEntry) {
+func printTree(es []lxbroker.PsEntry) {
 	byPid := map[int]bool{}
-	kids := map[int][]psEntry{}
+	kids := map[int][]lxbroker.PsEntry{}
 	for _, e := range es {
 		byPid[e.Pid] = true
 	}
-	var roots []psEntry
+	var roots []lxbroker.PsEntry
 	for _, e := range es {
 		if byPid[e.PPid] && e.PPid != e.Pid {
 			kids[e.PPid] = append(kids[e.PPid], e)
@@ -101,16 +71,20 @@ func printTree(es []psEntry) {
 	}
 	w := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "PID\tPPID\tPGID\tSID\tUSER\tS\tTHR\tCOMMAND")
-	var walk func(e psEntry, depth int)
-	walk = func(e psEntry, depth int) {
-		cmd := strings.Join(e.Cmdline, " ")
+	var walk func(e lxbroker.PsEntry, depth int)
+	walk = func(e lxbroker.PsEntry, depth int) {
+		args := make([]string, len(e.Cmdline))
+		for i, a := range e.Cmdline {
+			args[i] = escape(a)
+		}
+		cmd := strings.Join(args, " ")
 		if cmd == "" {
-			cmd = "[" + e.Comm + "]"
+			cmd = "[" + escape(e.Comm) + "]"
 		}
 		if depth > 0 {
 			cmd = strings.Repeat("  ", depth-1) + `\_ ` + cmd
 		}
-		fmt.Fprintf(w, "%d\t%d\t%d\t%d\t%s\t%s\t%d\t%s\n", e.Pid, e.PPid, e.Pgid, e.Sid, e.User, e.State, e.Threads, cmd)
+		fmt.Fprintf(w, "%d\t%d\t%d\t%d\t%s\t%s\t%d\t%s\n", e.Pid, e.PPid, e.Pgid, e.Sid, escape(e.User), escape(e.State), e.Threads, cmd)
 		ks := kids[e.Pid]
 		sort.Slice(ks, func(i, j int) bool { return ks[i].Pid < ks[j].Pid })
 		for _, k := range ks {
@@ -123,23 +97,44 @@ func printTree(es []psEntry) {
 	w.Flush()
 }
 
-// userNames reads uid → name from a passwd file.
-func userNames(path string) map[uint32]string {
-	m := map[uint32]string{}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return m
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Split(line, ":")
-		if len(f) < 3 {
-			continue
+// escape makes guest text safe to print on a terminal: control
+// characters (C0, DEL, C1: escape sequences could move the cursor, retitle
+// the window, or worse), tabs and invalid UTF-8 are written as \xNN or
+// \uNNNN, and a backslash as two.
+func escape(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && n == 1:
+			fmt.Fprintf(&b, `\x%02x`, s[i])
+		case r == '\\':
+			b.WriteString(`\\`)
+		case r < 0x20 || r == 0x7f:
+			fmt.Fprintf(&b, `\x%02x`, r)
+		case !unicode.IsPrint(r) && r != ' ':
+			fmt.Fprintf(&b, `\u%04x`, r)
+		default:
+			b.WriteString(s[i : i+n])
 		}
-		if id, err := strconv.ParseUint(f[2], 10, 32); err == nil {
-			if _, dup := m[uint32(id)]; !dup {
-				m[uint32(id)] = f[0]
-			}
-		}
+		i += n
 	}
-	return m
+	return b.String()
+}
+
+// jsonSafe escapes in encoded JSON the characters encoding/json leaves
+// raw that a terminal acts on (DEL, the C1 controls): still valid JSON, with
+// the same values.
+func jsonSafe(b []byte) []byte {
+	var out bytes.Buffer
+	for i := 0; i < len(b); {
+		r, n := utf8.DecodeRune(b[i:])
+		if r == 0x7f || (r >= 0x80 && r <= 0x9f) {
+			fmt.Fprintf(&out, `\u%04x`, r)
+		} else {
+			out.Write(b[i : i+n])
+		}
+		i += n
+	}
+	return out.Bytes()
 }

@@ -9,8 +9,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
 	"golang.org/x/sys/unix"
 
 	"lx/fssrv"
@@ -23,24 +21,6 @@ import (
 	"lx/shared/seccomp"
 	"lx/sigsrv"
 )
-
-// logger is zap, JSON to stderr (a component's log file), human-readable
-// when stderr is a terminal.
-func logger(name string) *zap.Logger {
-	var cfg zap.Config
-	if _, err := unix.IoctlGetTermios(2, unix.TCGETS); err == nil {
-		cfg = zap.NewDevelopmentConfig()
-	} else {
-		cfg = zap.NewProductionConfig()
-		cfg.EncoderConfig.EncodeTime = zapcore.ISO8601TimeEncoder
-		cfg.Sampling = nil
-	}
-	l, err := cfg.Build()
-	if err != nil {
-		return zap.NewNop()
-	}
-	return l.Named(name).With(zap.Int("pid", os.Getpid()))
-}
 
 // Tables are the four servers' handler tables, by server name.
 var Tables = map[string]func() servers.Table{
@@ -182,7 +162,8 @@ func printStatus(js string, verbose bool) {
 	w := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)
 	for _, in := range st.Instances {
 		execs, _, _ := strings.Cut(in.Execs, ":") // the reason is in --json and the broker's log
-		fmt.Fprintf(w, "instance %s\tinit pid %d\tclients %d\tguests %d\tnet %s\tpaths %s\texecs %s", in.Name, in.Init, in.Clients, in.Guests, in.Net, in.Paths, execs)
+		fmt.Fprintf(w, "instance %s\tinit pid %d\tclients %d\tguests %d\tnet %s\tpaths %s\texecs %s\tmemory %s (%s)\t%s", in.Name, in.Init, in.Clients, in.Guests, in.Net, in.Paths, execs,
+			lxbroker.FormatSize(in.Memory), in.MemoryBy, in.IDs)
 		if len(in.Publish) > 0 {
 			fmt.Fprintf(w, ", publish %s", strings.Join(in.Publish, " "))
 		}

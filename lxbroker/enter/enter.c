@@ -10,7 +10,8 @@
 //       with fd 3 the guests' user namespace, fd 4 their mount namespace
 //       and fd 5 a status pipe: joins both namespaces, changes to CWD,
 //       sets GROUPS (a comma list, "" for none, "-" to keep them), GID and
-//       UID ("-" keeps the credentials), and executes PATH. On failure it
+//       UID ("-" keeps the credentials), gives itself the OOM score init
+//       does not have (0), and executes PATH. On failure it
 //       writes the errno (4 bytes, native order) to fd 5 and exits 127;
 //       fd 5 is close-on-exec, so a successful execve closes it empty.
 //   /proc/self/fd/N FILE ARGS...
@@ -20,6 +21,7 @@
 //       does for a file it cannot execute.
 
 #define SYS_write 1
+#define SYS_open 2
 #define SYS_close 3
 #define SYS_pause 34
 #define SYS_execve 59
@@ -36,6 +38,7 @@
 #define CLONE_NEWUSER 0x10000000
 #define F_SETFD 2
 #define FD_CLOEXEC 1
+#define O_WRONLY 1
 
 static long sys3(long n, long a, long b, long c) {
 	long r;
@@ -91,6 +94,12 @@ __attribute__((used)) void enter(long *sp) {
 		fail(r);
 	sys3(SYS_close, 3, 0, 0);
 	sys3(SYS_close, 4, 0, 0);
+	// init is out of the OOM killer's reach (the broker sets -1000 where
+	// it can): its commands are not.
+	if ((r = sys3(SYS_open, (long)"/proc/self/oom_score_adj", O_WRONLY, 0)) >= 0) {
+		sys3(SYS_write, r, (long)"0", 1);
+		sys3(SYS_close, r, 0, 0);
+	}
 	if ((r = sys3(SYS_chdir, (long)argv[1], 0, 0)) < 0)
 		fail(r);
 	if (argv[4][0] != '-') {
