@@ -198,7 +198,7 @@ func Run(argv []string, o RunOptions) (int, error) {
 		memory = d.Memory
 	}
 	msg := &Msg{Op: OpRun, Argv: argv, Env: os.Environ(), Cwd: cwd, Distro: name, Root: root, User: user, Mounts: mounts,
-		Net: o.Net.Mode, NetRaw: o.Net.Raw, Publish: o.Net.Publish, TrapPaths: o.TrapPaths, Memory: memory}
+		Net: o.Net.Mode, NetRaw: o.Net.Raw, Publish: o.Net.Publish, TrapPaths: o.TrapPaths, Memory: memory, Hide: clientDirs()}
 	fds, err := stdioFor(msg)
 	if err != nil {
 		return 125, err

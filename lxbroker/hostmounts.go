@@ -34,7 +34,10 @@ import (
 // lxDirs are lx's own directories of this user: the runtime directory (the
 // broker's socket, every instance's logs and rings' state), the data
 // directory (the registry, every distro's files) and the state directory
-// (the broker's log). No instance shows them (Hidden).
+// (the broker's log). No instance shows them (Hidden). The data and state
+// directories follow the environment of the lx that asks (XDG_DATA_HOME,
+// XDG_STATE_HOME): each run sends its own (Msg.Hide), and the broker
+// covers those too.
 func lxDirs() []Hidden {
 	var dirs []string
 	if rt, err := RuntimeDir(); err == nil {
@@ -43,6 +46,12 @@ func lxDirs() []Hidden {
 	if data, err := DataDir(); err == nil {
 		dirs = append(dirs, data)
 	}
+	return hidden(dirs)
+}
+
+// hidden identifies directories dirs (canonical path, device, inode),
+// leaving out those that do not exist.
+func hidden(dirs []string) []Hidden {
 	var out []Hidden
 	for _, d := range dirs {
 		p, err := filepath.EvalSymlinks(d)
@@ -53,6 +62,43 @@ func lxDirs() []Hidden {
 		if unix.Stat(p, &st) == nil {
 			out = append(out, Hidden{Path: p, Dev: st.Dev, Ino: st.Ino})
 		}
+	}
+	return out
+}
+
+// hideMore covers, in the instance, lx directories of a client that it
+// does not cover yet: paths the client sent, identified here.
+func (in *Instance) hideMore(paths []Hidden) error {
+	var dirs []string
+	for _, p := range paths {
+		dirs = append(dirs, p.Path)
+	}
+	var fresh []Hidden
+	for _, h := range hidden(dirs) {
+		known := false
+		for _, k := range in.hide {
+			known = known || (k.Dev == h.Dev && k.Ino == h.Ino)
+		}
+		if !known {
+			fresh = append(fresh, h)
+		}
+	}
+	if len(fresh) == 0 {
+		return nil
+	}
+	in.hide = append(in.hide, fresh...)
+	return in.order(&Msg{Op: OpHide, Hide: fresh})
+}
+
+// clientDirs are the lx directories of this process's environment, for a
+// run request (Msg.Hide).
+func clientDirs() []Hidden {
+	var out []Hidden
+	if data, err := DataDir(); err == nil {
+		out = append(out, Hidden{Path: data})
+	}
+	if rt, err := RuntimeDir(); err == nil {
+		out = append(out, Hidden{Path: StateDir(rt)})
 	}
 	return out
 }

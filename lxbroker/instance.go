@@ -465,6 +465,9 @@ func (in *Instance) order(order *Msg, fds ...int) error {
 // keeper has mounted its host directories dirs; the returned channel gets
 // its end.
 func (in *Instance) Spawn(m *Msg, stdio, dirs []int) (uint64, <-chan reply, error) {
+	if err := in.hideMore(m.Hide); err != nil {
+		return 0, nil, err
+	}
 	if err := in.bind(m.Mounts, dirs); err != nil {
 		return 0, nil, err
 	}

@@ -111,6 +111,9 @@ func Keeper() error {
 				continue
 			}
 			reply := &Msg{Op: OpExit, ID: o.m.ID}
+			if o.m.Op == OpHide {
+				k.hideMore(o.m.Hide)
+			}
 			if o.m.Op == OpBind && len(o.m.Mounts) == 1 {
 				tree := -1
 				if len(o.fds) == 1 {
@@ -129,9 +132,10 @@ func Keeper() error {
 // keeper is the keeper's state: the host tree it binds from, what it bound,
 // and lx's own directories, which no guest may see.
 type keeper struct {
-	host  int // detached clone of the host tree (unprivileged binds)
-	bound map[string]*binding
-	hide  []Hidden
+	host    int // detached clone of the host tree (unprivileged binds)
+	bound   map[string]*binding
+	hide    []Hidden
+	rootSrc string // the host directory the instance root shows
 }
 
 // Hidden is one of lx's own directories on the host (its runtime, data or
@@ -241,7 +245,8 @@ func (k *keeper) setupRoot(m *Msg, tree int) (newRoot string, err error) {
 	if err := try("/etc", bindNetFiles(stage+"/etc", root)); err != nil {
 		return "", err
 	}
-	k.hideIn(root, rootSource(m.Root))
+	k.rootSrc = rootSource(m.Root)
+	k.hideIn(root, k.rootSrc)
 	return r, nil
 }
 
@@ -337,6 +342,22 @@ func (k *keeper) hideIn(mnt int, src string) {
 			}
 		}
 		unix.Close(at)
+	}
+}
+
+// hideMore adds directories to hide and covers them in the instance root
+// (the keeper's root, once init has pivoted) and in every binding.
+func (k *keeper) hideMore(dirs []Hidden) {
+	k.hide = append(k.hide, dirs...)
+	save := k.hide
+	k.hide = dirs
+	defer func() { k.hide = save }()
+	if root, err := unix.Open("/", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err == nil {
+		k.hideIn(root, k.rootSrc)
+		unix.Close(root)
+	}
+	for _, b := range k.bound {
+		k.hideIn(b.fd, b.m.Host)
 	}
 }
 

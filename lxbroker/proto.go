@@ -85,6 +85,7 @@ const (
 	OpReady     = "ready"     // keeper → broker (Code: init's pid); init → broker, with the seccomp listener
 	OpRoot      = "root"      // broker → keeper, first: build the instance root (Root, Hide, Memory), with the root tree when the broker made it
 	OpBind      = "bind"      // broker → keeper: bind Mounts[0] into the instance, with the tree when the broker made it
+	OpHide      = "hide"      // broker → keeper: cover lx's directories Hide wherever the instance shows them
 	OpStop      = "stop"      // broker → init: SIGTERM every guest, wait up to Seconds, then SIGKILL
 	OpPty       = "pty"       // init → broker → client: the pty master of a Tty run
 	OpDial      = "dial"      // broker → init: connect to port Code of the instance's loopback; init → broker, with the socket
