@@ -46,12 +46,12 @@ func lxDirs() []Hidden {
 	if data, err := DataDir(); err == nil {
 		dirs = append(dirs, data)
 	}
-	return hidden(dirs)
+	return identify(dirs)
 }
 
-// hidden identifies directories dirs (canonical path, device, inode),
+// identify identifies directories dirs (canonical path, device, inode),
 // leaving out those that do not exist.
-func hidden(dirs []string) []Hidden {
+func identify(dirs []string) []Hidden {
 	var out []Hidden
 	for _, d := range dirs {
 		p, err := filepath.EvalSymlinks(d)
@@ -66,15 +66,33 @@ func hidden(dirs []string) []Hidden {
 	return out
 }
 
+// current reports whether h's path still names the directory h was made
+// of: a removed directory's inode number is reused by new ones.
+func (h Hidden) current() bool {
+	var st unix.Stat_t
+	return unix.Stat(h.Path, &st) == nil && st.Dev == h.Dev && st.Ino == h.Ino
+}
+
 // hideMore covers, in the instance, lx directories of a client that it
 // does not cover yet: paths the client sent, identified here.
 func (in *Instance) hideMore(paths []Hidden) error {
+	in.hideMu.Lock()
+	defer in.hideMu.Unlock()
 	var dirs []string
 	for _, p := range paths {
 		dirs = append(dirs, p.Path)
 	}
+	// Directories removed since are forgotten (their covers stay: they
+	// cover nothing the host still has there).
+	kept := in.hide[:0]
+	for _, k := range in.hide {
+		if k.current() {
+			kept = append(kept, k)
+		}
+	}
+	in.hide = kept
 	var fresh []Hidden
-	for _, h := range hidden(dirs) {
+	for _, h := range identify(dirs) {
 		known := false
 		for _, k := range in.hide {
 			known = known || (k.Dev == h.Dev && k.Ino == h.Ino)
@@ -88,6 +106,13 @@ func (in *Instance) hideMore(paths []Hidden) error {
 	}
 	in.hide = append(in.hide, fresh...)
 	return in.order(&Msg{Op: OpHide, Hide: fresh})
+}
+
+// hidden returns a copy of the directories the instance covers.
+func (in *Instance) hidden() []Hidden {
+	in.hideMu.Lock()
+	defer in.hideMu.Unlock()
+	return append([]Hidden(nil), in.hide...)
 }
 
 // clientDirs are the lx directories of this process's environment, for a
@@ -135,7 +160,7 @@ func checkBind(dir int, m Mount, lx []Hidden) error {
 			return err
 		}
 		for _, h := range lx {
-			if st.Dev == h.Dev && st.Ino == h.Ino {
+			if st.Dev == h.Dev && st.Ino == h.Ino && h.current() {
 				unix.Close(cur)
 				return fmt.Errorf("%s is inside lx's own directory %s, which no instance is shown", m.Host, h.Path)
 			}

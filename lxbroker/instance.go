@@ -77,6 +77,7 @@ type Instance struct {
 	// the holder of the guests' namespaces (pid in the instance)
 	holderPid int
 	ids       IDRange       // the host ids of its guests (ids.go)
+	hideMu    sync.Mutex    // guards hide
 	hide      []Hidden      // lx's own directories, which it never shows (hostmounts.go)
 	memory    int64         // its memory bound in bytes (memory.go)
 	ctl       *net.UnixConn // to init
@@ -423,7 +424,7 @@ func (in *Instance) bind(mounts []Mount, dirs []int) error {
 				continue // the instance's own, or the root: nothing to bind
 			}
 		}
-		if err := checkBind(dirs[i], m, in.hide); err != nil {
+		if err := checkBind(dirs[i], m, in.hidden()); err != nil {
 			return &ExitError{Code: 125, Text: "lx: " + err.Error()}
 		}
 		var fds []int
