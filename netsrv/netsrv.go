@@ -39,18 +39,17 @@
 // without an address (a trapped sendto cost 8.9× a native one, measured
 // with bench's udpsendto). bind, connect and listen come here to be checked
 // (address length and family) and are then continued on the guest's
-// socket, except two binds in mode all that netsrv performs itself, on the
-// guest's socket taken with pidfd_getfd and with its own copy of the
-// address:
+// socket, except a bind of a published guest port (lx run --publish
+// HOST:GUEST) in mode all, which netsrv performs itself, on the guest's
+// socket taken with pidfd_getfd and with its own copy of the address: it
+// binds HOST instead, with the host user's rights (a HOST below 1024 works
+// when lx runs as root); getsockname then shows HOST. A bind of an
+// unpublished port below 1024 in mode all is EACCES: the host's privileged
+// ports are host root's to give, guest root is not host root, and the
+// user gives one with --publish.
 //
-//   - a bind of a published guest port (lx run --publish HOST:GUEST) binds
-//     HOST instead; getsockname then shows HOST;
-//   - a bind below port 1024 by a guest that may bind those in the instance
-//     (guest root: CAP_NET_BIND_SERVICE in its namespace). The host kernel
-//     would refuse it to the guest, whose capabilities are the instance's
-//     only; netsrv binds with the host user's rights, which is enough when
-//     lx runs as root. An unprivileged host user gets EACCES: publish the
-//     port on a high host port instead.
+// netsrv makes the host's sockets with the caller's host ids (socket.go):
+// the owner Linux records for a socket is its maker's.
 //
 // A connect to a published guest port is not rewritten: guests reach a
 // published server on its host port, as the host does. (In mode loopback

@@ -333,8 +333,10 @@ func TestNetPublish(t *testing.T) {
 	until(t, holder, "the end of publication "+hostPort+":80", func() bool { return !published() })
 }
 
-// TestNetLowPort: guest root binds a port below 1024 (netsrv binds it with
-// the host user's rights); another guest user may not.
+// TestNetLowPort: a host port below 1024 is host root's to give: guest root
+// binds one only when the run publishes it (netsrv binds it with the host
+// user's rights), and never otherwise. Before, guest root of root's
+// instance bound any, as host root.
 func TestNetLowPort(t *testing.T) {
 	need(t, "gcc")
 	if os.Geteuid() != 0 {
@@ -358,8 +360,13 @@ func TestNetLowPort(t *testing.T) {
 	os.Chmod(dir, 0o755) // guest nobody runs the probe from here
 	probe := buildProbe(t, dir, false)
 	p := strconv.Itoa(port)
-	if out := guest(t, dir, probe, "bind", "127.0.0.1", p); out != p+"\n" {
-		t.Fatalf("guest root binding port %d: %q", port, out)
+	// Guest root is not host root: the host's privileged port is bound
+	// for it only when the run publishes it.
+	if out, errs, code := lx(t, dir, "", "run", "--", probe, "bind", "127.0.0.1", p); code != 1 || out != "EACCES\n" {
+		t.Fatalf("guest root binding unpublished port %d: exit %d %q %s", port, code, out, errs)
+	}
+	if out, errs, code := lx(t, dir, "", "run", "-p", p+":"+p, "--", probe, "bind", "127.0.0.1", p); code != 0 || out != p+"\n" {
+		t.Fatalf("guest root binding published port %d: exit %d %q %s", port, code, out, errs)
 	}
 	out, errs, code := lx(t, dir, "", "run", "-u", "nobody", "--", probe, "bind", "127.0.0.1", p)
 	if code != 1 || out != "EACCES\n" {
