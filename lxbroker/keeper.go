@@ -370,8 +370,10 @@ func below(dir, p string) (string, bool) {
 	if dir != "/" {
 		dir += "/"
 	}
-	rel, ok := strings.CutPrefix(p, dir)
-	return rel, ok
+	if rel, ok := strings.CutPrefix(p, dir); ok {
+		return rel, true
+	}
+	return "", false
 }
 
 // bind mounts host directory m.Host at m.Guest in the instance (the

@@ -36,7 +36,9 @@ const (
 // classifyStdio says how stdio stream fd (0, 1, 2) may reach a guest.
 func classifyStdio(fd int) (stdioKind, error) {
 	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
+	if err := unix.Fstat(fd, &st); err == unix.EBADF {
+		return stdioNull, nil // closed: the guest reads nothing, writes nowhere
+	} else if err != nil {
 		return 0, fmt.Errorf("%s: %w", stdioName(fd), err)
 	}
 	if fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0); err == nil && fl&unix.O_PATH != 0 {

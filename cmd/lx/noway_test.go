@@ -122,23 +122,23 @@ func (a actor) importBB(t *testing.T, name string) {
 	})
 }
 
-// TestNoWayKernel runs testdata/noway.c in the default distro and in an
-// imported one: the host kernel's global settings (sysctls, SysRq) are not
+// TestNoWayKernel runs the kernel part of testdata/escape.c in the default
+// distro and in an imported one: the host kernel's global settings (sysctls, SysRq) are not
 // writable, its secrets (kcore, keys, kallsyms, timer lists, firmware) not
 // readable, and no thread makes a namespace. Failed before: guest root of
 // root's instance was host root and /proc was mounted read-write, and a
 // "thread" clone with namespace flags could run natively.
 func TestNoWayKernel(t *testing.T) {
-	bin := gcc(t, t.TempDir(), "noway", "noway.c", "-static")
+	bin := gcc(t, t.TempDir(), "escape", "escape.c", "-static", "-pthread")
 	for _, a := range actors(t) {
 		a.importBB(t, "nw")
 		dir := a.work(t)
 		b, _ := os.ReadFile(bin)
-		os.WriteFile(filepath.Join(dir, "noway"), b, 0o755)
+		os.WriteFile(filepath.Join(dir, "escape"), b, 0o755)
 		for _, d := range []string{"default", "nw"} {
-			args := []string{"run", "-d", d, "--", filepath.Join(dir, "noway")}
+			args := []string{"run", "-d", d, "--", filepath.Join(dir, "escape"), "--kernel"}
 			if d == "nw" {
-				args = []string{"run", "-d", d, "--mount", dir + ":/opt/t:ro", "--", "/opt/t/noway"}
+				args = []string{"run", "-d", d, "--mount", dir + ":/opt/t:ro", "--", "/opt/t/escape", "--kernel"}
 			}
 			out, errs, code := a.lx(t, dir, nil, args...)
 			if code != 0 || strings.Contains(out, "ESCAPED") || strings.Count(out, "denied") < 16 {
