@@ -22,7 +22,10 @@ import (
 //     open it.
 //
 // Anything else (a directory, from which fchdir climbs to the host's /; a
-// device; an O_PATH or anonymous fd) is refused with a one-line error.
+// device; an O_PATH or anonymous fd) is refused with a one-line error, and
+// so is a "regular file" of a kernel filesystem: /proc's (a /proc/PID/mem
+// of the lx client, which host root runs, is its memory), a pidfd, a
+// namespace fd, a cgroup's or sysfs's file.
 
 // stdioKind is what kind of stdio stream an fd is.
 type stdioKind int
@@ -46,6 +49,9 @@ func classifyStdio(fd int) (stdioKind, error) {
 	}
 	switch st.Mode & unix.S_IFMT {
 	case unix.S_IFREG, unix.S_IFIFO:
+		if fs := kernelFS(fd); fs != "" {
+			return 0, fmt.Errorf("%s is a file of %s; lx hands a guest only files, pipes, sockets and terminals", stdioName(fd), fs)
+		}
 		return stdioPass, nil
 	case unix.S_IFSOCK:
 		if err := connectedSocket(fd); err != nil {
@@ -66,10 +72,14 @@ func classifyStdio(fd int) (stdioKind, error) {
 	return 0, fmt.Errorf("%s is neither a file, a pipe, a socket nor a terminal; lx hands a guest only those", stdioName(fd))
 }
 
-// connectedSocket refuses a socket that is listening or not connected: a
-// guest given one could accept the host's connections, or connect it from
-// the host's network namespace.
+// connectedSocket refuses a socket that is listening, not connected, or a
+// datagram socket (which connects again to any address): a guest given
+// one could accept the host's connections, or reach what the instance's
+// network mode keeps it from, from the host's network namespace.
 func connectedSocket(fd int) error {
+	if typ, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TYPE); err != nil || (typ != unix.SOCK_STREAM && typ != unix.SOCK_SEQPACKET) {
+		return fmt.Errorf("a datagram socket; lx hands a guest only connected stream sockets")
+	}
 	if acc, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ACCEPTCONN); err == nil && acc != 0 {
 		return fmt.Errorf("a listening socket; lx hands a guest only connected ones")
 	}
@@ -77,6 +87,25 @@ func connectedSocket(fd int) error {
 		return fmt.Errorf("an unconnected socket; lx hands a guest only connected ones")
 	}
 	return nil
+}
+
+// kernelFSes are the filesystems whose files are kernel objects, not data.
+var kernelFSes = map[int64]string{
+	unix.PROC_SUPER_MAGIC: "/proc", unix.SYSFS_MAGIC: "sysfs", unix.PID_FS_MAGIC: "pidfs (a pidfd)",
+	unix.NSFS_MAGIC: "nsfs (a namespace)", unix.ANON_INODE_FS_MAGIC: "anon_inodefs", unix.CGROUP_SUPER_MAGIC: "cgroupfs",
+	unix.CGROUP2_SUPER_MAGIC: "cgroup2", unix.DEBUGFS_MAGIC: "debugfs", unix.TRACEFS_MAGIC: "tracefs",
+	unix.SECURITYFS_MAGIC: "securityfs", unix.BPF_FS_MAGIC: "bpffs", unix.EFIVARFS_MAGIC: "efivarfs",
+	unix.PSTOREFS_MAGIC: "pstore", unix.SELINUX_MAGIC: "selinuxfs", unix.BINFMTFS_MAGIC: "binfmt_misc",
+	0x65735543: "fusectl", 0x62656570: "configfs", 0x19800202: "mqueue",
+}
+
+// kernelFS names the kernel filesystem fd's file is on, or "".
+func kernelFS(fd int) string {
+	var fs unix.Statfs_t
+	if unix.Fstatfs(fd, &fs) != nil {
+		return "an unknown filesystem"
+	}
+	return kernelFSes[int64(fs.Type)]
 }
 
 func stdioName(fd int) string {
@@ -119,6 +148,9 @@ func checkStdio(fds []int) error {
 		}
 		switch st.Mode & unix.S_IFMT {
 		case unix.S_IFREG, unix.S_IFIFO:
+			if fs := kernelFS(fd); fs != "" {
+				return fmt.Errorf("a stdio stream on %s", fs)
+			}
 		case unix.S_IFSOCK:
 			if err := connectedSocket(fd); err != nil {
 				return err

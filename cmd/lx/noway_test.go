@@ -338,6 +338,22 @@ func TestNoWayStdio(t *testing.T) {
 		if code != 125 || !strings.Contains(errs, "stdin is a device") {
 			t.Errorf("%s: a device as stdin: exit %d %q", a.name, code, errs)
 		}
+		// A file of /proc: /proc/self/mem of the lx client would be its
+		// memory (the client is host root's for root).
+		for _, p := range []string{"/proc/self/status", "/proc/self/mem"} {
+			cmd := exec.Command("sh", "-c", "exec \"$@\" <"+p, "sh", lxBin, "run", "--", "true")
+			if a.uid != os.Geteuid() {
+				cmd = exec.Command("setpriv", append(append([]string{"--reuid=" + strconv.Itoa(a.uid), "--regid=" + strconv.Itoa(a.uid), "--clear-groups", "--", "env"}, a.env...),
+					"sh", "-c", "exec \"$@\" <"+p, "sh", lxBin, "run", "--", "true")...)
+			} else {
+				cmd.Env = append(os.Environ(), a.env...)
+			}
+			cmd.Dir = dir
+			b, err := cmd.CombinedOutput()
+			if exitCode(err) != 125 || !strings.Contains(string(b), "stdin is a file of /proc") {
+				t.Errorf("%s: %s as stdin: %v %q", a.name, p, err, b)
+			}
+		}
 	}
 	// stdout on a host terminal, stdin a pipe: the guest writes to a pty
 	// of the instance, whose output the client copies to the terminal.
