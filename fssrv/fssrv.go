@@ -4,16 +4,17 @@
 // Most of them never reach it: the kernel resolves the name in the guest's
 // own context, inside the instance's mount namespace (whose root is the
 // distro, and which holds nothing of the host but what a run mounts in),
-// with the guest's own uid, gids and capabilities. PassThrough lists those
-// calls; an instance's filter lets them run natively, and in an instance
-// started with --trap-paths they come here and are answered CONTINUE, which
-// is the same a hand-off later. So the errnos, the O_ and AT_ flags, umask,
+// with the guest's own uid, gids and capabilities. The route table marks
+// those calls (routes.Pass); an instance's filter lets them run natively
+// (routes.Profile), and in an instance started with --trap-paths they come
+// here and are answered CONTINUE, which is the same a hand-off later (the
+// router answers them itself while fssrv is not traced). So the errnos, the O_ and AT_ flags, umask,
 // the sticky bit, ACLs, xattrs and every permission check are Linux's own,
 // and no name can resolve outside the instance root or outside a bind
 // mount's source. fssrv reads the names only when a tracer wants them.
 //
 // What the kernel cannot do for an unprivileged user's distro, fssrv does
-// itself (recorded.go): owners that the host user cannot give (root:root,
+// itself (own.go, stat.go): owners that the host user cannot give (root:root,
 // and the others a tarball carries) and device nodes are recorded in xattrs
 // of the files (user.lx.owner, user.lx.dev, the way WSL's VolFs keeps
 // $LXUID/$LXGID/$LXMOD), shown by stat and statx and set by chown and
@@ -38,7 +39,8 @@ import (
 )
 
 // kernelPaths are the calls the kernel resolves for the guest
-// (continueInKernel), with the indexes of their path arguments.
+// (continueInKernel), with the indexes of their path arguments: the route
+// table's PassAlways calls (TestKernelPathsArePasses).
 var kernelPaths = map[int][]int{
 	unix.SYS_OPEN:              {0},
 	unix.SYS_OPENAT:            {1},
@@ -121,26 +123,6 @@ func Table() servers.Table {
 		t[nr] = inKernel(paths...)
 	}
 	return t
-}
-
-// recordedOnly are the calls fssrv serves itself only for a distro with
-// recorded owners and devices (own.go, stat.go); otherwise it answers them
-// CONTINUE without reading anything.
-var recordedOnly = []int{unix.SYS_STAT, unix.SYS_LSTAT, unix.SYS_NEWFSTATAT, unix.SYS_STATX,
-	unix.SYS_CHOWN, unix.SYS_LCHOWN, unix.SYS_FCHOWNAT, unix.SYS_MKNOD, unix.SYS_MKNODAT}
-
-// PassThrough lists the calls fssrv answers CONTINUE without looking at
-// them unless it is tracing: the router may answer those itself
-// (servers.Config.Pass), saving a hand-off.
-func PassThrough(recorded bool) []int {
-	var nrs []int
-	for nr := range kernelPaths {
-		nrs = append(nrs, nr)
-	}
-	if !recorded {
-		nrs = append(nrs, recordedOnly...)
-	}
-	return nrs
 }
 
 // inKernel is the handler of a call the kernel resolves for the guest (see

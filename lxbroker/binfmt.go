@@ -42,9 +42,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// execsEnv tells init, through the keeper, to try native execs.
-const execsEnv = "LX_NATIVE_EXECS"
-
 // refuse32 makes the binfmt_misc instance of init's user namespace and
 // registers lx-enter, the memfd enter, as the interpreter of 32-bit ELF
 // files. It returns the mount fd, which must stay open for the handler to

@@ -28,6 +28,7 @@ import (
 
 	"lx/servers"
 	"lx/shared/ring"
+	"lx/shared/routes"
 	"lx/shared/wire"
 )
 
@@ -444,6 +445,7 @@ type InstanceStatus struct {
 	Paths      string            `json:"paths"`             // "native": the path calls the kernel resolves skip fssrv; "trapped": --trap-paths
 	Execs      string            `json:"execs"`             // "native": execve skips procsrv (binfmt.go); else "trapped: " and why
 	IDs        string            `json:"ids"`               // the host ids of its guests (ids.go)
+	Profile    routes.Profile    `json:"profile"`           // what its filter runs natively
 	Memory     int64             `json:"memory"`            // its memory bound in bytes
 	MemoryBy   string            `json:"memory_by"`         // what enforces it: "cgroup", or "tmpfs sizes" (no memory cgroup)
 	Components []ComponentStatus `json:"components"`
@@ -474,6 +476,7 @@ func (b *Broker) status(c *net.UnixConn) {
 		is.Net, is.Publish = in.netStatus()
 		is.Paths = in.pathsMode()
 		is.Execs = in.execs
+		is.Profile = in.profile
 		is.IDs, is.Memory, is.MemoryBy = in.ids.String(), in.memory, "cgroup"
 		if !in.memcg {
 			is.MemoryBy = "tmpfs sizes"

@@ -15,7 +15,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"lx/shared/routes"
 	"lx/shared/seccomp"
 )
 
@@ -56,29 +55,33 @@ func Init() error {
 		send(ctl, &Msg{Op: OpError, Text: err.Error()})
 		return err
 	}
-	if n := nprocBound(os.Getenv); n > 0 {
-		if err := boundTasks(n); err != nil {
+	// The broker's first word: the profile the filter is made from, and
+	// the bound of the instance's tasks where no pids cgroup holds them.
+	want, _, err := recv(ctl)
+	if err != nil || want.Op != OpProfile || want.Profile == nil {
+		return fmt.Errorf("lx init: no profile from the broker (%v)", err)
+	}
+	profile := *want.Profile
+	if want.Tasks > 0 {
+		if err := boundTasks(want.Tasks); err != nil {
 			send(ctl, &Msg{Op: OpError, Text: "bound the instance's tasks: " + err.Error()})
 			return err
 		}
 	}
-	rs, err := nativeRoutes(os.Getenv)
-	if err != nil {
-		send(ctl, &Msg{Op: OpError, Text: err.Error()})
-		return err
-	}
 	// Native execs (binfmt.go): the mount fd stays open for init's life.
 	execs := "trapped: lx run --trap-paths"
-	if os.Getenv(execsEnv) != "" {
+	if profile.NativeExecs && !profile.TrapPaths {
 		if _, err := refuse32(enter); err != nil {
 			execs = "trapped: " + err.Error()
+			profile.NativeExecs = false
 			fmt.Fprintln(os.Stderr, "lx init: execs stay trapped:", err)
 		} else {
 			execs = "native"
-			rs = routes.NativeExecs(rs)
 		}
+	} else {
+		profile.NativeExecs = false
 	}
-	prog, err := seccomp.Build(rs)
+	prog, err := seccomp.Build(profile.Routes())
 	if err != nil {
 		send(ctl, &Msg{Op: OpError, Text: err.Error()})
 		return err
@@ -93,7 +96,7 @@ func Init() error {
 	// the root of the proc mount made here, never by a path below the
 	// instance root (whose /proc a guest of another instance could have
 	// swapped for a symlink while this one was down).
-	if err := send(ctl, &Msg{Op: OpReady, Execs: execs}, listener, procfd); err != nil {
+	if err := send(ctl, &Msg{Op: OpReady, Execs: execs, Profile: &profile}, listener, procfd); err != nil {
 		return err
 	}
 	unix.Close(listener)

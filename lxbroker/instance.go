@@ -1,6 +1,7 @@
 package lxbroker
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -71,6 +72,8 @@ type Instance struct {
 	memcg   bool     // a memory cgroup bounds it
 	// trapPaths: every path call goes to fssrv, none runs natively (native.go)
 	trapPaths bool
+	// profile: what the instance's filter runs natively, as init made it
+	profile routes.Profile
 	// execs: how the filter runs execve, as init reported it: "native",
 	// or "trapped: " and why (binfmt.go)
 	execs string
@@ -178,7 +181,7 @@ func (in *Instance) start() error {
 	in.keeper.ExtraFiles = []*os.File{keeperEnd, initEnd}
 	in.keeper.Stdout, in.keeper.Stderr = in.logFile("init"), in.logFile("init")
 	in.makeCgroups()
-	in.keeper.Env = append([]string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}, in.initEnv()...)
+	in.keeper.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
 	in.keeper.SysProcAttr = &syscall.SysProcAttr{
 		Cloneflags:  unix.CLONE_NEWUSER | unix.CLONE_NEWNS,
 		UidMappings: in.ids.uidMap(),
@@ -201,6 +204,10 @@ func (in *Instance) start() error {
 	}
 	if err := in.orderRoot(); err != nil {
 		return err
+	}
+	want := in.wantedProfile()
+	if err := send(in.ctl, &Msg{Op: OpProfile, Profile: &want, Tasks: in.nprocBound()}); err != nil {
+		return fmt.Errorf("the instance's profile: %w", err)
 	}
 	m, fds, err := recv(in.kctl)
 	closeAll(fds)
@@ -233,6 +240,11 @@ func (in *Instance) start() error {
 	in.proc = os.NewFile(uintptr(fds[1]), "proc")
 	in.files = append(in.files, in.proc)
 	in.execs = m.Execs
+	if m.Profile == nil {
+		closeAll(fds)
+		return fmt.Errorf("init sent no profile")
+	}
+	in.profile = *m.Profile
 	if m.Execs != "native" {
 		in.log.Info("execs go to procsrv", zap.String("execs", m.Execs))
 	}
@@ -315,10 +327,9 @@ func (in *Instance) spawn(c *component) error {
 	c.ctl.ClearExit()
 	cmd := exec.Command(bin, c.args...)
 	cmd.Args[0] = "lx-" + c.name
-	cmd.Env = append(os.Environ(), netsrv.PolicyEnv+"="+in.policyPath(), servers.HolderEnv+"="+filepath.Join(in.dir, "holder"))
-	if in.recorded() {
-		cmd.Env = append(cmd.Env, "LX_RECORDED_OWNERS=1")
-	}
+	profile, _ := json.Marshal(in.profile)
+	cmd.Env = append(os.Environ(), netsrv.PolicyEnv+"="+in.policyPath(), servers.HolderEnv+"="+filepath.Join(in.dir, "holder"),
+		servers.ProfileEnv+"="+string(profile))
 	cmd.ExtraFiles = c.files
 	log := in.logFile(c.name)
 	cmd.Stdout, cmd.Stderr = log, log

@@ -70,7 +70,7 @@ func Keeper() error {
 	initCmd.Args[0] = "lx-init"
 	initCmd.ExtraFiles = []*os.File{os.NewFile(4, "init-control")}
 	initCmd.Stdout, initCmd.Stderr = os.Stderr, os.Stderr
-	initCmd.Env = append([]string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}, nativeEnvOf(os.Getenv)...)
+	initCmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
 	initCmd.SysProcAttr = &syscall.SysProcAttr{
 		Cloneflags: unix.CLONE_NEWPID | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC | unix.CLONE_NEWNET,
 		Pdeathsig:  unix.SIGKILL,

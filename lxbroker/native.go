@@ -1,24 +1,27 @@
 package lxbroker
 
-// Calls an instance runs natively although their route is a server's: the
-// path calls the kernel resolves, forks where the kernel bounds the
-// instance's tasks (forksBound), and execs where the instance's binfmt_misc
-// refuses 32-bit programs (binfmt.go).
+// Calls an instance runs natively although their route is a server's
+// (routes.Profile): the path calls the kernel resolves, forks where the
+// kernel bounds the instance's tasks (forksBound), and execs where the
+// instance's binfmt_misc refuses 32-bit programs (binfmt.go).
 //
-// fssrv answers most path calls CONTINUE without a look (fssrv.PassThrough):
-// the kernel resolves the name in the guest's mount namespace, whose root is
-// the distro, with the guest's credentials. For those calls the listener's
+// fssrv answers most path calls CONTINUE without a look: the kernel
+// resolves the name in the guest's mount namespace, whose root is the
+// distro, with the guest's credentials. For those calls the listener's
 // round trip buys nothing but a trace line, so an instance's filter lets
-// them run natively (routes.Natively): a stat costs what it costs on the
-// host instead of a trip to the router and back. Calls fssrv serves itself
-// (recorded owners and devices, mounts) stay trapped.
+// them run natively: a stat costs what it costs on the host instead of a
+// trip to the router and back. Calls fssrv serves itself (recorded owners
+// and devices, mounts) stay trapped.
 //
 // An instance started with `lx run --trap-paths` traps them all, as DESIGN
 // §4 has it, so that `lx trace fssrv` shows every path call; it is slower.
-// The choice is made when the instance starts (the filter is installed once,
-// by init) and holds until it stops.
+// The profile is chosen when the instance starts (the filter is installed
+// once, by init) and holds until it stops: the broker sends init the
+// profile it wants (OpProfile), init answers with the one it installed
+// (native execs need a binfmt_misc of the instance's own, Linux 6.7).
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"slices"
@@ -27,31 +30,43 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"lx/fssrv"
 	"lx/shared/routes"
 )
 
-// nativeEnv and forksEnv tell init, through the keeper, which calls its
-// filter lets run natively: the path calls with these numbers, and forks
-// when forksEnv names what bounds the instance's tasks in the kernel
-// (forksBound).
-const (
-	nativeEnv = "LX_NATIVE_CALLS"
-	forksEnv  = "LX_NATIVE_FORKS"
-)
+// wantedProfile is the profile the broker asks init for.
+func (in *Instance) wantedProfile() routes.Profile {
+	return profileFor(in.root, in.trapPaths)
+}
 
-// initEnv is the environment that tells init what runs natively.
-func (in *Instance) initEnv() []string {
-	execs := "1"
-	if in.trapPaths {
-		execs = ""
+// profileFor is the profile the broker asks for an instance of the distro
+// whose root is root ("" the host's), started with --trap-paths or not:
+// forks run natively in every instance (the kernel bounds its tasks:
+// forksBound), execs unless every call is to be traced; init may still
+// trap execs, where the kernel cannot give the instance a binfmt_misc.
+func profileFor(root string, trapPaths bool) routes.Profile {
+	return routes.Profile{TrapPaths: trapPaths, Recorded: recordedFor(root), NativeForks: true, NativeExecs: !trapPaths}
+}
+
+// Profile is the profile of distro name's instance: the running
+// instance's, else the one an instance started now would be asked for
+// (running reports which).
+func Profile(name, root string, trapPaths bool) (p routes.Profile, running bool) {
+	if c, err := dialRunning(); err == nil {
+		c.Close()
+		var st Status
+		Stream(&Msg{Op: OpStatus}, func(line string) { json.Unmarshal([]byte(line), &st) })
+		for _, in := range st.Instances {
+			if in.Name == name {
+				return in.Profile, true
+			}
+		}
 	}
-	return []string{nativeEnv + "=" + formatNrs(in.nativeCalls()), forksEnv + "=" + in.forksBound(), execsEnv + "=" + execs}
+	return profileFor(root, trapPaths), false
 }
 
 // forksBound is what bounds the instance's tasks in the kernel, so that
-// its forks can run natively (routes.NativeForks) and procsrv need not
-// count them:
+// its forks can run natively (routes.Profile.NativeForks) and procsrv need
+// not count them:
 //   - "cgroup": its pids cgroup (cgroup.go), where the broker could make
 //     one;
 //   - "nproc:N", else: RLIMIT_NPROC. The kernel checks a fork against the
@@ -70,18 +85,16 @@ func (in *Instance) forksBound() string {
 	if in.cgroup != "" {
 		return "cgroup"
 	}
-	return "nproc:" + strconv.Itoa(TasksPerProc*maxProcs())
+	return "nproc:" + strconv.Itoa(in.nprocBound())
 }
 
-// nprocBound is the N of forksEnv "nproc:N" in the environment getenv
-// reads, or 0.
-func nprocBound(getenv func(string) string) int {
-	v, ok := strings.CutPrefix(getenv(forksEnv), "nproc:")
-	n, err := strconv.Atoi(v)
-	if !ok || err != nil || n <= 0 {
+// nprocBound is the RLIMIT_NPROC init sets for the guests' user namespace:
+// 0 where a pids cgroup bounds the instance.
+func (in *Instance) nprocBound() int {
+	if in.cgroup != "" {
 		return 0
 	}
-	return n
+	return TasksPerProc * maxProcs()
 }
 
 // boundTasks sets the process's RLIMIT_NPROC to n (or its hard limit, if
@@ -95,65 +108,18 @@ func boundTasks(n int) error {
 	return unix.Setrlimit(unix.RLIMIT_NPROC, &unix.Rlimit{Cur: v, Max: v})
 }
 
-// nativeEnvOf passes on what getenv has of nativeEnv, forksEnv and
-// execsEnv.
-func nativeEnvOf(getenv func(string) string) []string {
-	var env []string
-	for _, k := range []string{nativeEnv, forksEnv, execsEnv} {
-		env = append(env, k+"="+getenv(k))
-	}
-	return env
-}
-
 // recorded reports whether the instance's fssrv records owners and devices
 // in xattrs: only for an unprivileged user's distro.
-func (in *Instance) recorded() bool { return in.root != "" && os.Geteuid() != 0 }
+func (in *Instance) recorded() bool { return recordedFor(in.root) }
 
-// nativeCalls are the path calls the instance's filter lets run natively.
-func (in *Instance) nativeCalls() []int {
-	if in.trapPaths {
-		return nil
-	}
-	nrs := fssrv.PassThrough(in.recorded())
-	slices.Sort(nrs)
-	return nrs
-}
+func recordedFor(root string) bool { return root != "" && os.Geteuid() != 0 }
 
 // pathsMode names how the instance runs path calls, for lx status.
 func (in *Instance) pathsMode() string {
-	if in.trapPaths {
+	if in.profile.TrapPaths {
 		return "trapped"
 	}
 	return "native"
-}
-
-func formatNrs(nrs []int) string {
-	s := make([]string, len(nrs))
-	for i, nr := range nrs {
-		s[i] = strconv.Itoa(nr)
-	}
-	return strings.Join(s, ",")
-}
-
-// nativeRoutes is the route table an instance's filter is made from: the
-// path calls listed in nativeEnv and, with forksEnv, forks run natively.
-func nativeRoutes(getenv func(string) string) ([]routes.Route, error) {
-	var nrs []int
-	for _, f := range strings.Split(getenv(nativeEnv), ",") {
-		if f == "" {
-			continue
-		}
-		nr, err := strconv.Atoi(f)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %q is not a syscall number", nativeEnv, f)
-		}
-		nrs = append(nrs, nr)
-	}
-	rs, err := routes.Natively(routes.All(), nrs)
-	if err == nil && getenv(forksEnv) != "" {
-		rs = routes.NativeForks(rs)
-	}
-	return rs, err
 }
 
 // joinPaths refuses a run that wants every path call trapped in an instance
@@ -168,10 +134,11 @@ func (in *Instance) joinPaths(m *Msg) error {
 // traceNotice is what a tracer of servers should know: fssrv does not see
 // the path calls this instance runs natively, nor procsrv its forks.
 func (in *Instance) traceNotice(servers []string) string {
+	p := in.profile
 	var notes []string
-	if !in.trapPaths && slices.Contains(servers, "fssrv") {
+	if !p.TrapPaths && slices.Contains(servers, "fssrv") {
 		calls := "open, access, mkdir, rename…"
-		if !in.recorded() {
+		if !p.Recorded {
 			calls = "open, stat, access, mkdir, rename…"
 		}
 		notes = append(notes, fmt.Sprintf("instance %s runs the path calls the kernel resolves natively (%s): fssrv does not see them; lx trace --trap-paths starts an instance that traps them (lx terminate %s first)",
@@ -179,15 +146,16 @@ func (in *Instance) traceNotice(servers []string) string {
 	}
 	if slices.Contains(servers, "procsrv") {
 		var calls []string
-		if in.forksBound() != "" {
+		if p.NativeForks {
 			calls = append(calls, "fork, vfork and clone without namespace flags (the kernel bounds its tasks)")
 		}
-		if in.execs == "native" {
+		execs := p.NativeExecs && !p.TrapPaths
+		if execs {
 			calls = append(calls, "execve and execveat (its binfmt_misc refuses 32-bit programs)")
 		}
 		if len(calls) > 0 {
 			note := fmt.Sprintf("instance %s runs %s natively: procsrv does not see them", in.name, strings.Join(calls, ", and "))
-			if in.execs == "native" {
+			if execs {
 				note += fmt.Sprintf("; lx trace --trap-paths starts an instance that traps execs (lx terminate %s first)", in.name)
 			}
 			notes = append(notes, note)

@@ -7,6 +7,8 @@ import (
 
 	"github.com/vmihailenco/msgpack/v5"
 	"golang.org/x/sys/unix"
+
+	"lx/shared/routes"
 )
 
 // ProtocolVersion is checked on every client request: a broker started by an
@@ -52,6 +54,12 @@ type Msg struct {
 	// bound a run asks for, 0 for the default; broker → keeper with
 	// OpRoot: the bound its tmpfs sizes follow).
 	Memory int64 `msgpack:"memory,omitempty"`
+	// Profile: broker → init with OpProfile, what the instance should run
+	// natively; init → broker with OpReady, what its filter does.
+	Profile *routes.Profile `msgpack:"profile,omitempty"`
+	// Tasks: broker → init with OpProfile, the RLIMIT_NPROC bound of the
+	// guests (0: a pids cgroup bounds them).
+	Tasks int `msgpack:"tasks,omitempty"`
 }
 
 // Mount is one `lx run --mount HOSTDIR:GUESTDIR[:ro]`, or the run's
@@ -82,7 +90,8 @@ const (
 	OpError     = "error"     // any → client: Text, exit Code
 	OpLine      = "line"      // broker → client: one line of output (trace, status)
 	OpSpawn     = "spawn"     // broker → init, with stdin, stdout, stderr
-	OpReady     = "ready"     // keeper → broker (Code: init's pid); init → broker, with the seccomp listener
+	OpReady     = "ready"     // keeper → broker (Code: init's pid); init → broker, with the seccomp listener and its proc mount (Profile: the filter's)
+	OpProfile   = "profile"   // broker → init, first: the profile to make the filter from (Profile, Tasks)
 	OpRoot      = "root"      // broker → keeper, first: build the instance root (Root, Hide, Memory), with the root tree when the broker made it
 	OpBind      = "bind"      // broker → keeper: bind Mounts[0] into the instance, with the tree when the broker made it
 	OpHide      = "hide"      // broker → keeper: cover lx's directories Hide wherever the instance shows them

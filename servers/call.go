@@ -104,7 +104,7 @@ func (c *Call) IDs() *IDMaps { return &c.s.cfg.IDs }
 
 // Recorded reports whether files may carry owners and devices recorded in
 // xattrs by an unprivileged lx import.
-func (c *Call) Recorded() bool { return c.s.cfg.Recorded }
+func (c *Call) Recorded() bool { return c.s.cfg.Profile.Recorded }
 
 // Log is the server's logger.
 func (c *Call) Log() *zap.Logger { return c.s.cfg.Log }

@@ -19,17 +19,16 @@ type Control struct {
 }
 
 const (
-	ctlTrace     = 0    // u32, broker: 1 = stream trace events
-	ctlCalls     = 64   // u64, component: calls served
-	ctlErrors    = 128  // u64, component: frames dropped, handler panics, failed replies
-	ctlHeartbeat = 192  // u64, component: bumped by the loop at least every heartbeat period
-	ctlPid       = 256  // u32, component: host pid of the current incarnation
-	ctlEffect    = 320  // u64, server: 1 + ring index of the frame whose handler began a side effect
-	ctlExit      = 384  // u32, broker: 1 = exit at the next frame boundary (a requested restart)
-	ctlAnswer    = 448  // u64 1 + ring index, then i64 value: the answer of a call whose side effects are done
-	ctlInflight  = 512  // router only: the notification being routed (see router.go)
-	ctlBegun     = 960  // u64 1 + ring index, then u64 count: the frame being served, and how many incarnations began it
-	ctlPass      = 1024 // 8 u64, server: bit nr = the server answers syscall nr CONTINUE unseen unless tracing
+	ctlTrace     = 0   // u32, broker: 1 = stream trace events
+	ctlCalls     = 64  // u64, component: calls served
+	ctlErrors    = 128 // u64, component: frames dropped, handler panics, failed replies
+	ctlHeartbeat = 192 // u64, component: bumped by the loop at least every heartbeat period
+	ctlPid       = 256 // u32, component: host pid of the current incarnation
+	ctlEffect    = 320 // u64, server: 1 + ring index of the frame whose handler began a side effect
+	ctlExit      = 384 // u32, broker: 1 = exit at the next frame boundary (a requested restart)
+	ctlAnswer    = 448 // u64 1 + ring index, then i64 value: the answer of a call whose side effects are done
+	ctlInflight  = 512 // router only: the notification being routed (see router.go)
+	ctlBegun     = 960 // u64 1 + ring index, then u64 count: the frame being served, and how many incarnations began it
 	ctlSize      = 4096
 )
 
@@ -86,27 +85,6 @@ func (c *Control) setPid(p int) { c.u32(ctlPid).Store(uint32(p)) }
 func (c *Control) RequestExit()        { c.u32(ctlExit).Store(1) }
 func (c *Control) ClearExit()          { c.u32(ctlExit).Store(0) }
 func (c *Control) exitRequested() bool { return c.u32(ctlExit).Load() != 0 }
-
-// setPass publishes the calls the server would answer CONTINUE without
-// looking at them (Config.Pass); passes is the router's check.
-func (c *Control) setPass(nrs []int) {
-	var words [8]uint64
-	for _, nr := range nrs {
-		if nr >= 0 && nr < 64*len(words) {
-			words[nr/64] |= 1 << (nr % 64)
-		}
-	}
-	for i, w := range words {
-		c.u64(ctlPass + 8*i).Store(w)
-	}
-}
-
-func (c *Control) passes(nr int32) bool {
-	if nr < 0 || nr >= 512 {
-		return false
-	}
-	return c.u64(ctlPass+8*int(nr/64)).Load()&(1<<(nr%64)) != 0
-}
 
 // effect notes that the handler of the frame at ring index i began a side
 // effect; effectAt reports whether the note is for that frame.

@@ -22,11 +22,14 @@ type RouterConfig struct {
 	Listener int
 	Rings    map[routes.Kind]*ring.Ring // one per server kind
 	Control  *Control
-	// Servers are the servers' control pages, by kind: a call a server
-	// marks as passing (Config.Pass) is answered CONTINUE by the router
-	// while that server is not tracing.
+	// Servers are the servers' control pages, by kind.
 	Servers map[routes.Kind]*Control
-	Log     *zap.Logger
+	// Pass are the calls the instance's profile sends to a server that
+	// only answers them CONTINUE unseen (routes.Profile.PassCalls): the
+	// router answers them itself while their server is not tracing, one
+	// hand-off saved (and they go on while the server restarts).
+	Pass map[int32]bool
+	Log  *zap.Logger
 	// Spin is how long the router polls the listener, yielding, before it
 	// sleeps in poll (HeartbeatPeriod at a time).
 	Spin time.Duration
@@ -128,7 +131,7 @@ func dispatch(cfg RouterConfig, enc *wire.Encoder, n *abi.SeccompNotif) {
 		seccomp.Send(cfg.Listener, &abi.SeccompNotifResp{ID: n.ID, Error: -int32(unix.ENOSYS)})
 		return
 	}
-	if sc := cfg.Servers[r.Kind]; sc != nil && sc.passes(n.Data.Nr) && !sc.Tracing() {
+	if sc := cfg.Servers[r.Kind]; sc != nil && cfg.Pass[n.Data.Nr] && !sc.Tracing() {
 		seccomp.Send(cfg.Listener, &abi.SeccompNotifResp{ID: n.ID, Flags: unix.SECCOMP_USER_NOTIF_FLAG_CONTINUE})
 		return
 	}

@@ -13,9 +13,14 @@ import (
 
 	"lx/shared/abi"
 	"lx/shared/ring"
+	"lx/shared/routes"
 	"lx/shared/seccomp"
 	"lx/shared/wire"
 )
+
+// ProfileEnv names the environment variable that gives a component the
+// instance's profile (routes.Profile, JSON).
+const ProfileEnv = "LX_PROFILE"
 
 // HeartbeatPeriod bounds how long a healthy loop goes without a beat.
 const HeartbeatPeriod = 200 * time.Millisecond
@@ -39,14 +44,11 @@ type Config struct {
 	// HolderFile is where the broker writes the pid in the instance of
 	// the holder of the guests' namespaces (HolderEnv).
 	HolderFile string
-	Recorded   bool // the root may hold owners and devices recorded in xattrs (an unprivileged distro)
-	// Pass are the syscalls whose handlers answer CONTINUE without
-	// reading anything unless the server is tracing. The server publishes
-	// them in its control page and the router answers them itself while
-	// the server is not tracing: one hand-off saved (and they go on while
-	// the server restarts).
-	Pass []int
-	Log  *zap.Logger
+	// Profile is what the instance runs natively (routes.Profile): among
+	// others, whether the root may hold owners and devices recorded in
+	// xattrs (an unprivileged distro).
+	Profile routes.Profile
+	Log     *zap.Logger
 }
 
 // Server runs one server's loop.
@@ -78,7 +80,6 @@ func (s *Server) Serve(stop <-chan struct{}) error {
 	runtime.LockOSThread()
 	s.cfg.Control.setPid(os.Getpid())
 	s.cfg.Log.Info("serving", zap.Int("handlers", len(s.cfg.Table)), zap.Uint64("pending", s.cfg.Ring.Pending()), zap.Any("ids", s.cfg.IDs))
-	s.cfg.Control.setPass(s.cfg.Pass)
 	var c Call
 	c.s = s
 	if s.cfg.Ring.Pending() > 0 && s.cfg.Control.effectAt(s.cfg.Ring.Tail()) {

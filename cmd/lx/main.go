@@ -69,7 +69,8 @@ Commands:
   status [-v] [--json]                the running instances and their servers (restarts,
                                       hangs, last cause); -v adds the supervision table
   shutdown                            stop every instance and the broker
-  syscalls                            print the route table of every system call
+  syscalls [-d DISTRO] [--trap-paths] print the route table the distro's instance runs
+                                      (the running one's, else a new one's)
   broker [--grace D] [--stop-timeout D]
                                       run the broker in the foreground (normally
                                       started on demand; LX_GRACE sets its grace)
@@ -125,7 +126,7 @@ func main() {
 	case "restart":
 		err = cmdRestart(args)
 	case "syscalls":
-		routes.Format(os.Stdout)
+		err = cmdSyscalls(args)
 	case "broker":
 		err = cmdBroker(args)
 	case "init":
@@ -301,6 +302,33 @@ func cmdTrace(args []string) error {
 			}
 			fmt.Println(line)
 		})
+}
+
+// cmdSyscalls is `lx syscalls [-d DISTRO] [--trap-paths]`: the route table
+// the distro's instance runs (its profile: the running instance's, else
+// the one it would be started with).
+func cmdSyscalls(args []string) error {
+	fs := newFlags("syscalls", "[-d DISTRO] [--trap-paths]")
+	distro := fs.String("d", "", "the distro whose instance's table to print (default: 'lx set-default', else the host root)")
+	var trapPaths bool
+	trapPathsFlag(fs, &trapPaths)
+	fs.Parse(args)
+	if fs.NArg() != 0 {
+		fs.Usage()
+		os.Exit(2)
+	}
+	name, root, err := lxbroker.Resolve(*distro)
+	if err != nil {
+		return err
+	}
+	p, running := lxbroker.Profile(name, root, trapPaths)
+	when := "if started now"
+	if running {
+		when = "running"
+	}
+	fmt.Printf("# instance %s (%s): %s\n", name, when, p)
+	routes.Format(os.Stdout, p.Routes())
+	return nil
 }
 
 func cmdStatus(args []string) error {

@@ -80,14 +80,13 @@ func roleServer(args []string) error {
 	if err != nil {
 		return fmt.Errorf("id maps of init: %w", err)
 	}
-	recorded := os.Getenv("LX_RECORDED_OWNERS") != ""
-	var pass []int
-	if name == "fssrv" {
-		pass = fssrv.PassThrough(recorded)
+	profile, err := profileFromEnv()
+	if err != nil {
+		return err
 	}
 	s, err := servers.New(servers.Config{Name: name, Table: Tables[name](), Listener: 3, Ring: r,
 		Control: ctl, Trace: tr, Root: 7, Proc: 8, IDs: ids, InitPid: initPid, Log: log,
-		Recorded: recorded, Pass: pass, HolderFile: os.Getenv(servers.HolderEnv)})
+		Profile: profile, HolderFile: os.Getenv(servers.HolderEnv)})
 	if err != nil {
 		return err
 	}
@@ -119,11 +118,28 @@ func roleRouter(args []string) error {
 		}
 	}
 	log := logger("router")
+	profile, err := profileFromEnv()
+	if err != nil {
+		return err
+	}
+	pass := map[int32]bool{}
+	for _, nr := range profile.PassCalls() {
+		pass[int32(nr)] = true
+	}
 	if _, err := servers.Sandbox("router", sandboxList("router"), log); err != nil {
 		return err
 	}
-	return servers.Route(servers.RouterConfig{Listener: 3, Rings: rings, Control: ctl, Servers: ctls,
+	return servers.Route(servers.RouterConfig{Listener: 3, Rings: rings, Control: ctl, Servers: ctls, Pass: pass,
 		Log: log, Spin: spinFor("LX_ROUTER_SPIN", 0)})
+}
+
+// profileFromEnv reads the instance's profile (servers.ProfileEnv).
+func profileFromEnv() (routes.Profile, error) {
+	var p routes.Profile
+	if err := json.Unmarshal([]byte(os.Getenv(servers.ProfileEnv)), &p); err != nil {
+		return p, fmt.Errorf("the instance's profile (%s): %w", servers.ProfileEnv, err)
+	}
+	return p, nil
 }
 
 // spinFor is how long a server polls its ring (LX_SPIN, default 50 µs)

@@ -11,6 +11,7 @@ import (
 	"lx/lxbroker"
 	"lx/shared/abi"
 	"lx/shared/seccomp"
+	"lx/shared/seccomp/bpfvm"
 )
 
 // components are the sandboxed processes of an instance.
@@ -48,12 +49,12 @@ func TestSandboxLists(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
-		vm, err := seccomp.NewVM(raw)
+		vm, err := bpfvm.NewVM(raw)
 		if err != nil {
 			t.Fatal(err)
 		}
 		run := func(nr int, arch uint32, args ...uint64) uint32 {
-			d := seccomp.Data{Nr: uint32(nr), Arch: arch}
+			d := bpfvm.Data{Nr: uint32(nr), Arch: arch}
 			copy(d.Args[:], args)
 			got, err := vm.Run(d)
 			if err != nil {

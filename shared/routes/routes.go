@@ -136,6 +136,7 @@ type Route struct {
 	Kind     Kind       // what happens to the call (for trapped kinds: which server gets it)
 	Errno    unix.Errno // for Deny
 	NativeIf *ArgRule   // optional; only on trapped kinds: when it matches, the filter allows the call natively
+	Pass     Pass       // for FS: whether the kernel alone resolves it (Profile)
 	Note     string     // optional short reason
 }
 
@@ -229,6 +230,8 @@ func check(r Route) error {
 		return fmt.Errorf("deny needs an errno in 1..65535, have %d", uintptr(r.Errno))
 	case r.Kind != Deny && r.Errno != 0:
 		return fmt.Errorf("errno %v on a %v route", r.Errno, r.Kind)
+	case r.Pass != PassNever && r.Kind != FS:
+		return fmt.Errorf("a pass mark on a %v route", r.Kind)
 	case r.NativeIf == nil:
 		return nil
 	case !r.Kind.trapped():
@@ -245,13 +248,14 @@ func check(r Route) error {
 	return nil
 }
 
-// Format prints the table as aligned text, one syscall a line: number, name,
-// route, errno or argument rule, note. It backs `lx syscalls`.
-func Format(w io.Writer) {
+// Format prints the route table rs as aligned text, one syscall a line:
+// number, name, route, errno or argument rule, note. It backs `lx
+// syscalls` (rs: a profile's Routes).
+func Format(w io.Writer, rs []Route) {
 	var b bytes.Buffer
 	tw := tabwriter.NewWriter(&b, 0, 8, 2, ' ', 0)
 	fmt.Fprintln(tw, "NR\tNAME\tROUTE\tERRNO/RULE\tNOTE")
-	for _, r := range All() {
+	for _, r := range rs {
 		route, detail := r.Kind.String(), ""
 		switch {
 		case r.Kind == Deny:
@@ -268,79 +272,105 @@ func Format(w io.Writer) {
 	}
 }
 
-// Natively returns a copy of rs in which the calls nrs run natively: the FS
-// calls an instance leaves to the kernel (fssrv.PassThrough). fssrv would
-// only answer them CONTINUE, so the kernel resolves their names in the
-// guest's mount namespace with the guest's credentials either way; the
-// filter letting them through saves the listener's round trip, and costs
-// fssrv's trace lines for them. Each must be an FS route; an argument rule
-// it has no longer matters.
-func Natively(rs []Route, nrs []int) ([]Route, error) {
-	native := make(map[int]bool, len(nrs))
-	for _, nr := range nrs {
-		native[nr] = true
-	}
-	out := make([]Route, len(rs))
-	for i, r := range rs {
-		out[i] = clone(r)
-		if !native[r.Nr] {
-			continue
-		}
-		if r.Kind != FS {
-			return nil, fmt.Errorf("%s (%d): only an FS route can run natively, not %v", r.Name, r.Nr, r.Kind)
-		}
-		out[i].Kind, out[i].NativeIf = Native, nil
-		out[i].Note = "native in this instance: the kernel resolves it"
-		delete(native, r.Nr)
-	}
-	for nr := range native {
-		return nil, fmt.Errorf("syscall %d is not in the table", nr)
-	}
-	return out, nil
-}
-
 // NamespaceFlags are the clone and unshare flags that would make a
 // namespace inside the instance, out of its servers' view.
 const NamespaceFlags = unix.CLONE_NEWNS | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC | unix.CLONE_NEWUSER |
 	unix.CLONE_NEWPID | unix.CLONE_NEWNET | unix.CLONE_NEWCGROUP | unix.CLONE_NEWTIME
 
-// NativeForks returns a copy of rs in which fork, vfork and clone without
-// namespace flags run natively: for an instance whose tasks the kernel
-// bounds (a pids cgroup, RLIMIT_NPROC of the guests' user namespace),
-// procsrv would only count them and answer CONTINUE. A clone with namespace
-// flags still goes to procsrv.
-func NativeForks(rs []Route) []Route {
-	return edited(rs, func(r *Route) {
-		switch r.Nr {
-		case unix.SYS_FORK, unix.SYS_VFORK:
-			r.Kind = Native
-			r.Note = "native in this instance: the kernel bounds its tasks"
-		case unix.SYS_CLONE:
-			r.NativeIf = &ArgRule{Arg: 0, Op: OpMaskNone, Val: NamespaceFlags}
-			r.Note = "native without namespace flags in this instance: the kernel bounds its tasks"
-		}
-	})
+// Profile is what an instance lets run natively although the table routes
+// it to a server: for each such call the server would only answer
+// CONTINUE without looking at it, so the kernel gives the same answer in
+// the guest's own context, and the filter saves the listener's round
+// trip. Routes derives the instance's table from it; the filter init
+// installs, the router, the servers and `lx syscalls -d` all use that one
+// derivation.
+type Profile struct {
+	// TrapPaths: every path call and exec goes to its server (lx run
+	// --trap-paths), so that lx trace shows them all.
+	TrapPaths bool `msgpack:"trap_paths" json:"trap_paths"`
+	// Recorded: the distro's files may carry owners and devices recorded
+	// in xattrs (an unprivileged user's import), which fssrv shows in stat
+	// and sets in chown and mknod: those calls stay fssrv's.
+	Recorded bool `msgpack:"recorded" json:"recorded"`
+	// NativeForks: the kernel bounds the instance's tasks (a pids cgroup,
+	// or RLIMIT_NPROC of the guests' user namespace), so procsrv need not
+	// count forks.
+	NativeForks bool `msgpack:"native_forks" json:"native_forks"`
+	// NativeExecs: the instance's binfmt_misc refuses 32-bit programs, the
+	// one check procsrv's exec makes that the kernel would not.
+	NativeExecs bool `msgpack:"native_execs" json:"native_execs"`
 }
 
-// NativeExecs returns a copy of rs in which execve and execveat run
-// natively: for an instance whose kernel gives every check procsrv makes
-// (the 32-bit case through the instance's binfmt_misc, lxbroker/binfmt.go),
-// procsrv would only answer CONTINUE.
-func NativeExecs(rs []Route) []Route {
-	return edited(rs, func(r *Route) {
-		if r.Nr == unix.SYS_EXECVE || r.Nr == unix.SYS_EXECVEAT {
+// Pass says when a path call is the kernel's alone.
+type Pass uint8
+
+const (
+	PassNever      Pass = iota // its server serves it (mounts, quotas)
+	PassAlways                 // the kernel resolves it in the guest's context
+	PassUnrecorded             // likewise, but for a distro with recorded owners (stat, chown, mknod), which fssrv serves
+)
+
+// passes reports whether the path call r is the kernel's alone under p.
+func (p Profile) passes(r Route) bool {
+	return r.Kind == FS && (r.Pass == PassAlways || (r.Pass == PassUnrecorded && !p.Recorded))
+}
+
+// Routes is the route table of an instance of profile p: the table with
+// the calls p lets run natively made Native (or, for clone, native without
+// namespace flags), each with a note that says why.
+func (p Profile) Routes() []Route {
+	rs := All()
+	for i := range rs {
+		r := &rs[i]
+		switch {
+		case !p.TrapPaths && p.passes(*r):
+			r.Kind, r.NativeIf, r.Pass = Native, nil, PassNever
+			r.Note = "native in this instance: the kernel resolves it"
+		case p.NativeForks && (r.Nr == unix.SYS_FORK || r.Nr == unix.SYS_VFORK):
+			r.Kind = Native
+			r.Note = "native in this instance: the kernel bounds its tasks"
+		case p.NativeForks && r.Nr == unix.SYS_CLONE:
+			r.NativeIf = &ArgRule{Arg: 0, Op: OpMaskNone, Val: NamespaceFlags}
+			r.Note = "native without namespace flags in this instance: the kernel bounds its tasks"
+		case p.NativeExecs && !p.TrapPaths && (r.Nr == unix.SYS_EXECVE || r.Nr == unix.SYS_EXECVEAT):
 			r.Kind = Native
 			r.Note = "native in this instance: its binfmt_misc refuses 32-bit programs"
 		}
-	})
+	}
+	return rs
 }
 
-// edited returns a copy of rs with change made to every route.
-func edited(rs []Route, change func(*Route)) []Route {
-	out := make([]Route, len(rs))
-	for i, r := range rs {
-		out[i] = clone(r)
-		change(&out[i])
+// PassCalls are the path calls an instance of profile p sends to fssrv
+// although fssrv only answers them CONTINUE unseen (a --trap-paths
+// instance): the router answers them itself while nobody traces fssrv,
+// saving a hand-off.
+func (p Profile) PassCalls() []int {
+	if !p.TrapPaths {
+		return nil // they run natively
 	}
-	return out
+	var nrs []int
+	for _, r := range All() {
+		if p.passes(r) {
+			nrs = append(nrs, r.Nr)
+		}
+	}
+	return nrs
+}
+
+// String says in words what the profile runs natively, for lx status and
+// lx syscalls.
+func (p Profile) String() string {
+	paths, forks, execs := "paths native", "forks trapped", "execs trapped"
+	if p.TrapPaths {
+		paths = "paths trapped"
+	} else if p.Recorded {
+		paths = "paths native but stat, chown and mknod (recorded owners)"
+	}
+	if p.NativeForks {
+		forks = "forks native"
+	}
+	if p.NativeExecs && !p.TrapPaths {
+		execs = "execs native"
+	}
+	return paths + ", " + forks + ", " + execs
 }

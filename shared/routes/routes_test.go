@@ -187,7 +187,7 @@ func TestIndexRejects(t *testing.T) {
 
 func TestFormat(t *testing.T) {
 	var b bytes.Buffer
-	Format(&b)
+	Format(&b, All())
 	lines := strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n")
 	if len(lines) != len(table)+1 {
 		t.Fatalf("Format printed %d lines, want %d", len(lines), len(table)+1)
@@ -211,74 +211,47 @@ func TestFormat(t *testing.T) {
 	t.Logf("%s\n...", strings.Join(lines[:4], "\n"))
 }
 
-func TestNatively(t *testing.T) {
-	rs, err := Natively(All(), []int{unix.SYS_STAT, unix.SYS_OPENAT, unix.SYS_NEWFSTATAT})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, r := range rs {
-		want := Lookup(r.Nr).Kind
-		if r.Nr == unix.SYS_STAT || r.Nr == unix.SYS_OPENAT || r.Nr == unix.SYS_NEWFSTATAT {
-			want = Native
-		}
-		if r.Kind != want || r.Kind == Native && r.NativeIf != nil {
-			t.Errorf("%s: %v, want %v", r.Name, r.Kind, want)
-		}
-	}
-	if Lookup(unix.SYS_STAT).Kind != FS {
-		t.Error("Natively changed the table")
-	}
-	for _, bad := range [][]int{{unix.SYS_EXECVE}, {unix.SYS_READ}, {unix.SYS_CLONE}, {100000}} {
-		if _, err := Natively(All(), bad); err == nil {
-			t.Errorf("Natively(%v) did not fail", bad)
+// TestProfileRoutes: each profile's table differs from the base table in
+// exactly the calls it lets run natively, and leaves the base table alone.
+func TestProfileRoutes(t *testing.T) {
+	pass := map[int]bool{}
+	recorded := map[int]bool{}
+	for _, r := range All() {
+		switch r.Pass {
+		case PassAlways:
+			pass[r.Nr] = true
+		case PassUnrecorded:
+			recorded[r.Nr] = true
 		}
 	}
-}
-
-func TestNativeForks(t *testing.T) {
-	rs := NativeForks(All())
-	for _, r := range rs {
-		switch r.Nr {
-		case unix.SYS_FORK, unix.SYS_VFORK:
-			if r.Kind != Native {
-				t.Errorf("%s: %v", r.Name, r.Kind)
+	if !pass[unix.SYS_OPENAT] || !recorded[unix.SYS_STAT] || pass[unix.SYS_MOUNT] || recorded[unix.SYS_MOUNT] {
+		t.Fatalf("pass marks: openat %v, stat %v, mount %v", pass[unix.SYS_OPENAT], recorded[unix.SYS_STAT], pass[unix.SYS_MOUNT])
+	}
+	forks := map[int]bool{unix.SYS_FORK: true, unix.SYS_VFORK: true}
+	execs := map[int]bool{unix.SYS_EXECVE: true, unix.SYS_EXECVEAT: true}
+	for _, p := range []Profile{{}, {NativeForks: true, NativeExecs: true}, {Recorded: true, NativeForks: true, NativeExecs: true},
+		{TrapPaths: true, NativeForks: true, NativeExecs: true}} {
+		for _, r := range p.Routes() {
+			base := Lookup(r.Nr)
+			native := (!p.TrapPaths && (pass[r.Nr] || (recorded[r.Nr] && !p.Recorded))) ||
+				(p.NativeForks && forks[r.Nr]) || (p.NativeExecs && !p.TrapPaths && execs[r.Nr])
+			switch {
+			case native && (r.Kind != Native || r.NativeIf != nil || r.Note == ""):
+				t.Errorf("%v: %s is %v %v, want native with a note", p, r.Name, r.Kind, r.NativeIf)
+			case !native && r.Kind != base.Kind:
+				t.Errorf("%v: %s is %v, want %v", p, r.Name, r.Kind, base.Kind)
+			case r.Nr == unix.SYS_CLONE && p.NativeForks && (r.NativeIf == nil || r.NativeIf.Op != OpMaskNone || r.NativeIf.Val != NamespaceFlags):
+				t.Errorf("%v: clone %+v", p, r.NativeIf)
 			}
-		case unix.SYS_CLONE:
-			if r.Kind != Proc || r.NativeIf == nil || r.NativeIf.Op != OpMaskNone || r.NativeIf.Val != NamespaceFlags {
-				t.Errorf("clone: %+v %+v", r, r.NativeIf)
-			}
-		default:
-			if want := Lookup(r.Nr); r.Kind != want.Kind {
-				t.Errorf("%s: %v, want %v", r.Name, r.Kind, want.Kind)
+			if err := check(r); err != nil {
+				t.Errorf("%v: %s: %v", p, r.Name, err)
 			}
 		}
-		if err := check(r); err != nil {
-			t.Errorf("%s: %v", r.Name, err)
+		if calls := p.PassCalls(); (len(calls) > 0) != p.TrapPaths {
+			t.Errorf("%v: PassCalls %v", p, calls)
 		}
 	}
-	if Lookup(unix.SYS_FORK).Kind != Proc {
-		t.Error("NativeForks changed the table")
-	}
-}
-
-func TestNativeExecs(t *testing.T) {
-	rs := NativeExecs(All())
-	for _, r := range rs {
-		switch r.Nr {
-		case unix.SYS_EXECVE, unix.SYS_EXECVEAT:
-			if r.Kind != Native || r.NativeIf != nil {
-				t.Errorf("%s: %v", r.Name, r.Kind)
-			}
-		default:
-			if want := Lookup(r.Nr); r.Kind != want.Kind {
-				t.Errorf("%s: %v, want %v", r.Name, r.Kind, want.Kind)
-			}
-		}
-		if err := check(r); err != nil {
-			t.Errorf("%s: %v", r.Name, err)
-		}
-	}
-	if Lookup(unix.SYS_EXECVE).Kind != Proc {
-		t.Error("NativeExecs changed the table")
+	if Lookup(unix.SYS_STAT).Kind != FS || Lookup(unix.SYS_FORK).Kind != Proc || Lookup(unix.SYS_EXECVE).Kind != Proc {
+		t.Error("a profile changed the table")
 	}
 }

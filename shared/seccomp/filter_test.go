@@ -16,21 +16,22 @@ import (
 
 	"lx/shared/abi"
 	"lx/shared/routes"
+	"lx/shared/seccomp/bpfvm"
 )
 
-// seccompData is struct seccomp_data (Data, eval.go).
-type seccompData = Data
+// seccompData is struct seccomp_data.
+type seccompData = bpfvm.Data
 
-func newVM(t *testing.T, raw []bpf.RawInstruction) *VM {
+func newVM(t *testing.T, raw []bpf.RawInstruction) *bpfvm.VM {
 	t.Helper()
-	vm, err := NewVM(raw)
+	vm, err := bpfvm.NewVM(raw)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return vm
 }
 
-func eval(t *testing.T, vm *VM, d seccompData) uint32 {
+func eval(t *testing.T, vm *bpfvm.VM, d seccompData) uint32 {
 	t.Helper()
 	got, err := vm.Run(d)
 	if err != nil {
@@ -81,46 +82,34 @@ func TestFilterMatchesTable(t *testing.T) {
 	}
 }
 
-// TestFilterNativePaths checks the filter of an instance that lets the FS
-// calls but mknod run natively (routes.Natively).
+// TestFilterNativePaths checks the filter of a default instance, whose path
+// calls the kernel resolves run natively (routes.Profile).
 func TestFilterNativePaths(t *testing.T) {
-	var nrs []int
-	for _, r := range routes.ForServer(routes.FS) {
-		if r.Nr != unix.SYS_MKNOD {
-			nrs = append(nrs, r.Nr)
-		}
-	}
-	rs, err := routes.Natively(routes.All(), nrs)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rs := routes.Profile{}.Routes()
 	checkFilter(t, rs)
 	raw, err := Build(rs)
 	if err != nil {
 		t.Fatal(err)
 	}
 	vm := newVM(t, raw)
-	for _, nr := range []int{unix.SYS_STAT, unix.SYS_OPENAT, unix.SYS_NEWFSTATAT, unix.SYS_MOUNT} {
+	for _, nr := range []int{unix.SYS_STAT, unix.SYS_OPENAT, unix.SYS_NEWFSTATAT, unix.SYS_MKNOD} {
 		d := seccompData{Nr: uint32(nr), Arch: unix.AUDIT_ARCH_X86_64}
 		if got := eval(t, vm, d); got != unix.SECCOMP_RET_ALLOW {
 			t.Errorf("nr %d: filter returns %#x, want ALLOW", nr, got)
 		}
 	}
-	for _, nr := range []int{unix.SYS_EXECVE, unix.SYS_MKNOD} {
+	for _, nr := range []int{unix.SYS_EXECVE, unix.SYS_MOUNT} {
 		if got := eval(t, vm, seccompData{Nr: uint32(nr), Arch: unix.AUDIT_ARCH_X86_64}); got != unix.SECCOMP_RET_USER_NOTIF {
 			t.Errorf("nr %d: filter returns %#x, want USER_NOTIF", nr, got)
 		}
 	}
 }
 
-// TestFilterNativeForks checks the filter of an instance bounded by a pids
-// cgroup (routes.NativeForks): fork runs natively, and clone unless it has
-// namespace flags.
 // TestFilterNativeExecs: the filter of an instance with native execs and
 // forks (the default) lets execve and execveat through and still sends
 // the setuid family and the limits to the listener.
 func TestFilterNativeExecs(t *testing.T) {
-	rs := routes.NativeExecs(routes.NativeForks(routes.All()))
+	rs := routes.Profile{NativeForks: true, NativeExecs: true}.Routes()
 	checkFilter(t, rs)
 	raw, _ := Build(rs)
 	vm := newVM(t, raw)
@@ -139,8 +128,11 @@ func TestFilterNativeExecs(t *testing.T) {
 	}
 }
 
+// TestFilterNativeForks checks the filter of an instance whose tasks the
+// kernel bounds (routes.Profile.NativeForks): fork runs natively, and clone
+// unless it has namespace flags.
 func TestFilterNativeForks(t *testing.T) {
-	rs := routes.NativeForks(routes.All())
+	rs := routes.Profile{TrapPaths: true, NativeForks: true}.Routes()
 	if rules := checkFilter(t, rs); rules != 6 {
 		t.Errorf("exercised %d argument rules, the table has 6", rules)
 	}

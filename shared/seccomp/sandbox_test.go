@@ -28,25 +28,25 @@ func TestBuildSandbox(t *testing.T) {
 	x86 := uint32(unix.AUDIT_ARCH_X86_64)
 	for _, tc := range []struct {
 		what string
-		d    Data
+		d    seccompData
 		want uint32
 	}{
-		{"read", Data{Nr: unix.SYS_READ, Arch: x86}, allow},
-		{"write", Data{Nr: unix.SYS_WRITE, Arch: x86, Args: [6]uint64{1, 2, 3}}, allow},
-		{"futex", Data{Nr: unix.SYS_FUTEX, Arch: x86}, allow},
-		{"thread clone", Data{Nr: unix.SYS_CLONE, Arch: x86, Args: [6]uint64{unix.CLONE_VM | unix.CLONE_THREAD | unix.CLONE_SIGHAND}}, allow},
-		{"fork clone", Data{Nr: unix.SYS_CLONE, Arch: x86, Args: [6]uint64{uint64(unix.SIGCHLD)}}, trap},
-		{"ioctl RECV", Data{Nr: unix.SYS_IOCTL, Arch: x86, Args: [6]uint64{3, unix.SECCOMP_IOCTL_NOTIF_RECV}}, allow},
-		{"ioctl SEND", Data{Nr: unix.SYS_IOCTL, Arch: x86, Args: [6]uint64{3, unix.SECCOMP_IOCTL_NOTIF_SEND}}, allow},
-		{"ioctl SEND|1<<32", Data{Nr: unix.SYS_IOCTL, Arch: x86, Args: [6]uint64{3, 1<<32 | unix.SECCOMP_IOCTL_NOTIF_SEND}}, trap},
-		{"ioctl TIOCSTI", Data{Nr: unix.SYS_IOCTL, Arch: x86, Args: [6]uint64{0, unix.TIOCSTI}}, trap},
-		{"socket AF_UNIX", Data{Nr: unix.SYS_SOCKET, Arch: x86, Args: [6]uint64{unix.AF_UNIX}}, allow},
-		{"clone3", Data{Nr: unix.SYS_CLONE3, Arch: x86}, unix.SECCOMP_RET_ERRNO | uint32(unix.ENOSYS)},
-		{"execve", Data{Nr: unix.SYS_EXECVE, Arch: x86}, trap},
-		{"number 0x3fffffff", Data{Nr: 0x3fffffff, Arch: x86}, trap},
-		{"x32 read", Data{Nr: x32Bit | unix.SYS_READ, Arch: x86}, trap},
-		{"i386 read", Data{Nr: 3, Arch: unix.AUDIT_ARCH_I386}, trap},
-		{"aarch64 read", Data{Nr: 63, Arch: unix.AUDIT_ARCH_AARCH64}, trap},
+		{"read", seccompData{Nr: unix.SYS_READ, Arch: x86}, allow},
+		{"write", seccompData{Nr: unix.SYS_WRITE, Arch: x86, Args: [6]uint64{1, 2, 3}}, allow},
+		{"futex", seccompData{Nr: unix.SYS_FUTEX, Arch: x86}, allow},
+		{"thread clone", seccompData{Nr: unix.SYS_CLONE, Arch: x86, Args: [6]uint64{unix.CLONE_VM | unix.CLONE_THREAD | unix.CLONE_SIGHAND}}, allow},
+		{"fork clone", seccompData{Nr: unix.SYS_CLONE, Arch: x86, Args: [6]uint64{uint64(unix.SIGCHLD)}}, trap},
+		{"ioctl RECV", seccompData{Nr: unix.SYS_IOCTL, Arch: x86, Args: [6]uint64{3, unix.SECCOMP_IOCTL_NOTIF_RECV}}, allow},
+		{"ioctl SEND", seccompData{Nr: unix.SYS_IOCTL, Arch: x86, Args: [6]uint64{3, unix.SECCOMP_IOCTL_NOTIF_SEND}}, allow},
+		{"ioctl SEND|1<<32", seccompData{Nr: unix.SYS_IOCTL, Arch: x86, Args: [6]uint64{3, 1<<32 | unix.SECCOMP_IOCTL_NOTIF_SEND}}, trap},
+		{"ioctl TIOCSTI", seccompData{Nr: unix.SYS_IOCTL, Arch: x86, Args: [6]uint64{0, unix.TIOCSTI}}, trap},
+		{"socket AF_UNIX", seccompData{Nr: unix.SYS_SOCKET, Arch: x86, Args: [6]uint64{unix.AF_UNIX}}, allow},
+		{"clone3", seccompData{Nr: unix.SYS_CLONE3, Arch: x86}, unix.SECCOMP_RET_ERRNO | uint32(unix.ENOSYS)},
+		{"execve", seccompData{Nr: unix.SYS_EXECVE, Arch: x86}, trap},
+		{"number 0x3fffffff", seccompData{Nr: 0x3fffffff, Arch: x86}, trap},
+		{"x32 read", seccompData{Nr: x32Bit | unix.SYS_READ, Arch: x86}, trap},
+		{"i386 read", seccompData{Nr: 3, Arch: unix.AUDIT_ARCH_I386}, trap},
+		{"aarch64 read", seccompData{Nr: 63, Arch: unix.AUDIT_ARCH_AARCH64}, trap},
 	} {
 		if got := eval(t, vm, tc.d); got != tc.want {
 			t.Errorf("%s: filter returns %#x, want %#x", tc.what, got, tc.want)
@@ -59,14 +59,14 @@ func TestBuildSandbox(t *testing.T) {
 	}
 	for nr := uint32(0); nr < 1024; nr++ {
 		if !listed[nr] {
-			if got := eval(t, vm, Data{Nr: nr, Arch: x86}); got != trap {
+			if got := eval(t, vm, seccompData{Nr: nr, Arch: x86}); got != trap {
 				t.Errorf("unlisted %d: filter returns %#x, want trap", nr, got)
 			}
 		}
 	}
 	if raw, err := BuildSandbox(list, SandboxLog); err != nil {
 		t.Error(err)
-	} else if got := eval(t, newVM(t, raw), Data{Nr: unix.SYS_EXECVE, Arch: x86}); got != SandboxLog {
+	} else if got := eval(t, newVM(t, raw), seccompData{Nr: unix.SYS_EXECVE, Arch: x86}); got != SandboxLog {
 		t.Errorf("log mode: execve gets %#x", got)
 	}
 }

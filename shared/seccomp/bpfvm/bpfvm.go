@@ -1,4 +1,8 @@
-package seccomp
+// Package bpfvm runs a seccomp filter program on calls the way the kernel
+// would, for tests: the filter a route table compiles to, the one an
+// instance installed (dumped with PTRACE_SECCOMP_GET_FILTER), a
+// component's sandbox. No production code imports it.
+package bpfvm
 
 import (
 	"encoding/binary"
