@@ -1,6 +1,8 @@
 package fssrv
 
 import (
+	"lx/fssrv/recorded"
+
 	"errors"
 	"fmt"
 	"strconv"
@@ -68,10 +70,10 @@ func fchownat(c *servers.Call, d, i, u, g, flags int) (int64, error) {
 	}
 	p := servers.FdPath(fd)
 	if nuid == 0 && ngid == 0 {
-		if err := unix.Removexattr(p, servers.OwnerXattr); err != nil && !errors.Is(err, unix.ENODATA) {
+		if err := unix.Removexattr(p, recorded.OwnerXattr); err != nil && !errors.Is(err, unix.ENODATA) {
 			return 0, err
 		}
-	} else if err := unix.Setxattr(p, servers.OwnerXattr, []byte(servers.FormatOwner(nuid, ngid)), 0); err != nil {
+	} else if err := unix.Setxattr(p, recorded.OwnerXattr, []byte(recorded.FormatOwner(nuid, ngid)), 0); err != nil {
 		return 0, err
 	}
 	// As Linux does on a chown of a non-directory: drop set-user-ID, and
@@ -157,8 +159,8 @@ func mknodat(c *servers.Call, d, i int, mode uint32, dev int64) (int64, error) {
 	if typ == unix.S_IFBLK {
 		kind = 'b'
 	}
-	rec := servers.FormatDev(kind, unix.Major(uint64(dev)), unix.Minor(uint64(dev)))
-	if err := unix.Fsetxattr(fd, servers.DevXattr, []byte(rec), 0); err != nil {
+	rec := recorded.FormatDev(kind, unix.Major(uint64(dev)), unix.Minor(uint64(dev)))
+	if err := unix.Fsetxattr(fd, recorded.DevXattr, []byte(rec), 0); err != nil {
 		unix.Unlinkat(pfd, base, 0)
 		return 0, err
 	}

@@ -5,6 +5,8 @@ package fssrv
 // guest's chown and mknod recorded; everywhere else the kernel answers.
 
 import (
+	"lx/fssrv/recorded"
+
 	"golang.org/x/sys/unix"
 
 	"lx/servers"
@@ -121,7 +123,7 @@ func guestOwner(c *servers.Call, fd int, uid, gid, mode uint32, size int64) (uin
 	if !c.Recorded() || uid != 0 || mode&unix.S_IFMT == unix.S_IFLNK {
 		return uid, gid, record{}
 	}
-	r := recorded(fd, mode&unix.S_IFMT == unix.S_IFREG && size == 0)
+	r := readRecord(fd, mode&unix.S_IFMT == unix.S_IFREG && size == 0)
 	if r.owner {
 		uid, gid = r.uid, r.gid
 	}
@@ -129,7 +131,7 @@ func guestOwner(c *servers.Call, fd int, uid, gid, mode uint32, size int64) (uin
 }
 
 // record is what lx import kept in xattrs for a file an unprivileged user
-// could not give its owner or make as a device: servers.OwnerXattr and servers.DevXattr. Only files
+// could not give its owner or make as a device: recorded.OwnerXattr and recorded.DevXattr. Only files
 // owned by guest root carry them; the guest sees the recorded values.
 type record struct {
 	owner, dev   bool
@@ -138,19 +140,20 @@ type record struct {
 	major, minor uint32
 }
 
-func recorded(fd int, maybeDev bool) record {
+// readRecord reads the record of the file fd, its device only when maybeDev.
+func readRecord(fd int, maybeDev bool) record {
 	var r record
 	var buf [64]byte
 	p := servers.FdPath(fd)
-	if n, err := unix.Getxattr(p, servers.OwnerXattr, buf[:]); err == nil {
-		r.uid, r.gid, r.owner = servers.ParseOwner(string(buf[:n]))
+	if n, err := unix.Getxattr(p, recorded.OwnerXattr, buf[:]); err == nil {
+		r.uid, r.gid, r.owner = recorded.ParseOwner(string(buf[:n]))
 	}
 	if !maybeDev {
 		return r
 	}
-	if n, err := unix.Getxattr(p, servers.DevXattr, buf[:]); err == nil {
+	if n, err := unix.Getxattr(p, recorded.DevXattr, buf[:]); err == nil {
 		var kind byte
-		if kind, r.major, r.minor, r.dev = servers.ParseDev(string(buf[:n])); r.dev {
+		if kind, r.major, r.minor, r.dev = recorded.ParseDev(string(buf[:n])); r.dev {
 			r.typ = unix.S_IFCHR
 			if kind == 'b' {
 				r.typ = unix.S_IFBLK

@@ -24,7 +24,7 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 
-	"lx/netsrv/policy"
+	"lx/shared/netpolicy"
 
 	"lx/servers"
 	"lx/shared/ring"
@@ -197,7 +197,7 @@ func (b *Broker) handle(c *net.UnixConn) {
 
 // instance returns the running instance for name, starting it if needed.
 // The caller is counted as a client; it must call dropClient.
-func (b *Broker) instance(name, root string, pol policy.Policy, trapPaths bool, memory int64) (*Instance, error) {
+func (b *Broker) instance(name, root string, pol netpolicy.Policy, trapPaths bool, memory int64) (*Instance, error) {
 	for {
 		b.mu.Lock()
 		if in := b.instances[name]; in != nil && in.addClient() {
@@ -329,7 +329,7 @@ func (b *Broker) run(c *net.UnixConn, m *Msg, fds []int) {
 // trace switches tracing on in the named servers and streams their events
 // to the client until it goes away or the requested time has passed.
 func (b *Broker) trace(c *net.UnixConn, m *Msg) {
-	in, err := b.instance(distro(m), m.Root, policy.Policy{Mode: policy.All}, m.TrapPaths, 0)
+	in, err := b.instance(distro(m), m.Root, netpolicy.Policy{Mode: netpolicy.All}, m.TrapPaths, 0)
 	if err != nil {
 		send(c, &Msg{Op: OpError, Code: 125, Text: "lx: " + err.Error()})
 		return

@@ -1,6 +1,8 @@
 package lxbroker
 
 import (
+	"lx/fssrv/recorded"
+
 	"archive/tar"
 	"cmp"
 	"compress/gzip"
@@ -18,8 +20,6 @@ import (
 	"github.com/klauspost/compress/zstd"
 	"github.com/ulikunitz/xz"
 	"golang.org/x/sys/unix"
-
-	"lx/servers"
 )
 
 // ImportInPlace registers an existing root directory without copying it.
@@ -409,7 +409,7 @@ func (w *treeWriter) header(fd int, st *unix.Stat_t, rel string) (*tar.Header, e
 }
 
 // owner sets h's owner: the file's for root, else the one recorded in
-// servers.OwnerXattr (none is root's; symlinks cannot carry one).
+// recorded.OwnerXattr (none is root's; symlinks cannot carry one).
 func (w *treeWriter) owner(fd int, st *unix.Stat_t, h *tar.Header) {
 	if w.privileged {
 		h.Uid, h.Gid = int(st.Uid), int(st.Gid)
@@ -418,19 +418,19 @@ func (w *treeWriter) owner(fd int, st *unix.Stat_t, h *tar.Header) {
 	if h.Typeflag == tar.TypeSymlink {
 		return
 	}
-	if v, err := getxattr(fd, servers.OwnerXattr); err == nil {
-		if u, g, ok := servers.ParseOwner(v); ok {
+	if v, err := getxattr(fd, recorded.OwnerXattr); err == nil {
+		if u, g, ok := recorded.ParseOwner(v); ok {
 			h.Uid, h.Gid = int(u), int(g)
 		}
 	}
 }
 
 // recorded turns a regular file's header into what the file stands for:
-// a device recorded in servers.DevXattr, or a hard link to the first name
+// a device recorded in recorded.DevXattr, or a hard link to the first name
 // of a file of several links.
 func (w *treeWriter) recorded(fd int, st *unix.Stat_t, h *tar.Header) {
-	if v, err := getxattr(fd, servers.DevXattr); err == nil {
-		if kind, major, minor, ok := servers.ParseDev(v); ok {
+	if v, err := getxattr(fd, recorded.DevXattr); err == nil {
+		if kind, major, minor, ok := recorded.ParseDev(v); ok {
 			h.Typeflag, h.Size = tar.TypeChar, 0
 			h.Devmajor, h.Devminor = int64(major), int64(minor)
 			if kind == 'b' {

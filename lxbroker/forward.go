@@ -13,7 +13,7 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 
-	"lx/netsrv/policy"
+	"lx/shared/netpolicy"
 )
 
 // A port published by a run of a --net=loopback instance is forwarded: the
@@ -33,7 +33,7 @@ type forwarder struct {
 const dialTimeout = 5 * time.Second
 
 // forward starts relaying host 127.0.0.1:p.Host to the instance's p.Guest.
-func (in *Instance) forward(p policy.Publish) (*forwarder, error) {
+func (in *Instance) forward(p netpolicy.Publish) (*forwarder, error) {
 	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(int(p.Host))))
 	if err != nil {
 		return nil, fmt.Errorf("--publish %s: %w", p, err)

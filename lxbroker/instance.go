@@ -17,8 +17,9 @@ import (
 	"golang.org/x/sys/unix"
 
 	"lx/netsrv"
-	"lx/netsrv/policy"
+	"lx/shared/netpolicy"
 	"lx/servers"
+	"lx/shared/control"
 	"lx/shared/ring"
 	"lx/shared/routes"
 )
@@ -39,7 +40,7 @@ type component struct {
 	args     []string
 	files    []*os.File // ExtraFiles, fd 3 onwards
 	ctlFile  *os.File
-	ctl      *servers.Control
+	ctl      *control.Control
 	trace    *os.File // servers only
 	tracing  sync.Mutex
 	mu       sync.Mutex
@@ -94,8 +95,8 @@ type Instance struct {
 	supervised bool
 
 	netMu sync.Mutex                    // guards net, the policy file and fwd
-	net   policy.Policy                 // the network policy netsrv reads (see net.go)
-	fwd   map[policy.Publish]*forwarder // published ports of a loopback instance (forward.go)
+	net   netpolicy.Policy                 // the network policy netsrv reads (see net.go)
+	fwd   map[netpolicy.Publish]*forwarder // published ports of a loopback instance (forward.go)
 
 	mu      sync.Mutex
 	clients int
@@ -103,7 +104,7 @@ type Instance struct {
 	waiters map[uint64]chan reply
 }
 
-func (b *Broker) startInstance(name, root string, pol policy.Policy, trapPaths bool, memory int64) (*Instance, error) {
+func (b *Broker) startInstance(name, root string, pol netpolicy.Policy, trapPaths bool, memory int64) (*Instance, error) {
 	in := &Instance{name: name, root: root, b: b, log: b.log.With(zap.String("instance", name)), net: pol, trapPaths: trapPaths,
 		memory: memoryBound(memory),
 		dir:    filepath.Join(b.dir, "instances", name), done: make(chan struct{}), stop: make(chan struct{}),
@@ -111,7 +112,7 @@ func (b *Broker) startInstance(name, root string, pol policy.Policy, trapPaths b
 	if err := os.MkdirAll(in.dir, 0o700); err != nil {
 		return nil, err
 	}
-	if err := policy.Save(in.policyPath(), &in.net); err != nil {
+	if err := netpolicy.Save(in.policyPath(), &in.net); err != nil {
 		return nil, fmt.Errorf("network policy: %w", err)
 	}
 	if err := in.start(); err != nil {
@@ -279,10 +280,10 @@ func (in *Instance) start() error {
 	in.comps = append(in.comps, router)
 	for _, c := range in.comps {
 		c.spec = specOf(c.name)
-		if c.ctlFile, err = servers.CreateControl(c.name); err != nil {
+		if c.ctlFile, err = control.Create(c.name); err != nil {
 			return err
 		}
-		if c.ctl, err = servers.MapControl(int(c.ctlFile.Fd())); err != nil {
+		if c.ctl, err = control.Map(int(c.ctlFile.Fd())); err != nil {
 			return err
 		}
 		if c.name == "router" {

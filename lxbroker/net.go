@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"path/filepath"
 
-	"lx/netsrv/policy"
+	"lx/shared/netpolicy"
 )
 
 // An instance's network policy (package netsrv/policy) is chosen by the run
@@ -23,30 +23,30 @@ import (
 func (in *Instance) policyPath() string { return filepath.Join(in.dir, "net.json") }
 
 // netPolicy is the policy a run asks for, and its published ports.
-func netPolicy(m *Msg) (policy.Policy, []policy.Publish, error) {
-	mode, err := policy.ParseMode(m.Net)
+func netPolicy(m *Msg) (netpolicy.Policy, []netpolicy.Publish, error) {
+	mode, err := netpolicy.ParseMode(m.Net)
 	if err != nil {
-		return policy.Policy{}, nil, err
+		return netpolicy.Policy{}, nil, err
 	}
-	var pubs []policy.Publish
+	var pubs []netpolicy.Publish
 	for _, s := range m.Publish {
-		p, err := policy.ParsePublish(s)
+		p, err := netpolicy.ParsePublish(s)
 		if err != nil {
-			return policy.Policy{}, nil, err
+			return netpolicy.Policy{}, nil, err
 		}
 		for _, q := range pubs {
 			if q.Guest == p.Guest || q.Host == p.Host {
-				return policy.Policy{}, nil, fmt.Errorf("--publish %s and %s overlap", q, p)
+				return netpolicy.Policy{}, nil, fmt.Errorf("--publish %s and %s overlap", q, p)
 			}
 		}
 		pubs = append(pubs, p)
 	}
-	return policy.Policy{Mode: mode, Raw: m.NetRaw}, pubs, nil
+	return netpolicy.Policy{Mode: mode, Raw: m.NetRaw}, pubs, nil
 }
 
 // joinNet checks a run's policy against the instance's and publishes its
 // ports; the run must call unpublish with the same ports when it ends.
-func (in *Instance) joinNet(m *Msg, want policy.Policy, pubs []policy.Publish) error {
+func (in *Instance) joinNet(m *Msg, want netpolicy.Policy, pubs []netpolicy.Publish) error {
 	in.netMu.Lock()
 	defer in.netMu.Unlock()
 	have := in.net
@@ -60,7 +60,7 @@ func (in *Instance) joinNet(m *Msg, want policy.Policy, pubs []policy.Publish) e
 	if len(pubs) == 0 {
 		return nil
 	}
-	if have.Mode == policy.None {
+	if have.Mode == netpolicy.None {
 		return fmt.Errorf("--publish: instance %s runs with --net=none", in.name)
 	}
 	for _, p := range pubs {
@@ -70,8 +70,8 @@ func (in *Instance) joinNet(m *Msg, want policy.Policy, pubs []policy.Publish) e
 			}
 		}
 	}
-	if have.Mode == policy.Loopback {
-		started := map[policy.Publish]*forwarder{}
+	if have.Mode == netpolicy.Loopback {
+		started := map[netpolicy.Publish]*forwarder{}
 		for _, p := range pubs {
 			f, err := in.forward(p)
 			if err != nil {
@@ -83,15 +83,15 @@ func (in *Instance) joinNet(m *Msg, want policy.Policy, pubs []policy.Publish) e
 			started[p] = f
 		}
 		if in.fwd == nil {
-			in.fwd = map[policy.Publish]*forwarder{}
+			in.fwd = map[netpolicy.Publish]*forwarder{}
 		}
 		for p, f := range started {
 			in.fwd[p] = f
 		}
 	}
 	next := have
-	next.Publish = append(append([]policy.Publish(nil), have.Publish...), pubs...)
-	if err := policy.Save(in.policyPath(), &next); err != nil {
+	next.Publish = append(append([]netpolicy.Publish(nil), have.Publish...), pubs...)
+	if err := netpolicy.Save(in.policyPath(), &next); err != nil {
 		in.stopForwardersLocked(pubs)
 		return fmt.Errorf("network policy: %w", err)
 	}
@@ -100,7 +100,7 @@ func (in *Instance) joinNet(m *Msg, want policy.Policy, pubs []policy.Publish) e
 }
 
 // stopForwardersLocked stops the forwarders of pubs; netMu is held.
-func (in *Instance) stopForwardersLocked(pubs []policy.Publish) {
+func (in *Instance) stopForwardersLocked(pubs []netpolicy.Publish) {
 	for _, p := range pubs {
 		if f := in.fwd[p]; f != nil {
 			f.stop()
@@ -120,7 +120,7 @@ func (in *Instance) stopForwarders() {
 }
 
 // unpublish drops a run's published ports.
-func (in *Instance) unpublish(pubs []policy.Publish) {
+func (in *Instance) unpublish(pubs []netpolicy.Publish) {
 	if len(pubs) == 0 {
 		return
 	}
@@ -138,7 +138,7 @@ func (in *Instance) unpublish(pubs []policy.Publish) {
 			next.Publish = append(next.Publish, q)
 		}
 	}
-	if err := policy.Save(in.policyPath(), &next); err == nil {
+	if err := netpolicy.Save(in.policyPath(), &next); err == nil {
 		in.net = next
 	}
 }

@@ -10,8 +10,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"lx/procsrv"
 	"lx/servers"
+	"lx/shared/procfs"
 )
 
 // PsEntry is one process of `lx ps`, with guest pids and ids.
@@ -54,7 +54,7 @@ func (b *Broker) ps(c *net.UnixConn, m *Msg) {
 
 func (in *Instance) ps() ([]PsEntry, error) {
 	proc := int(in.proc.Fd())
-	procs, err := procsrv.Snapshot(proc)
+	procs, err := procfs.Snapshot(proc)
 	if err != nil {
 		return nil, err
 	}

@@ -11,7 +11,7 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 
-	"lx/servers"
+	"lx/shared/control"
 )
 
 // Spec is one row of the supervision table: how the broker keeps one
@@ -56,14 +56,14 @@ var Supervision = []Spec{
 // Defaults of every row; HangAfter can be changed with LX_HANG_AFTER (a Go
 // duration; 0 turns hang detection off).
 func init() {
-	hang := 5 * servers.HeartbeatPeriod
+	hang := 5 * control.HeartbeatPeriod
 	if d, err := time.ParseDuration(os.Getenv("LX_HANG_AFTER")); err == nil {
 		hang = d
 	}
 	for i := range Supervision {
 		s := &Supervision[i]
 		s.Restart, s.Backoff, s.MaxBackoff = "always", restartBackoff, maxBackoff
-		s.Heartbeat, s.HangAfter = servers.HeartbeatPeriod, hang
+		s.Heartbeat, s.HangAfter = control.HeartbeatPeriod, hang
 	}
 }
 

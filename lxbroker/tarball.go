@@ -1,6 +1,8 @@
 package lxbroker
 
 import (
+	"lx/fssrv/recorded"
+
 	"archive/tar"
 	"bufio"
 	"bytes"
@@ -19,12 +21,10 @@ import (
 	"github.com/klauspost/compress/zstd"
 	"github.com/ulikunitz/xz"
 	"golang.org/x/sys/unix"
-
-	"lx/servers"
 )
 
 // Ownership and device nodes an unprivileged user cannot create are kept in
-// xattrs of the extracted file (servers.OwnerXattr, servers.DevXattr).
+// xattrs of the extracted file (recorded.OwnerXattr, recorded.DevXattr).
 // Export restores both. Symlinks cannot carry user xattrs, so a symlink
 // owned by another user is exported as owned by root.
 
@@ -346,7 +346,7 @@ func (x *extractor) link(pfd int, base string, h *tar.Header) error {
 }
 
 // device makes a device node; an unprivileged user, who cannot, gets an
-// empty file that records the device in servers.DevXattr.
+// empty file that records the device in recorded.DevXattr.
 func (x *extractor) device(pfd int, base string, h *tar.Header) error {
 	kind, typ := byte('c'), uint32(unix.S_IFCHR)
 	if h.Typeflag == tar.TypeBlock {
@@ -361,7 +361,7 @@ func (x *extractor) device(pfd int, base string, h *tar.Header) error {
 		return err
 	}
 	defer unix.Close(fd)
-	x.setxattr(fd, servers.DevXattr, servers.FormatDev(kind, uint32(h.Devmajor), uint32(h.Devminor)))
+	x.setxattr(fd, recorded.DevXattr, recorded.FormatDev(kind, uint32(h.Devmajor), uint32(h.Devminor)))
 	return x.meta(fd, h, unix.S_IFREG)
 }
 
@@ -386,7 +386,7 @@ func (x *extractor) meta(fd int, h *tar.Header, typ uint32) error {
 	if x.privileged {
 		unix.Fchownat(fd, "", h.Uid, h.Gid, unix.AT_EMPTY_PATH)
 	} else if (h.Uid != 0 || h.Gid != 0) && !symlink {
-		x.setxattr(fd, servers.OwnerXattr, servers.FormatOwner(uint32(h.Uid), uint32(h.Gid)))
+		x.setxattr(fd, recorded.OwnerXattr, recorded.FormatOwner(uint32(h.Uid), uint32(h.Gid)))
 	}
 	if !symlink {
 		for k, v := range h.PAXRecords {

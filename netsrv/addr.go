@@ -7,7 +7,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"lx/netsrv/policy"
+	"lx/shared/netpolicy"
 	"lx/servers"
 )
 
@@ -73,7 +73,7 @@ func (s *server) Bind(c *servers.Call) (int64, error) {
 	}
 	pol := s.policy(c)
 	p := port(addr)
-	if pol.Mode != policy.All {
+	if pol.Mode != netpolicy.All {
 		// The instance's own namespace: its ports are its own. Guests
 		// live in a user namespace nested in the one that owns it
 		// (lxbroker/enter.go), where the kernel would refuse guest root

@@ -67,7 +67,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"lx/netsrv/policy"
+	"lx/shared/netpolicy"
 	"lx/servers"
 )
 
@@ -77,12 +77,12 @@ const PolicyEnv = "LX_NET_POLICY"
 
 // server is netsrv's state: the instance's policy.
 type server struct {
-	pol *policy.Watch
+	pol *netpolicy.Watch
 }
 
 // Table is netsrv's handler table. Its keys must be exactly the Net routes.
 func Table() servers.Table {
-	s := &server{pol: policy.NewWatch(os.Getenv(PolicyEnv))}
+	s := &server{pol: netpolicy.NewWatch(os.Getenv(PolicyEnv))}
 	return servers.Table{
 		unix.SYS_SOCKET:  s.Socket,
 		unix.SYS_BIND:    s.Bind,
@@ -93,7 +93,7 @@ func Table() servers.Table {
 
 // policy returns the instance's current policy; a file that cannot be read
 // is logged and the last good policy stays.
-func (s *server) policy(c *servers.Call) *policy.Policy {
+func (s *server) policy(c *servers.Call) *netpolicy.Policy {
 	p, err := s.pol.Get()
 	if err != nil {
 		c.Log().Warn("network policy: " + err.Error())

@@ -5,7 +5,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"lx/netsrv/policy"
+	"lx/shared/netpolicy"
 	"lx/servers"
 )
 
@@ -22,7 +22,7 @@ func (s *server) Socket(c *servers.Call) (int64, error) {
 	case unix.AF_NETLINK:
 		// Routing sockets show the network the instance's IP sockets
 		// live in; other netlink families stay in the instance.
-		if proto != unix.NETLINK_ROUTE || pol.Mode != policy.All {
+		if proto != unix.NETLINK_ROUTE || pol.Mode != netpolicy.All {
 			return 0, servers.ErrContinue
 		}
 		return s.hostSocket(c, domain, typ, proto)
@@ -43,9 +43,9 @@ func (s *server) Socket(c *servers.Call) (int64, error) {
 		return 0, unix.EPERM
 	}
 	switch pol.Mode {
-	case policy.None:
+	case netpolicy.None:
 		return 0, unix.EACCES
-	case policy.Loopback:
+	case netpolicy.Loopback:
 		return 0, servers.ErrContinue // made in the instance's network namespace
 	}
 	return s.hostSocket(c, domain, typ, proto)

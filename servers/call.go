@@ -178,12 +178,12 @@ func (c *Call) Path(i int) (string, error) { return c.String(i, unix.PathMax, un
 // something a second run would find changed (an fd installed, a socket
 // bound, a file made). If the server dies before it answers, the next
 // incarnation answers EIO instead of running the handler again.
-func (c *Call) Effect() { c.s.cfg.Control.effect(c.s.cfg.Ring.Tail(), 0, 0) }
+func (c *Call) Effect() { c.s.cfg.Control.Effect(c.s.cfg.Ring.Tail(), 0, 0) }
 
 // Done records, once a call's side effects are complete, the value the
 // handler will return: a server that dies before it answers leaves the
 // answer for the next incarnation to send.
-func (c *Call) Done(val int64) { c.s.cfg.Control.answer(c.s.cfg.Ring.Tail(), val) }
+func (c *Call) Done(val int64) { c.s.cfg.Control.Answer(c.s.cfg.Ring.Tail(), val) }
 
 // InstallFD installs the server's fd into the caller with ADDFD and closes
 // the server's copy. It returns the guest's fd number, which must be the
@@ -204,7 +204,7 @@ func (c *Call) InstallFD(fd int, cloexec bool) (int64, error) {
 	if err := unix.Fstat(fd, &st); err != nil {
 		return 0, fmt.Errorf("addfd: %w", err)
 	}
-	c.s.cfg.Control.effect(c.s.cfg.Ring.Tail(), st.Dev, st.Ino)
+	c.s.cfg.Control.Effect(c.s.cfg.Ring.Tail(), st.Dev, st.Ino)
 	n, err := seccomp.AddFD(c.s.cfg.Listener, &a)
 	if err != nil {
 		if err == unix.ENOENT {

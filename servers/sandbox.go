@@ -90,9 +90,9 @@ var listenerIoctls = []routes.ArgRule{
 	{Arg: 1, Op: routes.OpEq, Val: unix.SECCOMP_IOCTL_NOTIF_SET_FLAGS},
 }
 
-// commonCalls is what the router and every server make outside the Go
+// CommonCalls is what the router and every server make outside the Go
 // runtime.
-func commonCalls() []seccomp.Allowed {
+func CommonCalls() []seccomp.Allowed {
 	return join(
 		[]seccomp.Allowed{{Nr: unix.SYS_IOCTL, If: listenerIoctls}},
 		// Rings: waking a sleeping peer and sleeping; spinning yields.
@@ -108,7 +108,7 @@ func commonCalls() []seccomp.Allowed {
 // and names resolved under the instance root (resolve.go).
 func ServerCalls() []seccomp.Allowed {
 	return join(
-		RuntimeCalls(), commonCalls(),
+		RuntimeCalls(), CommonCalls(),
 		// Guest memory (mem_unsafe.go).
 		seccomp.Calls(unix.SYS_PROCESS_VM_READV, unix.SYS_PROCESS_VM_WRITEV),
 		// /proc/PID/{status,cwd,root,fd/N} of a guest, and names under
@@ -116,12 +116,6 @@ func ServerCalls() []seccomp.Allowed {
 		seccomp.Calls(unix.SYS_OPENAT, unix.SYS_OPENAT2, unix.SYS_READ, unix.SYS_READLINKAT,
 			unix.SYS_CLOSE),
 	)
-}
-
-// RouterCalls is the router's list: it only moves notifications from the
-// listener to the rings, and answers unknown numbers itself.
-func RouterCalls() []seccomp.Allowed {
-	return join(RuntimeCalls(), commonCalls())
 }
 
 func join(lists ...[]seccomp.Allowed) []seccomp.Allowed {

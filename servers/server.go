@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"lx/shared/abi"
+	"lx/shared/control"
 	"lx/shared/ring"
 	"lx/shared/routes"
 	"lx/shared/seccomp"
@@ -22,8 +23,6 @@ import (
 // instance's profile (routes.Profile, JSON).
 const ProfileEnv = "LX_PROFILE"
 
-// HeartbeatPeriod bounds how long a healthy loop goes without a beat.
-const HeartbeatPeriod = 200 * time.Millisecond
 
 // Config is what a server process is started with.
 type Config struct {
@@ -31,7 +30,7 @@ type Config struct {
 	Table    Table
 	Listener int        // duplicate of the instance's seccomp listener
 	Ring     *ring.Ring // router → this server
-	Control  *Control
+	Control  *control.Control
 	Trace    *ring.Ring // this server → tracer; lossy
 	Root     int        // O_PATH fd of the instance root
 	// Proc is the fd of the root of the instance's proc mount, which init
@@ -78,11 +77,11 @@ func New(cfg Config) (*Server, error) {
 // a kernel call that failed midway can.
 func (s *Server) Serve(stop <-chan struct{}) error {
 	runtime.LockOSThread()
-	s.cfg.Control.setPid(os.Getpid())
+	s.cfg.Control.SetPid(os.Getpid())
 	s.cfg.Log.Info("serving", zap.Int("handlers", len(s.cfg.Table)), zap.Uint64("pending", s.cfg.Ring.Pending()), zap.Any("ids", s.cfg.IDs))
 	var c Call
 	c.s = s
-	if s.cfg.Ring.Pending() > 0 && s.cfg.Control.effectAt(s.cfg.Ring.Tail()) {
+	if s.cfg.Ring.Pending() > 0 && s.cfg.Control.EffectAt(s.cfg.Ring.Tail()) {
 		s.interrupted(&c)
 	}
 	for {
@@ -91,13 +90,13 @@ func (s *Server) Serve(stop <-chan struct{}) error {
 			return nil
 		default:
 		}
-		if s.cfg.Control.exitRequested() {
+		if s.cfg.Control.ExitRequested() {
 			s.cfg.Log.Info("exiting on request", zap.Uint64("pending", s.cfg.Ring.Pending()))
 			return nil
 		}
-		s.cfg.Control.beat()
-		if !s.cfg.Ring.Wait(HeartbeatPeriod) {
-			if s.cfg.Listener >= 0 && InstanceGone(s.cfg.Listener) {
+		s.cfg.Control.Beat()
+		if !s.cfg.Ring.Wait(control.HeartbeatPeriod) {
+			if s.cfg.Listener >= 0 && seccomp.ListenerGone(s.cfg.Listener) {
 				s.cfg.Log.Info("no task uses the filter any more: the instance is gone")
 				return nil
 			}
@@ -106,12 +105,12 @@ func (s *Server) Serve(stop <-chan struct{}) error {
 		if !s.take(&c) {
 			continue
 		}
-		if n := s.cfg.Control.begin(s.cfg.Ring.Tail()); n > MaxBegins {
+		if n := s.cfg.Control.Begin(s.cfg.Ring.Tail()); n > MaxBegins {
 			// Each incarnation that took this call died serving it (a
 			// crash the handler cannot recover from, such as a call off
 			// the sandbox's list): replaying it again would only kill
 			// the next one.
-			s.cfg.Control.addError()
+			s.cfg.Control.AddError()
 			s.cfg.Log.Error("the call killed every incarnation that served it: answered EIO, not replayed",
 				zap.String("call", c.text()), zap.Int32("pid", c.Pid), zap.Uint64s("args", c.Args[:]), zap.Uint64("incarnations", n-1))
 			s.reply(&c, 0, unix.EIO)
@@ -152,11 +151,11 @@ func (s *Server) interrupted(c *Call) {
 		return
 	}
 	c.decoded = [6]string{}
-	if val, ok := s.cfg.Control.answerAt(s.cfg.Ring.Tail()); ok {
+	if val, ok := s.cfg.Control.AnswerAt(s.cfg.Ring.Tail()); ok {
 		s.cfg.Log.Info("the previous incarnation died before it answered a finished call: sending its answer",
 			zap.String("call", c.text()), zap.Int32("pid", c.Pid), zap.Int64("val", val))
 		s.reply(c, val, nil)
-	} else if dev, ino := s.cfg.Control.effectFile(); ino != 0 {
+	} else if dev, ino := s.cfg.Control.EffectFile(); ino != 0 {
 		if fd, ok := c.installed(dev, ino); ok {
 			s.cfg.Log.Info("the previous incarnation died after it installed an fd: sending its number",
 				zap.String("call", c.text()), zap.Int32("pid", c.Pid), zap.Int("fd", fd))
@@ -176,13 +175,13 @@ func (s *Server) interrupted(c *Call) {
 
 func (s *Server) reject(frame []byte, err error) {
 	s.cfg.Ring.Drop()
-	s.cfg.Control.addError()
+	s.cfg.Control.AddError()
 	s.cfg.Log.Warn("dropped frame", zap.Error(err), zap.Binary("frame", frame))
 }
 
 func (s *Server) serve(c *Call) {
 	c.decoded = [6]string{}
-	s.cfg.Control.addCall()
+	s.cfg.Control.AddCall()
 	h := s.cfg.Table[int(c.Nr)]
 	var val int64
 	var err error
@@ -198,7 +197,7 @@ func (s *Server) serve(c *Call) {
 func (s *Server) call(h Handler, c *Call) (val int64, err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			s.cfg.Control.addError()
+			s.cfg.Control.AddError()
 			s.cfg.Log.Error("handler panicked", zap.String("call", c.text()), zap.Any("panic", p),
 				zap.Int32("pid", c.Pid), zap.Uint64s("args", c.Args[:]), zap.Stack("stack"))
 			val, err = 0, fmt.Errorf("handler panic: %v: %w", p, unix.EIO)
@@ -231,7 +230,7 @@ func (s *Server) reply(c *Call, val int64, err error) {
 		resp.Error = -int32(e)
 	}
 	if serr := seccomp.Send(s.cfg.Listener, &resp); serr != nil && serr != unix.ENOENT {
-		s.cfg.Control.addError()
+		s.cfg.Control.AddError()
 		s.cfg.Log.Warn("send reply", zap.Error(serr), zap.String("call", c.text()))
 	}
 	if c.Tracing() {

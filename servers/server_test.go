@@ -9,9 +9,8 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 
-	"lx/shared/abi"
+	"lx/shared/control"
 	"lx/shared/ring"
-	"lx/shared/routes"
 	"lx/shared/wire"
 )
 
@@ -71,44 +70,6 @@ func TestErrno(t *testing.T) {
 	}
 }
 
-// TestRecoverInflight: a notification recorded but not pushed is pushed by
-// the next router; one whose push happened is not pushed twice.
-func TestRecoverInflight(t *testing.T) {
-	rf, _ := ring.Create("r", 8, 128)
-	defer rf.Close()
-	rg, _ := ring.Map(int(rf.Fd()))
-	cf, _ := CreateControl("router")
-	defer cf.Close()
-	ctl, _ := MapControl(int(cf.Fd()))
-	// No listener: IDValid fails, so use a listener-less check of the
-	// pushed case and of the record being cleared.
-	cfg := RouterConfig{Listener: -1, Rings: map[routes.Kind]*ring.Ring{routes.FS: rg}, Control: ctl, Log: zap.NewNop()}
-	rec := ctl.inflight()
-	rec.Heads[routes.FS] = rg.Head()
-	rec.Notif.ID, rec.Notif.Pid, rec.Notif.Data.Nr = 7, 1, 4 // stat: an fssrv call
-	rg.Push([]byte("already pushed"))
-	ctl.u32(ctlInflight).Store(1)
-	if err := recoverInflight(cfg, wire.NewEncoder()); err != nil {
-		t.Fatal(err)
-	}
-	if rg.Head() != 1 || ctl.u32(ctlInflight).Load() != 0 {
-		t.Fatalf("pushed frame pushed again (head %d) or record kept", rg.Head())
-	}
-	// Not pushed, but the caller is gone (IDValid fails): nothing to do.
-	rec.Heads[routes.FS] = rg.Head()
-	ctl.u32(ctlInflight).Store(1)
-	recoverInflight(cfg, wire.NewEncoder())
-	if rg.Head() != 1 {
-		t.Fatalf("a frame for a gone caller was pushed")
-	}
-	// Killed while waiting: the record holds no notification.
-	rec.Notif = abi.SeccompNotif{}
-	ctl.u32(ctlInflight).Store(1)
-	if err := recoverInflight(cfg, wire.NewEncoder()); err != nil || rg.Head() != 1 || ctl.u32(ctlInflight).Load() != 0 {
-		t.Fatalf("empty record: err %v head %d", err, rg.Head())
-	}
-}
-
 // TestInterruptedCallNotReplayed: a frame whose handler had begun a side
 // effect when its server died is answered, not run again; a frame without
 // that mark is run again.
@@ -123,11 +84,11 @@ func TestInterruptedCallNotReplayed(t *testing.T) {
 		prod.Push(append([]byte(nil), b...))
 	}
 	push(7)
-	ctl.effect(cons.Tail(), 0, 0) // died during the side effect: EIO, not run
+	ctl.Effect(cons.Tail(), 0, 0) // died during the side effect: EIO, not run
 	serveOnce()
 	push(8)
-	ctl.effect(cons.Tail(), 0, 0)
-	ctl.answer(cons.Tail(), 5) // died after it: the answer is sent, not run
+	ctl.Effect(cons.Tail(), 0, 0)
+	ctl.Answer(cons.Tail(), 5) // died after it: the answer is sent, not run
 	serveOnce()
 	push(9) // no mark: run again
 	serveOnce()
@@ -142,10 +103,10 @@ func TestInterruptedCallNotReplayed(t *testing.T) {
 	var st unix.Stat_t
 	unix.Fstat(int(f.Fd()), &st)
 	push(10)
-	ctl.effect(cons.Tail(), st.Dev, st.Ino)
+	ctl.Effect(cons.Tail(), st.Dev, st.Ino)
 	serveOnce()
 	push(11)
-	ctl.effect(cons.Tail(), st.Dev, st.Ino+1<<40)
+	ctl.Effect(cons.Tail(), st.Dev, st.Ino+1<<40)
 	serveOnce()
 	close(ran)
 	var got []uint64
@@ -170,12 +131,12 @@ func TestPoisonCallNotReplayedForever(t *testing.T) {
 	b, _ := enc.Call(&wire.Call{ID: 1, Pid: int32(os.Getpid()), Nr: 2})
 	prod.Push(append([]byte(nil), b...))
 	for i := 0; i < MaxBegins; i++ {
-		ctl.begin(cons.Tail()) // an incarnation began it and died
+		ctl.Begin(cons.Tail()) // an incarnation began it and died
 	}
 	serveUntilTaken(t, table, cons, ctl)()
 	// One died during it: the next one serves it.
 	b, _ = enc.Call(&wire.Call{ID: 2, Pid: int32(os.Getpid()), Nr: 2})
-	ctl.begin(cons.Tail())
+	ctl.Begin(cons.Tail())
 	prod.Push(append([]byte(nil), b...))
 	serveUntilTaken(t, table, cons, ctl)()
 	if ran != 1 {
@@ -189,7 +150,7 @@ func TestPoisonCallNotReplayedForever(t *testing.T) {
 // serveUntilTaken starts a server of table on cons and ctl, waits until
 // it has taken every pending frame, and returns its stop, which waits for
 // it to end.
-func serveUntilTaken(t *testing.T, table Table, cons *ring.Ring, ctl *Control) (stop func()) {
+func serveUntilTaken(t *testing.T, table Table, cons *ring.Ring, ctl *control.Control) (stop func()) {
 	t.Helper()
 	s, _ := New(Config{Name: "t", Table: table, Listener: -1, Ring: cons, Control: ctl, Log: zap.NewNop()})
 	quit := make(chan struct{})
@@ -206,7 +167,7 @@ func serveUntilTaken(t *testing.T, table Table, cons *ring.Ring, ctl *Control) (
 
 // serverRig makes a ring of 16 slots, mapped once as the router's end and
 // once as the server's, and a control page.
-func serverRig(t *testing.T) (prod, cons *ring.Ring, ctl *Control) {
+func serverRig(t *testing.T) (prod, cons *ring.Ring, ctl *control.Control) {
 	t.Helper()
 	rf, err := ring.Create("t", 16, 128)
 	if err != nil {
@@ -215,11 +176,11 @@ func serverRig(t *testing.T) (prod, cons *ring.Ring, ctl *Control) {
 	t.Cleanup(func() { rf.Close() })
 	prod, _ = ring.Map(int(rf.Fd()))
 	cons, _ = ring.Map(int(rf.Fd()))
-	cf, err := CreateControl("t")
+	cf, err := control.Create("t")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cf.Close() })
-	ctl, _ = MapControl(int(cf.Fd()))
+	ctl, _ = control.Map(int(cf.Fd()))
 	return prod, cons, ctl
 }

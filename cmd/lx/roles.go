@@ -16,6 +16,8 @@ import (
 	"lx/netsrv"
 	"lx/procsrv"
 	"lx/servers"
+	"lx/servers/router"
+	"lx/shared/control"
 	"lx/shared/ring"
 	"lx/shared/routes"
 	"lx/shared/seccomp"
@@ -42,7 +44,7 @@ var Sandboxes = map[string]func() []seccomp.Allowed{
 // sandboxList is the allow-list of component name (a server or "router").
 func sandboxList(name string) []seccomp.Allowed {
 	if name == "router" {
-		return servers.RouterCalls()
+		return router.Sandbox()
 	}
 	return append(servers.ServerCalls(), Sandboxes[name]()...)
 }
@@ -65,7 +67,7 @@ func roleServer(args []string) error {
 		return err
 	}
 	r.Spin, r.Yield = spinFor("LX_SPIN", 50*time.Microsecond), true
-	ctl, err := servers.MapControl(5)
+	ctl, err := control.Map(5)
 	if err != nil {
 		return err
 	}
@@ -100,12 +102,12 @@ func roleServer(args []string) error {
 // per server kind in routes.ServerKinds order, then the control page of
 // each of those servers in the same order.
 func roleRouter(args []string) error {
-	ctl, err := servers.MapControl(4)
+	ctl, err := control.Map(4)
 	if err != nil {
 		return err
 	}
 	rings := map[routes.Kind]*ring.Ring{}
-	ctls := map[routes.Kind]*servers.Control{}
+	ctls := map[routes.Kind]*control.Control{}
 	kinds := routes.ServerKinds()
 	for i, k := range kinds {
 		r, err := ring.Map(5 + i)
@@ -113,7 +115,7 @@ func roleRouter(args []string) error {
 			return err
 		}
 		rings[k] = r
-		if ctls[k], err = servers.MapControl(5 + len(kinds) + i); err != nil {
+		if ctls[k], err = control.Map(5 + len(kinds) + i); err != nil {
 			return err
 		}
 	}
@@ -129,7 +131,7 @@ func roleRouter(args []string) error {
 	if _, err := servers.Sandbox("router", sandboxList("router"), log); err != nil {
 		return err
 	}
-	return servers.Route(servers.RouterConfig{Listener: 3, Rings: rings, Control: ctl, Servers: ctls, Pass: pass,
+	return router.Route(router.Config{Listener: 3, Rings: rings, Control: ctl, Servers: ctls, Pass: pass,
 		Log: log, Spin: spinFor("LX_ROUTER_SPIN", 0)})
 }
 

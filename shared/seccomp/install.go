@@ -38,3 +38,12 @@ func Install(prog []bpf.RawInstruction) (listener int, err error) {
 	}
 	return int(fd), nil
 }
+
+// ListenerGone reports whether the listener hung up: every task that used
+// the instance's filter has exited, so no call can come any more.
+func ListenerGone(listener int) bool {
+	pfd := []unix.PollFd{{Fd: int32(listener), Events: unix.POLLIN}}
+	k, _ := unix.Poll(pfd, 0)
+	return k > 0 && pfd[0].Revents&(unix.POLLHUP|unix.POLLERR) != 0
+}
+

@@ -1,4 +1,4 @@
-// Package policy is an instance's network policy: which network its
+// Package netpolicy is an instance's network policy: which network its
 // AF_INET and AF_INET6 sockets live in, and which guest ports are published
 // on which host ports. The broker writes it (Save) into the instance's
 // runtime directory when the instance starts and whenever a run adds or
@@ -6,7 +6,7 @@
 // changes (Watch), so a restarted netsrv finds the same policy.
 //
 // Owns: the file's format. Waits on: nobody.
-package policy
+package netpolicy
 
 import (
 	"encoding/json"

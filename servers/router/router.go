@@ -1,4 +1,14 @@
-package servers
+// Package router is the instance's router (DESIGN §2): it receives every
+// notification of the instance's seccomp listener and writes it as a frame
+// to the ring of the server that owns the call, answering itself the calls
+// no server serves (unknown numbers: ENOSYS) and, in a --trap-paths
+// instance, the path calls fssrv would only continue while nobody traces
+// it.
+//
+// Owns: the notification it is routing, recorded in its control page so
+// that the next router finishes it (recoverInflight). Waits on: the
+// listener, and a full ring's server.
+package router
 
 import (
 	"errors"
@@ -11,19 +21,20 @@ import (
 	"golang.org/x/sys/unix"
 
 	"lx/shared/abi"
+	"lx/shared/control"
 	"lx/shared/ring"
 	"lx/shared/routes"
 	"lx/shared/seccomp"
 	"lx/shared/wire"
 )
 
-// RouterConfig is what the router process is started with.
-type RouterConfig struct {
+// Config is what the router process is started with.
+type Config struct {
 	Listener int
 	Rings    map[routes.Kind]*ring.Ring // one per server kind
-	Control  *Control
+	Control  *control.Control
 	// Servers are the servers' control pages, by kind.
-	Servers map[routes.Kind]*Control
+	Servers map[routes.Kind]*control.Control
 	// Pass are the calls the instance's profile sends to a server that
 	// only answers them CONTINUE unseen (routes.Profile.PassCalls): the
 	// router answers them itself while their server is not tracing, one
@@ -31,16 +42,16 @@ type RouterConfig struct {
 	Pass map[int32]bool
 	Log  *zap.Logger
 	// Spin is how long the router polls the listener, yielding, before it
-	// sleeps in poll (HeartbeatPeriod at a time).
+	// sleeps in poll (control.HeartbeatPeriod at a time).
 	Spin time.Duration
 }
 
 // Route receives every notification of the instance and writes it as a frame
 // to the ring of the server that owns the call (DESIGN §2). Numbers no
 // syscall has are answered ENOSYS here, with one log line per number.
-func Route(cfg RouterConfig) error {
+func Route(cfg Config) error {
 	runtime.LockOSThread()
-	cfg.Control.setPid(os.Getpid())
+	cfg.Control.SetPid(os.Getpid())
 	if err := seccomp.SetSyncWakeup(cfg.Listener); err != nil {
 		cfg.Log.Warn("no synchronous wake-up on the listener", zap.Error(err))
 	}
@@ -49,7 +60,7 @@ func Route(cfg RouterConfig) error {
 		cfg.Log.Error("recover the notification in flight", zap.Error(err))
 	}
 	var n abi.SeccompNotif
-	rec := cfg.Control.inflight()
+	rec := cfg.Control.Inflight()
 	var kinds []routes.Kind
 	for k := range cfg.Rings {
 		if int(k) >= len(rec.Heads) {
@@ -59,7 +70,7 @@ func Route(cfg RouterConfig) error {
 	}
 	pfd := []unix.PollFd{{Fd: int32(cfg.Listener), Events: unix.POLLIN}}
 	for {
-		if cfg.Control.exitRequested() {
+		if cfg.Control.ExitRequested() {
 			cfg.Log.Info("exiting on request")
 			return nil
 		}
@@ -75,13 +86,13 @@ func Route(cfg RouterConfig) error {
 			}
 		}
 		// Wait in poll rather than in NOTIF_RECV: the router beats every
-		// HeartbeatPeriod while idle, so the broker can tell idle from
+		// control.HeartbeatPeriod while idle, so the broker can tell idle from
 		// hung, and a listener nobody uses any more hangs up (NOTIF_RECV
 		// would wait forever). The synchronous wake-up applies to poll.
 		for !ready {
-			cfg.Control.beat()
+			cfg.Control.Beat()
 			pfd[0].Revents = 0
-			k, err := unix.Poll(pfd, int(HeartbeatPeriod/time.Millisecond))
+			k, err := unix.Poll(pfd, int(control.HeartbeatPeriod/time.Millisecond))
 			if err != nil && err != unix.EINTR {
 				return fmt.Errorf("poll the listener: %w", err)
 			}
@@ -90,12 +101,12 @@ func Route(cfg RouterConfig) error {
 				return nil
 			}
 			ready = k > 0
-			if !ready && cfg.Control.exitRequested() {
+			if !ready && cfg.Control.ExitRequested() {
 				cfg.Log.Info("exiting on request")
 				return nil
 			}
 		}
-		cfg.Control.beat()
+		cfg.Control.Beat()
 		// Receive into the control page, flagged first: from the moment
 		// the kernel hands the notification over, the next router can
 		// find it (recoverInflight).
@@ -103,26 +114,26 @@ func Route(cfg RouterConfig) error {
 		for _, k := range kinds {
 			rec.Heads[k] = cfg.Rings[k].Head()
 		}
-		cfg.Control.u32(ctlInflight).Store(1)
+		cfg.Control.SetInflight(1)
 		err := seccomp.Recv(cfg.Listener, &rec.Notif)
 		if err != nil {
-			cfg.Control.u32(ctlInflight).Store(0)
+			cfg.Control.SetInflight(0)
 			if err == unix.EINTR || err == unix.ENOENT {
 				continue
 			}
 			return err
 		}
-		cfg.Control.addCall()
+		cfg.Control.AddCall()
 		n = rec.Notif
 		dispatch(cfg, enc, &n)
-		cfg.Control.u32(ctlInflight).Store(0)
+		cfg.Control.SetInflight(0)
 	}
 }
 
 // dispatch routes notification n to the ring of its server, or answers
 // ENOSYS for a number no syscall has (logged, as the logger's rate allows:
 // a guest may try every number).
-func dispatch(cfg RouterConfig, enc *wire.Encoder, n *abi.SeccompNotif) {
+func dispatch(cfg Config, enc *wire.Encoder, n *abi.SeccompNotif) {
 	r := routes.Lookup(int(n.Data.Nr))
 	rg := cfg.Rings[r.Kind]
 	if n.Data.Arch != unix.AUDIT_ARCH_X86_64 || rg == nil {
@@ -138,16 +149,8 @@ func dispatch(cfg RouterConfig, enc *wire.Encoder, n *abi.SeccompNotif) {
 	route(cfg, enc, rg, n)
 }
 
-// InstanceGone reports whether the listener hung up: every task that used
-// the instance's filter has exited, so no call can come any more.
-func InstanceGone(listener int) bool {
-	pfd := []unix.PollFd{{Fd: int32(listener), Events: unix.POLLIN}}
-	k, _ := unix.Poll(pfd, 0)
-	return k > 0 && pfd[0].Revents&(unix.POLLHUP|unix.POLLERR) != 0
-}
-
 // route writes notification n as a frame to ring rg.
-func route(cfg RouterConfig, enc *wire.Encoder, rg *ring.Ring, n *abi.SeccompNotif) {
+func route(cfg Config, enc *wire.Encoder, rg *ring.Ring, n *abi.SeccompNotif) {
 	c := wire.Call{ID: n.ID, Pid: int32(n.Pid), Nr: n.Data.Nr, Arch: n.Data.Arch, IP: n.Data.IP,
 		Args: n.Data.Args, RecvNS: time.Now().UnixNano()}
 	frame, err := enc.Call(&c)
@@ -159,7 +162,7 @@ func route(cfg RouterConfig, enc *wire.Encoder, rg *ring.Ring, n *abi.SeccompNot
 	// A full ring means its server is slow or being restarted: the guest
 	// waits, as it would for a busy kernel.
 	for wait := time.Microsecond; ; wait = min(2*wait, 10*time.Millisecond) {
-		cfg.Control.beat()
+		cfg.Control.Beat()
 		err := rg.Push(frame)
 		if err == nil {
 			return
@@ -177,12 +180,12 @@ func route(cfg RouterConfig, enc *wire.Encoder, rg *ring.Ring, n *abi.SeccompNot
 // again, and its caller would wait forever. The router is the only
 // producer of its rings, so a ring head that has not moved since the
 // receive says the frame was never pushed.
-func recoverInflight(cfg RouterConfig, enc *wire.Encoder) error {
-	if cfg.Control.u32(ctlInflight).Load() == 0 {
+func recoverInflight(cfg Config, enc *wire.Encoder) error {
+	if !cfg.Control.InflightFlagged() {
 		return nil
 	}
-	defer cfg.Control.u32(ctlInflight).Store(0)
-	in := cfg.Control.inflight()
+	defer cfg.Control.SetInflight(0)
+	in := cfg.Control.Inflight()
 	if in.Notif.ID == 0 && in.Notif.Pid == 0 {
 		return nil // it died waiting: nothing was received
 	}

@@ -1,4 +1,8 @@
-package servers
+// Package recorded is the format of owners and devices recorded in xattrs
+// (fssrv's, for an unprivileged user's distro): lx import writes them,
+// fssrv shows and changes them, lx export restores them. It is a format,
+// not a process's code: fssrv and the client both use it.
+package recorded
 
 import (
 	"fmt"
@@ -7,8 +11,7 @@ import (
 )
 
 // Owners and devices an unprivileged user cannot give a file are recorded
-// in xattrs of the file, the way WSL's VolFs keeps $LXUID/$LXGID: lx import
-// writes them, fssrv shows and changes them, lx export restores them.
+// in xattrs of the file, the way WSL's VolFs keeps $LXUID/$LXGID.
 const (
 	OwnerXattr = "user.lx.owner" // "UID:GID", absent for 0:0
 	DevXattr   = "user.lx.dev"   // "c MAJOR MINOR" or "b MAJOR MINOR", on an empty regular file

@@ -1,4 +1,4 @@
-package procsrv
+package procfs
 
 import (
 	"os"
