@@ -36,6 +36,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"lx/servers"
+	"lx/shared/launch"
 )
 
 // kernelPaths are the calls the kernel resolves for the guest
@@ -95,7 +96,7 @@ var kernelPaths = map[int][]int{
 }
 
 // Table is fssrv's handler table. Its keys must be exactly the FS routes.
-func Table() servers.Table {
+func Table(*launch.Config) servers.Table {
 	t := servers.Table{
 		unix.SYS_STAT:           Stat,
 		unix.SYS_LSTAT:          Lstat,

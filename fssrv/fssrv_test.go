@@ -3,6 +3,7 @@ package fssrv
 import (
 	"testing"
 
+	"lx/shared/launch"
 	"lx/shared/routes"
 )
 
@@ -10,7 +11,7 @@ import (
 // ones the route table says the kernel resolves, and the ones it serves
 // only with recorded owners are its PassUnrecorded ones.
 func TestKernelPathsArePasses(t *testing.T) {
-	table := Table()
+	table := Table(&launch.Config{Name: "fssrv"})
 	for _, r := range routes.ForServer(routes.FS) {
 		_, inKernel := kernelPaths[r.Nr]
 		if inKernel != (r.Pass == routes.PassAlways) {

@@ -17,16 +17,18 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 
-	"lx/shared/netpolicy"
-
 	"lx/servers"
+	"lx/shared/launch"
+	"lx/shared/netpolicy"
 	"lx/shared/ring"
 	"lx/shared/routes"
 	"lx/shared/wire"
@@ -43,6 +45,9 @@ type Broker struct {
 	stopTimeout time.Duration
 	ln          *net.UnixListener
 
+	knobs      knobs
+	components []launch.Component // the component table's data, in start order
+
 	mu        sync.Mutex
 	instances map[string]*Instance
 	starting  map[string]chan struct{}
@@ -53,11 +58,28 @@ type Options struct {
 	Grace       time.Duration // how long an instance outlives its last client
 	StopTimeout time.Duration // between SIGTERM and SIGKILL to its guests
 	Log         *zap.Logger
+	// Components is the data of the component table
+	// (servers/components): what every instance runs beside init.
+	Components []launch.Component
 }
 
 // Serve runs the broker until shutdown. It returns nil at once when another
 // broker of this user already runs.
 func Serve(opts Options) error {
+	if err := launch.Check(opts.Components); err != nil {
+		return err
+	}
+	kn, err := readKnobs()
+	if err != nil {
+		return err
+	}
+	comps := slices.Clone(opts.Components)
+	sort.SliceStable(comps, func(i, j int) bool { return comps[i].Order < comps[j].Order })
+	for i := range comps {
+		if kn.hangAfter != nil {
+			comps[i].HangAfter = *kn.hangAfter
+		}
+	}
 	dir, err := RuntimeDir()
 	if err != nil {
 		return err
@@ -77,7 +99,7 @@ func Serve(opts Options) error {
 	}
 	ln.SetUnlinkOnClose(true)
 	os.Chmod(sock, 0o600)
-	b := &Broker{dir: dir, log: opts.Log, grace: opts.Grace, stopTimeout: opts.StopTimeout, ln: ln,
+	b := &Broker{dir: dir, log: opts.Log, grace: opts.Grace, stopTimeout: opts.StopTimeout, ln: ln, knobs: kn, components: comps,
 		instances: map[string]*Instance{}, starting: map[string]chan struct{}{}}
 	b.log.Info("broker up", zap.String("socket", sock), zap.Duration("grace", opts.Grace))
 	b.reapOrphans()
@@ -355,7 +377,7 @@ func (b *Broker) trace(c *net.UnixConn, m *Msg) {
 			}
 		}
 		if comp == nil {
-			send(c, &Msg{Op: OpError, Code: 2, Text: fmt.Sprintf("lx: no server %q (servers: procsrv, fssrv, netsrv, sigsrv)", name)})
+			send(c, &Msg{Op: OpError, Code: 2, Text: fmt.Sprintf("lx: no server %q (servers: %s)", name, strings.Join(in.names(launch.KindServer), ", "))})
 			return
 		}
 		if !comp.tracing.TryLock() {
@@ -429,9 +451,9 @@ func (b *Broker) trace(c *net.UnixConn, m *Msg) {
 
 // Status is what `lx status --json` prints.
 type Status struct {
-	Broker      int              `json:"broker_pid"`
-	Instances   []InstanceStatus `json:"instances"`
-	Supervision []Spec           `json:"supervision"`
+	Broker      int                `json:"broker_pid"`
+	Instances   []InstanceStatus   `json:"instances"`
+	Supervision []launch.Component `json:"supervision"` // the component table, in start order
 }
 
 // InstanceStatus describes one instance.
@@ -465,7 +487,7 @@ type ComponentStatus struct {
 }
 
 func (b *Broker) status(c *net.UnixConn) {
-	st := Status{Broker: os.Getpid(), Instances: []InstanceStatus{}, Supervision: Supervision}
+	st := Status{Broker: os.Getpid(), Instances: []InstanceStatus{}, Supervision: b.components}
 	b.mu.Lock()
 	for _, in := range b.instances {
 		is := InstanceStatus{Name: in.name, Init: in.initPid}

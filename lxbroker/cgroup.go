@@ -10,8 +10,6 @@ import (
 
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
-
-	"lx/procsrv"
 )
 
 // An instance's tasks and memory are bounded in the kernel by cgroups
@@ -101,7 +99,7 @@ func makeCgroup(instance, ctl, file, limit string, unified *string) (string, err
 // cgroups, before init exists; joinCgroups then moves init into them.
 func (in *Instance) makeCgroups() {
 	var unified string
-	if dir, err := makeCgroup(in.name, "pids", "pids.max", strconv.Itoa(TasksPerProc*maxProcs()), &unified); err == nil {
+	if dir, err := makeCgroup(in.name, "pids", "pids.max", strconv.Itoa(TasksPerProc*in.b.knobs.maxProcs), &unified); err == nil {
 		in.cgroup = dir
 		in.cgroups = append(in.cgroups, dir)
 	} else {
@@ -153,13 +151,4 @@ func removeCgroup(dir string) error {
 		time.Sleep(20 * time.Millisecond)
 	}
 	return err
-}
-
-// maxProcs is procsrv's bound, LX_MAX_PROCS (procsrv.MaxProcs's default
-// otherwise).
-func maxProcs() int {
-	if n, err := strconv.Atoi(os.Getenv("LX_MAX_PROCS")); err == nil && n > 0 {
-		return n
-	}
-	return procsrv.MaxProcs
 }

@@ -1,7 +1,6 @@
 package lxbroker
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -9,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -16,29 +16,27 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 
-	"lx/netsrv"
-	"lx/shared/netpolicy"
-	"lx/servers"
 	"lx/shared/control"
+	"lx/shared/launch"
+	"lx/shared/netpolicy"
 	"lx/shared/ring"
 	"lx/shared/routes"
 )
 
 // Ring geometry: a call frame is under 100 bytes.
 const (
-	callSlots      = 256
-	callSlotSize   = 128
-	traceSlots     = 1024
-	traceSlotSize  = 512
-	restartBackoff = 10 * time.Millisecond
-	maxBackoff     = time.Second
+	callSlots     = 256
+	callSlotSize  = 128
+	traceSlots    = 1024
+	traceSlotSize = 512
 )
 
-// component is one supervised process of an instance: a server or the router.
+// component is one supervised process of an instance: a server or the
+// router, as its row of the component table says.
 type component struct {
 	name     string
-	args     []string
-	files    []*os.File // ExtraFiles, fd 3 onwards
+	spec     *launch.Component
+	files    map[string]*os.File // its fds by name (launch.Config.Fds)
 	ctlFile  *os.File
 	ctl      *control.Control
 	trace    *os.File // servers only
@@ -52,7 +50,6 @@ type component struct {
 	killed   string // why the broker is killing the current one, if it is
 	exited   bool   // the current incarnation has exited (keep saw it)
 	binary   string // the lx binary it runs; "" for the broker's own
-	spec     *Spec
 }
 
 // Instance is one running instance: init, the router and the four servers.
@@ -94,7 +91,7 @@ type Instance struct {
 	// supervised is set once supervise runs; done closes when it ends.
 	supervised bool
 
-	netMu sync.Mutex                    // guards net, the policy file and fwd
+	netMu sync.Mutex                       // guards net, the policy file and fwd
 	net   netpolicy.Policy                 // the network policy netsrv reads (see net.go)
 	fwd   map[netpolicy.Publish]*forwarder // published ports of a loopback instance (forward.go)
 
@@ -170,7 +167,6 @@ func (in *Instance) start() error {
 		keeperEnd.Close()
 		return err
 	}
-	os.Remove(filepath.Join(in.dir, "holder"))
 	if in.ids, err = InstanceIDs(); err != nil {
 		keeperEnd.Close()
 		initEnd.Close()
@@ -255,43 +251,8 @@ func (in *Instance) start() error {
 	}
 	in.files = append(in.files, listener, root)
 	in.rootDir = root
-	initPid := strconv.Itoa(in.initPid)
-	router := &component{name: "router", args: []string{"router"}}
-	rings := map[routes.Kind]*os.File{}
-	for _, k := range routes.ServerKinds() {
-		name := k.Server()
-		rf, err := ring.Create(name, callSlots, callSlotSize)
-		if err != nil {
-			return err
-		}
-		tf, err := ring.Create("trace-"+name, traceSlots, traceSlotSize)
-		if err != nil {
-			return err
-		}
-		rings[k] = rf
-		in.files = append(in.files, rf, tf)
-		in.comps = append(in.comps, &component{name: name, args: []string{"server", name, initPid},
-			files: []*os.File{listener, rf, nil, tf, root, in.proc}, trace: tf})
-	}
-	router.files = []*os.File{listener, nil}
-	for _, k := range routes.ServerKinds() {
-		router.files = append(router.files, rings[k])
-	}
-	in.comps = append(in.comps, router)
-	for _, c := range in.comps {
-		c.spec = specOf(c.name)
-		if c.ctlFile, err = control.Create(c.name); err != nil {
-			return err
-		}
-		if c.ctl, err = control.Map(int(c.ctlFile.Fd())); err != nil {
-			return err
-		}
-		if c.name == "router" {
-			c.files[1] = c.ctlFile
-		} else {
-			c.files[2] = c.ctlFile
-			router.files = append(router.files, c.ctlFile) // servers come in ServerKinds order
-		}
+	if err := in.makeComponents(listener, root); err != nil {
+		return err
 	}
 	for _, c := range in.comps {
 		if err := in.spawn(c); err != nil {
@@ -312,7 +273,9 @@ func (in *Instance) start() error {
 		return fmt.Errorf("the guests' namespaces: %s", m.Text)
 	}
 	in.holderPid = m.Code
-	in.holderFile(m.Code)
+	for _, c := range in.comps {
+		c.ctl.SetHolder(m.Code) // init's word, never a guest's
+	}
 	go in.readInit()
 	in.log.Info("instance up", zap.Int("init", in.initPid), zap.Int("keeper", in.keeper.Process.Pid))
 	return nil
@@ -326,12 +289,21 @@ func (in *Instance) spawn(c *component) error {
 		bin = "/proc/self/exe"
 	}
 	c.ctl.ClearExit()
-	cmd := exec.Command(bin, c.args...)
+	kn := in.b.knobs
+	cfg := launch.Config{Name: c.name, Profile: in.profile, InitPid: in.initPid, MaxProcs: kn.maxProcs,
+		Policy: in.policyPath(), Spin: kn.spin, Sandbox: kn.sandbox}
+	if c.spec.Kind == launch.KindRouter {
+		cfg.Spin = kn.routerSpin
+	}
+	extra, err := launch.Files(cfg, c.files)
+	if err != nil {
+		return err
+	}
+	defer extra[0].Close()
+	cmd := exec.Command(bin, "component")
 	cmd.Args[0] = "lx-" + c.name
-	profile, _ := json.Marshal(in.profile)
-	cmd.Env = append(os.Environ(), netsrv.PolicyEnv+"="+in.policyPath(), servers.HolderEnv+"="+filepath.Join(in.dir, "holder"),
-		servers.ProfileEnv+"="+string(profile))
-	cmd.ExtraFiles = c.files
+	cmd.Env = goEnv()
+	cmd.ExtraFiles = extra
 	log := in.logFile(c.name)
 	cmd.Stdout, cmd.Stderr = log, log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -344,6 +316,63 @@ func (in *Instance) spawn(c *component) error {
 	c.mu.Lock()
 	c.cmd, c.started, c.exited = cmd, time.Now(), false
 	c.mu.Unlock()
+	return nil
+}
+
+// goEnv is the environment of a component: the Go runtime's own variables
+// of the broker's (GODEBUG, GOTRACEBACK…), nothing else. What a component
+// needs is in its launch config.
+func goEnv() []string {
+	var env []string
+	for _, e := range os.Environ() {
+		if strings.HasPrefix(e, "GO") {
+			env = append(env, e)
+		}
+	}
+	return env
+}
+
+// makeComponents creates the rings and control pages of the component
+// table's rows, in start order, and the fds each is given (launch): the
+// listener and its control page to all; to a server its call ring, its
+// trace ring, the instance root and its /proc; to the router every
+// server's call ring and control page.
+func (in *Instance) makeComponents(listener, root *os.File) error {
+	var router *component
+	for i := range in.b.components {
+		spec := &in.b.components[i]
+		c := &component{name: spec.Name, spec: spec, files: map[string]*os.File{launch.Listener: listener}}
+		var err error
+		if c.ctlFile, err = control.Create(c.name); err != nil {
+			return err
+		}
+		if c.ctl, err = control.Map(int(c.ctlFile.Fd())); err != nil {
+			return err
+		}
+		c.files[launch.Control] = c.ctlFile
+		if spec.Kind == launch.KindRouter {
+			router = c
+		} else {
+			rf, err := ring.Create(c.name, callSlots, callSlotSize)
+			if err != nil {
+				return err
+			}
+			tf, err := ring.Create("trace-"+c.name, traceSlots, traceSlotSize)
+			if err != nil {
+				return err
+			}
+			in.files = append(in.files, rf, tf)
+			c.trace = tf
+			c.files[launch.Ring], c.files[launch.Trace], c.files[launch.Root], c.files[launch.Proc] = rf, tf, root, in.proc
+		}
+		in.comps = append(in.comps, c)
+	}
+	for _, c := range in.comps {
+		if c != router {
+			router.files[launch.RingOf(c.name)] = c.files[launch.Ring]
+			router.files[launch.ControlOf(c.name)] = c.ctlFile
+		}
+	}
 	return nil
 }
 
@@ -379,15 +408,6 @@ func (in *Instance) readInit() {
 		} else {
 			closeAll(fds)
 		}
-	}
-}
-
-// holderFile writes the holder's pid where the servers read it
-// (servers.HolderEnv): init's word, never a guest's.
-func (in *Instance) holderFile(pid int) {
-	tmp := filepath.Join(in.dir, "holder.tmp")
-	if os.WriteFile(tmp, []byte(strconv.Itoa(pid)), 0o600) == nil {
-		os.Rename(tmp, filepath.Join(in.dir, "holder"))
 	}
 }
 

@@ -94,7 +94,7 @@ func (in *Instance) nprocBound() int {
 	if in.cgroup != "" {
 		return 0
 	}
-	return TasksPerProc * maxProcs()
+	return TasksPerProc * in.b.knobs.maxProcs
 }
 
 // boundTasks sets the process's RLIMIT_NPROC to n (or its hard limit, if

@@ -5,76 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/oklog/run"
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
-
-	"lx/shared/control"
 )
-
-// Spec is one row of the supervision table: how the broker keeps one
-// component of every instance alive (DESIGN §7).
-type Spec struct {
-	Name  string `json:"name"`
-	Order int    `json:"order"` // start order; all start before the first guest runs
-	// Restart is the policy: "always" restarts the component whenever it
-	// exits or hangs, until the instance ends.
-	Restart string `json:"restart"`
-	// Backoff is the delay before a restart. It doubles, up to MaxBackoff,
-	// each time an incarnation dies within a second of starting (a crash
-	// loop), and starts over when one lived longer. A restart asked for
-	// with `lx restart` waits for nothing.
-	Backoff    time.Duration `json:"backoff_ns"`
-	MaxBackoff time.Duration `json:"max_backoff_ns"`
-	// Heartbeat is the longest a healthy component goes without bumping
-	// its heartbeat counter; HangAfter without a bump, it is killed
-	// (SIGKILL) as hung and restarted.
-	Heartbeat time.Duration `json:"heartbeat_ns"`
-	HangAfter time.Duration `json:"hang_after_ns"`
-	// State says what survives a restart, and where it is kept.
-	State string `json:"state"`
-}
-
-// Supervision is the table, in start order. Every server also keeps in its
-// control page (the state region the broker holds for it) its counters and
-// the ring index of a call whose side effects had begun; every ring keeps
-// the frames not yet answered, including the one a dead server had taken.
-var Supervision = []Spec{
-	{Name: "procsrv", Order: 1, State: "nothing in memory: the process table is the instance's pid namespace, read from its /proc " +
-		"(parents, groups, sessions, credentials, start times, exit statuses); process counts from there too"},
-	{Name: "fssrv", Order: 2, State: "nothing in memory: the mount table is the instance's mount namespace (held by the keeper), " +
-		"open files and working directories are the guests' own fds, recorded owners and devices are xattrs on the distro's files"},
-	{Name: "netsrv", Order: 3, State: "the network policy, in a file of the instance's runtime directory; sockets are the guests' fds; " +
-		"published ports of a loopback instance are relayed by the broker"},
-	{Name: "sigsrv", Order: 4, State: "nothing: every permission check reads the instance's /proc at the time of the call"},
-	{Name: "router", Order: 5, State: "the notification it is routing, with the ring head before it, in its control page: " +
-		"the next router routes it if it was not pushed; notifications not yet received wait in the kernel's listener"},
-}
-
-// Defaults of every row; HangAfter can be changed with LX_HANG_AFTER (a Go
-// duration; 0 turns hang detection off).
-func init() {
-	hang := 5 * control.HeartbeatPeriod
-	if d, err := time.ParseDuration(os.Getenv("LX_HANG_AFTER")); err == nil {
-		hang = d
-	}
-	for i := range Supervision {
-		s := &Supervision[i]
-		s.Restart, s.Backoff, s.MaxBackoff = "always", restartBackoff, maxBackoff
-		s.Heartbeat, s.HangAfter = control.HeartbeatPeriod, hang
-	}
-}
-
-func specOf(name string) *Spec {
-	for i := range Supervision {
-		if Supervision[i].Name == name {
-			return &Supervision[i]
-		}
-	}
-	return nil
-}
 
 // supervise is the instance's run.Group: init, the hang watchdog, and one
 // restart loop per component. When init ends the instance ends.
@@ -102,7 +39,20 @@ func (in *Instance) supervise() {
 	close(in.done)
 }
 
-// keep restarts component c each time it exits, as its Spec says.
+// names lists the instance's components of kind ("" all), in start order.
+func (in *Instance) names(kind string) []string {
+	var n []string
+	for _, c := range in.comps {
+		if kind == "" || c.spec.Kind == kind {
+			n = append(n, c.name)
+		}
+	}
+	return n
+}
+
+// keep restarts component c each time it exits, as its row of the
+// component table says (launch.Component: RestartAlways, the only policy
+// launch.Check lets through).
 func (in *Instance) keep(c *component) error {
 	backoff := c.spec.Backoff
 	for {
@@ -256,7 +206,7 @@ func (in *Instance) Restart(name, binary string) error {
 		}
 	}
 	if c == nil {
-		return fmt.Errorf("no component %q (the components are procsrv, fssrv, netsrv, sigsrv and router)", name)
+		return fmt.Errorf("no component %q (the components are %s)", name, strings.Join(in.names(""), ", "))
 	}
 	if binary != "" {
 		if err := checkBinary(binary); err != nil {

@@ -7,8 +7,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"lx/shared/netpolicy"
 	"lx/servers"
+	"lx/shared/netpolicy"
 )
 
 // sizeofSockaddrStorage is the kernel's limit on an address length.

@@ -57,32 +57,28 @@
 // the instance.)
 //
 // Owns: nothing; the sockets belong to the guests. Reads the policy file the
-// broker writes (LX_NET_POLICY) at its first call and whenever the file
+// broker writes (launch.Config.Policy) at its first call and whenever the file
 // changes, so a restarted netsrv serves the same policy; a file it cannot
 // read at all means mode none. Waits on: nobody.
 package netsrv
 
 import (
-	"os"
-
 	"golang.org/x/sys/unix"
 
-	"lx/shared/netpolicy"
 	"lx/servers"
+	"lx/shared/launch"
+	"lx/shared/netpolicy"
 )
-
-// PolicyEnv names the environment variable that gives netsrv the path of
-// its instance's policy file.
-const PolicyEnv = "LX_NET_POLICY"
 
 // server is netsrv's state: the instance's policy.
 type server struct {
 	pol *netpolicy.Watch
 }
 
-// Table is netsrv's handler table. Its keys must be exactly the Net routes.
-func Table() servers.Table {
-	s := &server{pol: netpolicy.NewWatch(os.Getenv(PolicyEnv))}
+// Table is netsrv's handler table, serving the policy in the file
+// cfg.Policy. Its keys must be exactly the Net routes.
+func Table(cfg *launch.Config) servers.Table {
+	s := &server{pol: netpolicy.NewWatch(cfg.Policy)}
 	return servers.Table{
 		unix.SYS_SOCKET:  s.Socket,
 		unix.SYS_BIND:    s.Bind,

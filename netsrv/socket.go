@@ -5,8 +5,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"lx/shared/netpolicy"
 	"lx/servers"
+	"lx/shared/netpolicy"
 )
 
 const typeFlags = unix.SOCK_NONBLOCK | unix.SOCK_CLOEXEC

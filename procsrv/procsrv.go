@@ -8,7 +8,7 @@
 //
 //   - fork, vfork, clone (processes; threads run natively): namespace flags
 //     are EPERM, but for init's one clone of the holder of the guests' user
-//     and mount namespaces (lxbroker/enter.go); past MaxProcs processes in
+//     and mount namespaces (lxbroker/enter.go); past launch.Config.MaxProcs processes in
 //     the instance, EAGAIN (table.go). In an instance the kernel bounds (a
 //     pids cgroup, or RLIMIT_NPROC of the guests' user namespace: see
 //     lxbroker's forksBound), only clones with namespace flags come here:
@@ -37,16 +37,20 @@ package procsrv
 
 import (
 	"strconv"
-	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 
 	"lx/servers"
+	"lx/shared/launch"
 	"lx/shared/routes"
 )
 
-// Table is procsrv's handler table. Its keys must be exactly the Proc routes.
-func Table() servers.Table {
+// Table is procsrv's handler table, counting forks against
+// cfg.MaxProcs. Its keys must be exactly the Proc routes.
+func Table(cfg *launch.Config) servers.Table {
+	if cfg.MaxProcs > 0 {
+		procs.max = cfg.MaxProcs
+	}
 	return servers.Table{
 		unix.SYS_FORK:        Fork,
 		unix.SYS_VFORK:       Vfork,
@@ -71,9 +75,6 @@ func Table() servers.Table {
 	}
 }
 
-// Stats counts what procsrv served in this incarnation.
-var Stats struct{ Forks, Execs atomic.Uint64 }
-
 // namespaceFlags are the clone/unshare flags that would make a namespace
 // inside the instance, out of fssrv's and netsrv's view.
 const namespaceFlags = routes.NamespaceFlags
@@ -94,7 +95,6 @@ func Fork(c *servers.Call) (int64, error) {
 	if err := procs.admit(c); err != nil {
 		return 0, err
 	}
-	Stats.Forks.Add(1)
 	return 0, servers.ErrContinue
 }
 

@@ -7,24 +7,23 @@ import (
 	"lx/shared/procfs"
 )
 
-// MaxProcs bounds the processes of one instance (LX_MAX_PROCS for the
-// server) where procsrv counts forks (an instance whose filter traps them;
-// the kernel bounds every other: lxbroker's forksBound), so a fork bomb
-// ends in EAGAIN, as Linux answers at its limits.
-var MaxProcs = 4096
-
-// procCount admits new processes against MaxProcs without reading /proc
-// for each fork: it counts the instance's processes only when the last
-// count plus the forks admitted since could reach the bound.
+// procCount admits new processes against max, the bound of the
+// instance's processes (launch.Config.MaxProcs) where procsrv counts forks
+// (an instance whose filter traps them; the kernel bounds every other:
+// lxbroker's forksBound), so that a fork bomb ends in EAGAIN, as Linux
+// answers at its limits. It counts the instance's processes only when the
+// last count plus the forks admitted since could reach the bound, not at
+// each fork.
 type procCount struct {
+	max            int
 	counted, since int
 	valid          bool
 }
 
-var procs procCount
+var procs = procCount{max: 4096}
 
 func (k *procCount) admit(c *servers.Call) error {
-	if k.valid && k.counted+k.since < MaxProcs {
+	if k.valid && k.counted+k.since < k.max {
 		k.since++
 		return nil
 	}
@@ -34,7 +33,7 @@ func (k *procCount) admit(c *servers.Call) error {
 		return nil // no count, no refusal: the kernel's limits still hold
 	}
 	k.counted, k.since, k.valid = n, 0, true
-	if n >= MaxProcs {
+	if n >= k.max {
 		c.Log().Debug("process limit of the instance reached")
 		return unix.EAGAIN
 	}

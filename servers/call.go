@@ -81,23 +81,11 @@ func (c *Call) GuestRoot() int {
 	return fd
 }
 
-// HolderEnv names the environment variable that gives a server the file
-// where the broker writes the holder's pid.
-const HolderEnv = "LX_HOLDER_FILE"
-
 // HolderPid is the pid in the instance of the process that holds the
-// guests' namespaces (lxbroker/enter.go), as init told the broker; 0
-// while it is not known.
-func (c *Call) HolderPid() int {
-	if c.s.holderPid == 0 && c.s.cfg.HolderFile != "" {
-		if b, err := os.ReadFile(c.s.cfg.HolderFile); err == nil {
-			if pid, err := strconv.Atoi(string(b)); err == nil && pid > 1 {
-				c.s.holderPid = pid
-			}
-		}
-	}
-	return c.s.holderPid
-}
+// guests' namespaces (lxbroker/runtime/pid1/enter.go), as init told the
+// broker, which writes it into the server's control page; 0 while it is
+// not known.
+func (c *Call) HolderPid() int { return c.s.cfg.Control.Holder() }
 
 // IDs is the instance's user and group id mapping.
 func (c *Call) IDs() *IDMaps { return &c.s.cfg.IDs }

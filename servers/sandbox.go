@@ -28,10 +28,6 @@ import (
 // syscall=N); each component names its threads lx-NAME so that the log says
 // whose call it was.
 
-// SandboxEnv selects the sandbox mode: unset or "on" traps unlisted calls,
-// "log" lets them run and has the kernel log them, "off" installs no filter.
-const SandboxEnv = "LX_SANDBOX"
-
 // RuntimeCalls is what the Go runtime and the os package call once a
 // component is running (the start-up calls, made before the filter is
 // installed, are not listed). It is for the calling process: tgkill is
@@ -127,10 +123,11 @@ func join(lists ...[]seccomp.Allowed) []seccomp.Allowed {
 }
 
 // Sandbox names the calling process's threads lx-NAME and confines it to
-// list, in the mode SandboxEnv says. It returns the mode it installed.
-func Sandbox(name string, list []seccomp.Allowed, log *zap.Logger) (string, error) {
+// list in mode (launch.Config.Sandbox): "" or "on" traps unlisted calls,
+// "log" lets them run and has the kernel log them, "off" installs no
+// filter. It returns the mode it installed.
+func Sandbox(name, mode string, list []seccomp.Allowed, log *zap.Logger) (string, error) {
 	nameThreads("lx-" + name)
-	mode := os.Getenv(SandboxEnv)
 	otherwise := uint32(seccomp.SandboxTrap)
 	switch mode {
 	case "", "on":
@@ -138,10 +135,10 @@ func Sandbox(name string, list []seccomp.Allowed, log *zap.Logger) (string, erro
 	case "log":
 		otherwise = seccomp.SandboxLog
 	case "off":
-		log.Warn("no sandbox", zap.String(SandboxEnv, mode))
+		log.Warn("no sandbox (LX_SANDBOX=off)")
 		return mode, nil
 	default:
-		return "", fmt.Errorf("%s=%q: want on, log or off", SandboxEnv, mode)
+		return "", fmt.Errorf("sandbox mode %q: want on, log or off", mode)
 	}
 	prog, err := seccomp.BuildSandbox(list, otherwise)
 	if err != nil {

@@ -14,7 +14,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-const sandboxChildEnv = "LX_SANDBOX_TEST_CHILD"
+// The child's case and sandbox mode.
+const (
+	sandboxChildEnv = "LX_SANDBOX_TEST_CHILD"
+	sandboxModeEnv  = "LX_SANDBOX_TEST_MODE"
+)
 
 // TestSandboxTraps confines a child process (this test binary, re-executed)
 // to RuntimeCalls: goroutines, timers, the garbage collector and new
@@ -22,7 +26,7 @@ const sandboxChildEnv = "LX_SANDBOX_TEST_CHILD"
 // SIGSYS and a traceback that names the call.
 func TestSandboxTraps(t *testing.T) {
 	if os.Getenv(sandboxChildEnv) != "" {
-		sandboxChild(os.Getenv(sandboxChildEnv))
+		sandboxChild(os.Getenv(sandboxChildEnv), os.Getenv(sandboxModeEnv))
 		return
 	}
 	for _, tc := range []struct {
@@ -38,7 +42,7 @@ func TestSandboxTraps(t *testing.T) {
 	} {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestSandboxTraps$", "-test.count=1")
-		cmd.Env = append(os.Environ(), sandboxChildEnv+"="+tc.mode, SandboxEnv+"="+tc.env)
+		cmd.Env = append(os.Environ(), sandboxChildEnv+"="+tc.mode, sandboxModeEnv+"="+tc.env)
 		var buf strings.Builder
 		cmd.Stdout, cmd.Stderr = &buf, &buf
 		err := cmd.Start()
@@ -56,7 +60,7 @@ func TestSandboxTraps(t *testing.T) {
 		out := buf.String()
 		cancel()
 		if (err == nil) != tc.ok || !strings.Contains(out, tc.want) {
-			t.Errorf("%s (LX_SANDBOX=%q): %v, want ok=%v and %q in:\n%s", tc.mode, tc.env, err, tc.ok, tc.want, out)
+			t.Errorf("%s (sandbox mode %q): %v, want ok=%v and %q in:\n%s", tc.mode, tc.env, err, tc.ok, tc.want, out)
 			continue
 		}
 		if !tc.ok && !strings.Contains(out, "unix.Getppid") {
@@ -65,8 +69,8 @@ func TestSandboxTraps(t *testing.T) {
 	}
 }
 
-func sandboxChild(mode string) {
-	if _, err := Sandbox("test", RuntimeCalls(), zap.NewNop()); err != nil {
+func sandboxChild(what, mode string) {
+	if _, err := Sandbox("test", mode, RuntimeCalls(), zap.NewNop()); err != nil {
 		os.Stderr.WriteString("sandbox: " + err.Error() + "\n")
 		os.Exit(1)
 	}
@@ -86,10 +90,10 @@ func sandboxChild(mode string) {
 		}()
 	}
 	wg.Wait()
-	if mode == "stopped" {
+	if what == "stopped" {
 		time.Sleep(time.Second)
 	}
-	if mode == "getppid" {
+	if what == "getppid" {
 		unix.Getppid()
 		os.Stdout.WriteString("getppid allowed\n")
 		os.Exit(0)

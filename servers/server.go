@@ -19,11 +19,6 @@ import (
 	"lx/shared/wire"
 )
 
-// ProfileEnv names the environment variable that gives a component the
-// instance's profile (routes.Profile, JSON).
-const ProfileEnv = "LX_PROFILE"
-
-
 // Config is what a server process is started with.
 type Config struct {
 	Name     string
@@ -40,9 +35,6 @@ type Config struct {
 	Proc    int
 	IDs     IDMaps
 	InitPid int // host pid of the instance's init
-	// HolderFile is where the broker writes the pid in the instance of
-	// the holder of the guests' namespaces (HolderEnv).
-	HolderFile string
 	// Profile is what the instance runs natively (routes.Profile): among
 	// others, whether the root may hold owners and devices recorded in
 	// xattrs (an unprivileged distro).
@@ -57,7 +49,6 @@ type Server struct {
 	enc *wire.Encoder
 
 	guestRoot int // O_PATH fd of the guests' root (GuestRoot); 0 until found
-	holderPid int // HolderPid; 0 until known
 }
 
 // New checks cfg and returns a Server.

@@ -33,10 +33,11 @@ import (
 	"golang.org/x/sys/unix"
 
 	"lx/servers"
+	"lx/shared/launch"
 )
 
 // Table is sigsrv's handler table. Its keys must be exactly the Sig routes.
-func Table() servers.Table {
+func Table(*launch.Config) servers.Table {
 	return servers.Table{
 		unix.SYS_KILL:              Kill,
 		unix.SYS_TKILL:             Tkill,

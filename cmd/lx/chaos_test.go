@@ -15,10 +15,18 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"lx/servers/components"
 )
 
-// chaosComponents are the processes the chaos test kills.
-var chaosComponents = []string{"procsrv", "fssrv", "netsrv", "sigsrv", "router"}
+// chaosComponents are the processes the chaos test kills: every row of the
+// component table.
+var chaosComponents = func() (names []string) {
+	for _, r := range components.Table {
+		names = append(names, r.Name)
+	}
+	return names
+}()
 
 // TestChaos runs real work in one instance (make -j2 of a C project, a
 // Python HTTP server answering a curl loop, a git commit loop, a tar x and

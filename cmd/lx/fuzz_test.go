@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"lx/lxbroker"
+	"lx/servers/components"
 )
 
 // TestFuzzSyscalls runs testdata/fuzz.c, random syscalls with random
@@ -65,7 +66,7 @@ func TestFuzzSyscalls(t *testing.T) {
 	defer func() { holder.Process.Kill(); holder.Wait() }()
 	var before lxbroker.InstanceStatus
 	for i := 0; ; i++ {
-		if in, ok := instance(t, "fz"); ok && in.Clients > 0 && len(in.Components) == len(components) {
+		if in, ok := instance(t, "fz"); ok && in.Clients > 0 && len(in.Components) == len(components.Table) {
 			before = in
 			break
 		}

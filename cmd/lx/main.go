@@ -20,6 +20,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"lx/lxbroker"
+	"lx/servers/components"
 	"lx/shared/routes"
 )
 
@@ -133,10 +134,8 @@ func main() {
 		err = lxbroker.Init()
 	case "keeper":
 		err = lxbroker.Keeper()
-	case "router":
-		err = roleRouter(args)
-	case "server":
-		err = roleServer(args)
+	case "component":
+		err = roleComponent(args)
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 	default:
@@ -372,7 +371,7 @@ func cmdBroker(args []string) error {
 	stop := fs.Duration("stop-timeout", 3*time.Second, "how long guests get between SIGTERM and SIGKILL when an instance stops")
 	fs.Bool("foreground", true, "run in the foreground (always)")
 	fs.Parse(args)
-	return lxbroker.Serve(lxbroker.Options{Grace: *grace, StopTimeout: *stop, Log: logger("broker")})
+	return lxbroker.Serve(lxbroker.Options{Grace: *grace, StopTimeout: *stop, Log: logger("broker"), Components: components.Data()})
 }
 
 // nameProcess gives the hidden roles a name ps shows (lx-init, lx-fssrv…)

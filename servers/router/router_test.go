@@ -49,4 +49,3 @@ func TestRecoverInflight(t *testing.T) {
 		t.Fatalf("empty record: err %v head %d", err, rg.Head())
 	}
 }
-

@@ -26,15 +26,15 @@ type Control struct {
 }
 
 const (
-	ctlTrace     = 0   // u32, broker: 1 = stream trace events
-	ctlCalls     = 64  // u64, component: calls served
-	ctlErrors    = 128 // u64, component: frames dropped, handler panics, failed replies
-	ctlHeartbeat = 192 // u64, component: bumped by the loop at least every heartbeat period
-	ctlPid       = 256 // u32, component: host pid of the current incarnation
-	ctlEffect    = 320 // u64, server: 1 + ring index of the frame whose handler began a side effect
-	ctlExit      = 384 // u32, broker: 1 = exit at the next frame boundary (a requested restart)
-	ctlAnswer    = 448 // u64 1 + ring index, then i64 value: the answer of a call whose side effects are done
-	ctlInflight  = 512 // router only: the notification being routed (see router.go)
+	ctlTrace     = 0    // u32, broker: 1 = stream trace events
+	ctlCalls     = 64   // u64, component: calls served
+	ctlErrors    = 128  // u64, component: frames dropped, handler panics, failed replies
+	ctlHeartbeat = 192  // u64, component: bumped by the loop at least every heartbeat period
+	ctlPid       = 256  // u32, component: host pid of the current incarnation
+	ctlEffect    = 320  // u64, server: 1 + ring index of the frame whose handler began a side effect
+	ctlExit      = 384  // u32, broker: 1 = exit at the next frame boundary (a requested restart)
+	ctlAnswer    = 448  // u64 1 + ring index, then i64 value: the answer of a call whose side effects are done
+	ctlInflight  = 512  // router only: the notification being routed (see router.go)
 	ctlBegun     = 960  // u64 1 + ring index, then u64 count: the frame being served, and how many incarnations began it
 	ctlHolder    = 1024 // u32, broker: pid in the instance of the holder of the guests' namespaces, once init made it
 	ctlSize      = 4096

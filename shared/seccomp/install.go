@@ -46,4 +46,3 @@ func ListenerGone(listener int) bool {
 	k, _ := unix.Poll(pfd, 0)
 	return k > 0 && pfd[0].Revents&(unix.POLLHUP|unix.POLLERR) != 0
 }
-
