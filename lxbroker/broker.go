@@ -26,7 +26,6 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 
-	"lx/servers"
 	"lx/shared/launch"
 	"lx/shared/netpolicy"
 	"lx/shared/ring"
@@ -428,7 +427,7 @@ func (b *Broker) trace(c *net.UnixConn, m *Msg) {
 				}
 				var ev wire.Trace
 				if frame != nil && dec.Trace(frame, &ev) == nil {
-					if send(c, &Msg{Op: OpLine, Text: servers.FormatTrace(t.c.name, &ev)}) != nil {
+					if send(c, &Msg{Op: OpLine, Text: ev.Format(t.c.name)}) != nil {
 						return
 					}
 				}

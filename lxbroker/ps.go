@@ -10,7 +10,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"lx/servers"
+	"lx/shared/idmap"
 	"lx/shared/procfs"
 )
 
@@ -60,8 +60,9 @@ func (in *Instance) ps() ([]PsEntry, error) {
 	}
 	users := in.userNames()
 	out := make([]PsEntry, 0, len(procs))
+	ids := in.ids.maps()
 	for _, p := range procs {
-		uid, gid := in.ids.guestUID(p.UID), in.ids.guestGID(p.GID)
+		uid, gid := ids.UID.ToGuest(p.UID), ids.GID.ToGuest(p.GID)
 		user, ok := users[uid]
 		if !ok {
 			user = strconv.Itoa(int(uid))
@@ -72,20 +73,9 @@ func (in *Instance) ps() ([]PsEntry, error) {
 	return out, nil
 }
 
-// guestUID and guestGID map host ids into the instance (nobody outside
-// its range).
-func (r IDRange) guestUID(host uint32) uint32 {
-	if host >= r.UID && host-r.UID < r.Size {
-		return host - r.UID
-	}
-	return servers.OverflowID
-}
-
-func (r IDRange) guestGID(host uint32) uint32 {
-	if host >= r.GID && host-r.GID < r.Size {
-		return host - r.GID
-	}
-	return servers.OverflowID
+// maps is the range as the instance's id mappings.
+func (r IDRange) maps() idmap.Maps {
+	return idmap.Maps{UID: idmap.Map{{Guest: 0, Host: r.UID, Count: r.Size}}, GID: idmap.Map{{Guest: 0, Host: r.GID, Count: r.Size}}}
 }
 
 // userNames reads uid → name from the guests' /etc/passwd.

@@ -6,13 +6,14 @@ import (
 	"golang.org/x/sys/unix"
 
 	"lx/servers"
+	"lx/shared/idmap"
 )
 
 // Identity calls are checked against the instance's id mapping (EINVAL for
 // an id that has no host id, as Linux answers) and then made by the kernel,
 // which applies its own permission rules (EPERM) to the guest's credentials.
 
-func mapped(m servers.IDMap, ids ...uint32) error {
+func mapped(m idmap.Map, ids ...uint32) error {
 	for _, id := range ids {
 		if id == ^uint32(0) {
 			continue // -1: leave unchanged
@@ -24,7 +25,7 @@ func mapped(m servers.IDMap, ids ...uint32) error {
 	return nil
 }
 
-func setids(c *servers.Call, m servers.IDMap, n int) (int64, error) {
+func setids(c *servers.Call, m idmap.Map, n int) (int64, error) {
 	ids := make([]uint32, n)
 	for i := range ids {
 		ids[i] = c.Uint(i)

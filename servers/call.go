@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"lx/shared/abi"
+	"lx/shared/idmap"
 	"lx/shared/seccomp"
 	"lx/shared/wire"
 )
@@ -88,7 +89,7 @@ func (c *Call) GuestRoot() int {
 func (c *Call) HolderPid() int { return c.s.cfg.Control.Holder() }
 
 // IDs is the instance's user and group id mapping.
-func (c *Call) IDs() *IDMaps { return &c.s.cfg.IDs }
+func (c *Call) IDs() *idmap.Maps { return &c.s.cfg.IDs }
 
 // Recorded reports whether files may carry owners and devices recorded in
 // xattrs by an unprivileged lx import.

@@ -13,6 +13,7 @@ import (
 
 	"lx/shared/abi"
 	"lx/shared/control"
+	"lx/shared/idmap"
 	"lx/shared/ring"
 	"lx/shared/routes"
 	"lx/shared/seccomp"
@@ -33,7 +34,7 @@ type Config struct {
 	// pid in the instance goes through it, never through a path below the
 	// instance root.
 	Proc    int
-	IDs     IDMaps
+	IDs     idmap.Maps
 	InitPid int // host pid of the instance's init
 	// Profile is what the instance runs natively (routes.Profile): among
 	// others, whether the root may hold owners and devices recorded in
@@ -235,19 +236,4 @@ func (s *Server) trace(c *Call, val int64, err error, resp abi.SeccompNotifResp)
 	if b, err := s.enc.Trace(&t); err == nil {
 		s.cfg.Trace.Push(b) // lossy: a full trace ring drops the event
 	}
-}
-
-// FormatTrace renders a trace event as one line: pid, call, result, latency.
-func FormatTrace(server string, t *wire.Trace) string {
-	var res string
-	switch {
-	case t.Continue:
-		res = "CONTINUE"
-	case t.Errno != 0:
-		e := unix.Errno(t.Errno)
-		res = fmt.Sprintf("-1 %s (%s)", unix.ErrnoName(e), e.Error())
-	default:
-		res = fmt.Sprint(t.Ret)
-	}
-	return fmt.Sprintf("%s [pid %d] %s = %s <%.1fµs>", server, t.Pid, t.Text, res, float64(t.NS)/1000)
 }

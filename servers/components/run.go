@@ -9,6 +9,7 @@ import (
 	"lx/servers"
 	"lx/servers/router"
 	"lx/shared/control"
+	"lx/shared/idmap"
 	"lx/shared/launch"
 	"lx/shared/ring"
 	"lx/shared/routes"
@@ -73,7 +74,7 @@ func runServer(r *Row, cfg *launch.Config, log *zap.Logger) error {
 	}
 	sc.Ring.Spin, sc.Ring.Yield = cfg.Spin, true
 	var err error
-	if sc.IDs, err = servers.ReadIDMaps(cfg.InitPid); err != nil {
+	if sc.IDs, err = idmap.Read(cfg.InitPid); err != nil {
 		return fmt.Errorf("id maps of init: %w", err)
 	}
 	s, err := servers.New(sc)

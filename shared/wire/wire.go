@@ -13,6 +13,7 @@ import (
 	"fmt"
 
 	"github.com/vmihailenco/msgpack/v5"
+	"golang.org/x/sys/unix"
 )
 
 // Version is the first byte of every frame.
@@ -220,4 +221,19 @@ func (c *Call) DecodeMsgpack(d *msgpack.Decoder) error {
 	}
 	c.RecvNS, err = d.DecodeInt64()
 	return err
+}
+
+// Format renders a trace event of server as one line: pid, call, result, latency.
+func (t *Trace) Format(server string) string {
+	var res string
+	switch {
+	case t.Continue:
+		res = "CONTINUE"
+	case t.Errno != 0:
+		e := unix.Errno(t.Errno)
+		res = fmt.Sprintf("-1 %s (%s)", unix.ErrnoName(e), e.Error())
+	default:
+		res = fmt.Sprint(t.Ret)
+	}
+	return fmt.Sprintf("%s [pid %d] %s = %s <%.1fµs>", server, t.Pid, t.Text, res, float64(t.NS)/1000)
 }

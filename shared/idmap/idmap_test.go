@@ -1,9 +1,9 @@
-package servers
+package idmap
 
 import "testing"
 
 func TestIDMap(t *testing.T) {
-	m, err := ParseIDMap("         0      65534          1\n")
+	m, err := Parse("         0      65534          1\n")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -20,7 +20,7 @@ func TestIDMap(t *testing.T) {
 		t.Error("guest 1 mapped")
 	}
 	for _, bad := range []string{"0 1", "a b c", "0 0 99999999999"} {
-		if _, err := ParseIDMap(bad); err == nil {
+		if _, err := Parse(bad); err == nil {
 			t.Errorf("%q parsed", bad)
 		}
 	}

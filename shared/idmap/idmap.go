@@ -1,4 +1,8 @@
-package servers
+// Package idmap reads and applies a user namespace's id mappings
+// (/proc/PID/uid_map and gid_map, user_namespaces(7)).
+//
+// Runs in: the servers and the broker. Owns: nothing. Waits on: nobody.
+package idmap
 
 import (
 	"fmt"
@@ -10,15 +14,15 @@ import (
 // OverflowID is what Linux shows for an id with no mapping (overflowuid).
 const OverflowID = 65534
 
-// IDMap is one /proc/PID/uid_map or gid_map: guest ids to host ids.
-type IDMap []struct{ Guest, Host, Count uint32 }
+// Map is one /proc/PID/uid_map or gid_map: guest ids to host ids.
+type Map []struct{ Guest, Host, Count uint32 }
 
-// IDMaps holds the instance's user and group mappings.
-type IDMaps struct{ UID, GID IDMap }
+// Maps holds the instance's user and group mappings.
+type Maps struct{ UID, GID Map }
 
-// ParseIDMap parses the text of a uid_map or gid_map file.
-func ParseIDMap(text string) (IDMap, error) {
-	var m IDMap
+// Parse parses the text of a uid_map or gid_map file.
+func Parse(text string) (Map, error) {
+	var m Map
 	for _, line := range strings.Split(strings.TrimSpace(text), "\n") {
 		f := strings.Fields(line)
 		if len(f) == 0 {
@@ -40,18 +44,18 @@ func ParseIDMap(text string) (IDMap, error) {
 	return m, nil
 }
 
-// ReadIDMaps reads the mappings of process pid.
-func ReadIDMaps(pid int) (IDMaps, error) {
-	var out IDMaps
+// Read reads the mappings of process pid.
+func Read(pid int) (Maps, error) {
+	var out Maps
 	for _, f := range []struct {
 		name string
-		m    *IDMap
+		m    *Map
 	}{{"uid_map", &out.UID}, {"gid_map", &out.GID}} {
 		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/%s", pid, f.name))
 		if err != nil {
 			return out, err
 		}
-		if *f.m, err = ParseIDMap(string(b)); err != nil {
+		if *f.m, err = Parse(string(b)); err != nil {
 			return out, err
 		}
 	}
@@ -59,7 +63,7 @@ func ReadIDMaps(pid int) (IDMaps, error) {
 }
 
 // ToHost maps a guest id to the host; ok is false for an unmapped id.
-func (m IDMap) ToHost(id uint32) (uint32, bool) {
+func (m Map) ToHost(id uint32) (uint32, bool) {
 	for _, e := range m {
 		if id >= e.Guest && id-e.Guest < e.Count {
 			return e.Host + (id - e.Guest), true
@@ -69,7 +73,7 @@ func (m IDMap) ToHost(id uint32) (uint32, bool) {
 }
 
 // ToGuest maps a host id into the instance, OverflowID when unmapped.
-func (m IDMap) ToGuest(id uint32) uint32 {
+func (m Map) ToGuest(id uint32) uint32 {
 	for _, e := range m {
 		if id >= e.Host && id-e.Host < e.Count {
 			return e.Guest + (id - e.Host)
