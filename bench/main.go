@@ -32,7 +32,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"lx/lxbroker"
+	"lx/shared/idmap"
 )
 
 //go:embed micro.c
@@ -358,14 +358,14 @@ func parseOps(s string) ([]string, error) {
 var give bool
 
 // giveToInstance hands the work directory to host root's instances, whose
-// guests are host ids no user has (lxbroker/ids.go): to them root's
+// guests are host ids no user has (shared/idmap/subids.go): to them root's
 // directory would be a stranger's. The native run may have made files as
 // root since, so it is done before every lx run (outside the timing).
 func giveToInstance(dir string) error {
 	if os.Geteuid() != 0 || !give {
 		return nil
 	}
-	ids, err := lxbroker.InstanceIDs()
+	ids, err := idmap.Instance()
 	if err != nil {
 		return err
 	}

@@ -1,12 +1,14 @@
-// Package lxbroker is lx's LXSS Manager: it owns instances (DESIGN §1, §6).
-// It starts an instance (init, router, servers, rings) on the first launch,
-// supervises and restarts its components, relays launches and their exit
-// statuses between clients and init, and tears the instance down when its
-// last client has gone.
+// Package lxbroker is lx's LXSS Manager: it owns instances (DESIGN §1, §7).
+// It starts an instance (keeper, init, the components of the component
+// table, their rings) on the first launch, supervises and restarts its
+// components, relays launches and their exit statuses between clients and
+// init, and tears the instance down when its last client has gone.
 //
-// Owns: the instances, their rings, listener and control pages (so a
-// restarted component re-attaches to the same ones). Waits on: init, for
-// spawns. Lock order: Broker.mu, then Instance.mu, then component.mu.
+// Runs in: lx broker, one per host user, outside every instance. Owns: the
+// instances, their rings, listener and control pages (so a restarted
+// component re-attaches to the same ones). Waits on: the keeper and init,
+// for orders and spawns. Lock order: Broker.mu, then Instance.mu, then
+// component.mu; Instance.kmu, hideMu and netMu are taken alone.
 package lxbroker
 
 import (
@@ -26,15 +28,12 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 
+	"lx/lxbroker/proto"
 	"lx/shared/launch"
 	"lx/shared/netpolicy"
 	"lx/shared/ring"
-	"lx/shared/routes"
 	"lx/shared/wire"
 )
-
-// DefaultDistro is the instance name when no distro is named: the host root.
-const DefaultDistro = "default"
 
 // Broker serves the broker socket of one host user.
 type Broker struct {
@@ -79,7 +78,7 @@ func Serve(opts Options) error {
 			comps[i].HangAfter = *kn.hangAfter
 		}
 	}
-	dir, err := RuntimeDir()
+	dir, err := proto.RuntimeDir()
 	if err != nil {
 		return err
 	}
@@ -90,7 +89,7 @@ func Serve(opts Options) error {
 	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
 		return nil // another broker holds it
 	}
-	sock := SocketPath(dir)
+	sock := proto.SocketPath(dir)
 	os.Remove(sock)
 	ln, err := net.ListenUnix("unixpacket", &net.UnixAddr{Name: sock, Net: "unixpacket"})
 	if err != nil {
@@ -171,48 +170,53 @@ func sameUserNS(pidfd int) (bool, error) {
 	return theirs.Dev == mine.Dev && theirs.Ino == mine.Ino, nil
 }
 
+// fail answers a request with an error: lx exits with status, after
+// printing text.
+func fail(c *net.UnixConn, status int, text string) {
+	proto.Send(c, &proto.Reply{Op: proto.OpError, Status: status, Text: text})
+}
+
+// done answers that a request is done.
+func done(c *net.UnixConn) { proto.Send(c, &proto.Reply{Op: proto.OpExit}) }
+
 func (b *Broker) handle(c *net.UnixConn) {
 	defer c.Close()
 	if err := peerAllowed(c); err != nil {
-		send(c, &Msg{Op: OpError, Code: 125, Text: "lx: " + err.Error()})
+		fail(c, 125, "lx: "+err.Error())
 		return
 	}
-	m, fds, err := recv(c)
+	m, fds, err := proto.Recv[proto.Request](c)
 	if err != nil {
 		return
 	}
-	if m.Version != ProtocolVersion {
-		closeAll(fds)
-		send(c, &Msg{Op: OpError, Code: 125, Text: fmt.Sprintf(
-			"lx: the running broker speaks protocol %d, this lx %d; run `lx shutdown` and try again", ProtocolVersion, m.Version)})
+	if m.Version != proto.ProtocolVersion {
+		proto.CloseAll(fds)
+		fail(c, 125, fmt.Sprintf("lx: the running broker speaks protocol %d, this lx %d; run `lx shutdown` and try again",
+			proto.ProtocolVersion, m.Version))
 		return
 	}
-	switch m.Op {
-	case OpRun:
+	if m.Op == proto.OpRun {
 		b.run(c, m, fds)
-	case OpTrace:
-		closeAll(fds)
+		return
+	}
+	proto.CloseAll(fds)
+	switch m.Op {
+	case proto.OpTrace:
 		b.trace(c, m)
-	case OpStatus:
-		closeAll(fds)
+	case proto.OpStatus:
 		b.status(c)
-	case OpTerminate:
-		closeAll(fds)
+	case proto.OpTerminate:
 		b.terminate(c, m)
-	case OpRestart:
-		closeAll(fds)
+	case proto.OpRestart:
 		b.restart(c, m)
-	case OpPs:
-		closeAll(fds)
+	case proto.OpPs:
 		b.ps(c, m)
-	case OpShutdown:
-		closeAll(fds)
+	case proto.OpShutdown:
 		b.shutdown()
-		send(c, &Msg{Op: OpExit})
+		done(c)
 		b.ln.Close()
 	default:
-		closeAll(fds)
-		send(c, &Msg{Op: OpError, Code: 125, Text: "lx: unknown request " + m.Op})
+		fail(c, 125, "lx: unknown request "+m.Op)
 	}
 }
 
@@ -259,85 +263,94 @@ func (b *Broker) forget(in *Instance) {
 	b.mu.Unlock()
 }
 
-func distro(m *Msg) string {
+func distro(m *proto.Request) string {
 	if m.Distro == "" {
-		return DefaultDistro
+		return proto.DefaultDistro
 	}
 	return m.Distro
 }
 
-func (b *Broker) run(c *net.UnixConn, m *Msg, fds []int) {
+func (b *Broker) run(c *net.UnixConn, m *proto.Request, fds []int) {
 	// fds is set to nil once they are closed: the deferred close must see
 	// that, or it closes whatever took their numbers since (another
 	// client's connection).
-	defer func() { closeAll(fds) }()
+	defer func() { proto.CloseAll(fds) }()
 	// The packet carries the stdio fds that are not the host's /dev/null
-	// (Msg.Null), then one O_PATH fd per host directory to mount.
-	nStdio := 3 - bits.OnesCount(uint(m.Null&7))
-	if len(fds) != nStdio+len(m.Mounts) || m.Tty&^m.Null != 0 {
-		send(c, &Msg{Op: OpError, Code: 125, Text: "lx: run needs stdin, stdout, stderr and one directory per mount"})
+	// or a terminal (Command.Null), then one O_PATH fd per host directory
+	// to mount.
+	r := m.Run
+	if r == nil {
+		fail(c, 125, "lx: a run request without a command")
 		return
 	}
-	if err := checkStdio(fds[:nStdio]); err != nil {
-		send(c, &Msg{Op: OpError, Code: 125, Text: "lx: " + err.Error()})
+	nStdio := 3 - bits.OnesCount(uint(r.Command.Null&7))
+	if len(fds) != nStdio+len(r.Mounts) || r.Command.Tty&^r.Command.Null != 0 {
+		fail(c, 125, "lx: run needs stdin, stdout, stderr and one directory per mount")
 		return
 	}
-	want, pubs, err := netPolicy(m)
+	for _, fd := range fds[:nStdio] {
+		if kind, err := proto.ClassifyStdio(fd, "a stdio stream"); err != nil || kind != proto.StdioPass {
+			if err == nil {
+				err = errors.New("a stdio stream that is a terminal or /dev/null was sent")
+			}
+			fail(c, 125, "lx: "+err.Error())
+			return
+		}
+	}
+	want, pubs, err := netPolicy(r.Net)
 	if err != nil {
-		send(c, &Msg{Op: OpError, Code: 125, Text: "lx: " + err.Error()})
+		fail(c, 125, "lx: "+err.Error())
 		return
 	}
-	in, err := b.instance(distro(m), m.Root, want, m.TrapPaths, m.Memory)
+	in, err := b.instance(distro(m), m.Root, want, m.TrapPaths, r.Memory)
 	if err != nil {
-		send(c, &Msg{Op: OpError, Code: 125, Text: "lx: " + err.Error()})
+		fail(c, 125, "lx: "+err.Error())
 		return
 	}
 	defer in.dropClient()
-	if err := in.joinPaths(m); err != nil {
-		send(c, &Msg{Op: OpError, Code: 125, Text: "lx: " + err.Error()})
-		return
-	}
-	if err := in.joinMemory(m); err != nil {
-		send(c, &Msg{Op: OpError, Code: 125, Text: "lx: " + err.Error()})
-		return
-	}
-	if err := in.joinNet(m, want, pubs); err != nil {
-		send(c, &Msg{Op: OpError, Code: 125, Text: "lx: " + err.Error()})
-		return
+	for _, join := range []func() error{
+		func() error { return in.joinPaths(m.TrapPaths) },
+		func() error { return in.joinMemory(r.Memory) },
+		func() error { return in.joinNet(r.Net.Mode, want, pubs) },
+	} {
+		if err := join(); err != nil {
+			fail(c, 125, "lx: "+err.Error())
+			return
+		}
 	}
 	defer in.unpublish(pubs)
-	id, done, err := in.Spawn(m, fds[:nStdio], fds[nStdio:])
+	id, replies, err := in.Spawn(r, fds[:nStdio], fds[nStdio:])
 	if err != nil {
-		var ee *ExitError
+		var ee *proto.ExitError
 		if !errors.As(err, &ee) {
-			ee = &ExitError{Code: 125, Text: "lx: " + err.Error()}
+			ee = &proto.ExitError{Status: 125, Text: "lx: " + err.Error()}
 		}
-		send(c, &Msg{Op: OpError, Code: ee.Code, Text: ee.Text})
+		fail(c, ee.Status, ee.Text)
 		return
 	}
-	closeAll(fds)
+	proto.CloseAll(fds)
 	fds = nil
 	// The client may send signals; when it goes away its command is killed.
 	gone := make(chan struct{})
 	go func() {
 		defer close(gone)
 		for {
-			sm, sfds, err := recv(c)
-			closeAll(sfds)
+			sm, sfds, err := proto.Recv[proto.Request](c)
+			proto.CloseAll(sfds)
 			if err != nil {
 				return
 			}
-			if sm.Op == OpSignal {
+			if sm.Op == proto.OpSignal {
 				in.Signal(id, sm.Sig)
 			}
 		}
 	}()
 	for {
 		select {
-		case r := <-done:
-			send(c, r.m, r.fds...)
-			closeAll(r.fds)
-			if r.m.Op != OpPty {
+		case r := <-replies:
+			proto.Send(c, &proto.Reply{Op: r.m.Op, Status: r.m.Status, Text: r.m.Text}, r.fds...)
+			proto.CloseAll(r.fds)
+			if r.m.Op != proto.OpPty {
 				return
 			}
 		case <-gone:
@@ -349,10 +362,14 @@ func (b *Broker) run(c *net.UnixConn, m *Msg, fds []int) {
 
 // trace switches tracing on in the named servers and streams their events
 // to the client until it goes away or the requested time has passed.
-func (b *Broker) trace(c *net.UnixConn, m *Msg) {
+func (b *Broker) trace(c *net.UnixConn, m *proto.Request) {
+	if m.Trace == nil {
+		fail(c, 2, "lx: a trace request without servers")
+		return
+	}
 	in, err := b.instance(distro(m), m.Root, netpolicy.Policy{Mode: netpolicy.All}, m.TrapPaths, 0)
 	if err != nil {
-		send(c, &Msg{Op: OpError, Code: 125, Text: "lx: " + err.Error()})
+		fail(c, 125, "lx: "+err.Error())
 		return
 	}
 	defer in.dropClient()
@@ -368,7 +385,7 @@ func (b *Broker) trace(c *net.UnixConn, m *Msg) {
 			t.c.tracing.Unlock()
 		}
 	}()
-	for _, name := range m.Servers {
+	for _, name := range m.Trace.Servers {
 		var comp *component
 		for _, cp := range in.comps {
 			if cp.name == name && cp.trace != nil {
@@ -376,17 +393,17 @@ func (b *Broker) trace(c *net.UnixConn, m *Msg) {
 			}
 		}
 		if comp == nil {
-			send(c, &Msg{Op: OpError, Code: 2, Text: fmt.Sprintf("lx: no server %q (servers: %s)", name, strings.Join(in.names(launch.KindServer), ", "))})
+			fail(c, 2, fmt.Sprintf("lx: no server %q (servers: %s)", name, strings.Join(in.names(launch.KindServer), ", ")))
 			return
 		}
 		if !comp.tracing.TryLock() {
-			send(c, &Msg{Op: OpError, Code: 1, Text: fmt.Sprintf("lx: %s is already being traced", name)})
+			fail(c, 1, fmt.Sprintf("lx: %s is already being traced", name))
 			return
 		}
 		r, err := ring.Map(int(comp.trace.Fd()))
 		if err != nil {
 			comp.tracing.Unlock()
-			send(c, &Msg{Op: OpError, Code: 1, Text: "lx: " + err.Error()})
+			fail(c, 1, "lx: "+err.Error())
 			return
 		}
 		for r.Pending() > 0 { // stale events of an earlier trace
@@ -397,23 +414,23 @@ func (b *Broker) trace(c *net.UnixConn, m *Msg) {
 	}
 	// The first line says tracing is on, with a notice when fssrv cannot see
 	// every path call.
-	if err := send(c, &Msg{Op: OpLine, Text: in.traceNotice(m.Servers)}); err != nil {
+	if err := proto.Send(c, &proto.Reply{Op: proto.OpLine, Text: in.traceNotice(m.Trace.Servers)}); err != nil {
 		return
 	}
 	gone := make(chan struct{})
 	go func() {
 		for {
-			if _, fds, err := recv(c); err != nil {
+			_, fds, err := proto.Recv[proto.Request](c)
+			proto.CloseAll(fds)
+			if err != nil {
 				close(gone)
 				return
-			} else {
-				closeAll(fds)
 			}
 		}
 	}()
 	var deadline <-chan time.Time
-	if m.Seconds > 0 {
-		deadline = time.After(time.Duration(m.Seconds * float64(time.Second)))
+	if m.Trace.Seconds > 0 {
+		deadline = time.After(time.Duration(m.Trace.Seconds * float64(time.Second)))
 	}
 	dec := wire.NewDecoder()
 	tick := time.NewTicker(20 * time.Millisecond)
@@ -427,7 +444,7 @@ func (b *Broker) trace(c *net.UnixConn, m *Msg) {
 				}
 				var ev wire.Trace
 				if frame != nil && dec.Trace(frame, &ev) == nil {
-					if send(c, &Msg{Op: OpLine, Text: ev.Format(t.c.name)}) != nil {
+					if proto.Send(c, &proto.Reply{Op: proto.OpLine, Text: ev.Format(t.c.name)}) != nil {
 						return
 					}
 				}
@@ -438,58 +455,21 @@ func (b *Broker) trace(c *net.UnixConn, m *Msg) {
 		case <-gone:
 			return
 		case <-deadline:
-			send(c, &Msg{Op: OpExit})
+			done(c)
 			return
 		case <-in.done:
-			send(c, &Msg{Op: OpError, Code: 1, Text: "lx: the instance ended"})
+			fail(c, 1, "lx: the instance ended")
 			return
 		case <-tick.C:
 		}
 	}
 }
 
-// Status is what `lx status --json` prints.
-type Status struct {
-	Broker      int                `json:"broker_pid"`
-	Instances   []InstanceStatus   `json:"instances"`
-	Supervision []launch.Component `json:"supervision"` // the component table, in start order
-}
-
-// InstanceStatus describes one instance.
-type InstanceStatus struct {
-	Name       string            `json:"name"`
-	Init       int               `json:"init_pid"`
-	Clients    int               `json:"clients"`
-	Guests     int               `json:"guests"`
-	Net        string            `json:"net"`               // network mode, with " raw" when raw sockets are allowed
-	Publish    []string          `json:"publish,omitempty"` // HOSTPORT:GUESTPORT published by running runs
-	Paths      string            `json:"paths"`             // "native": the path calls the kernel resolves skip fssrv; "trapped": --trap-paths
-	Execs      string            `json:"execs"`             // "native": execve skips procsrv (binfmt.go); else "trapped: " and why
-	IDs        string            `json:"ids"`               // the host ids of its guests (ids.go)
-	Profile    routes.Profile    `json:"profile"`           // what its filter runs natively
-	Memory     int64             `json:"memory"`            // its memory bound in bytes
-	MemoryBy   string            `json:"memory_by"`         // what enforces it: "cgroup", or "tmpfs sizes" (no memory cgroup)
-	Components []ComponentStatus `json:"components"`
-}
-
-// ComponentStatus describes one server or the router.
-type ComponentStatus struct {
-	Name      string  `json:"name"`
-	Pid       int     `json:"pid"`
-	UptimeSec float64 `json:"uptime_s"`
-	Restarts  int     `json:"restarts"`
-	Hangs     int     `json:"hangs"` // restarts that were kills of a hung incarnation
-	LastCause string  `json:"last_cause,omitempty"`
-	Binary    string  `json:"binary,omitempty"` // set by lx restart --binary
-	Calls     uint64  `json:"calls"`
-	Errors    uint64  `json:"errors"`
-}
-
 func (b *Broker) status(c *net.UnixConn) {
-	st := Status{Broker: os.Getpid(), Instances: []InstanceStatus{}, Supervision: b.components}
+	st := proto.Status{Broker: os.Getpid(), Instances: []proto.InstanceStatus{}, Supervision: b.components}
 	b.mu.Lock()
 	for _, in := range b.instances {
-		is := InstanceStatus{Name: in.name, Init: in.initPid}
+		is := proto.InstanceStatus{Name: in.name, Init: in.initPid}
 		in.mu.Lock()
 		is.Clients = in.clients
 		in.mu.Unlock()
@@ -504,7 +484,7 @@ func (b *Broker) status(c *net.UnixConn) {
 		}
 		for _, cp := range in.comps {
 			cp.mu.Lock()
-			cs := ComponentStatus{Name: cp.name, UptimeSec: time.Since(cp.started).Seconds(),
+			cs := proto.ComponentStatus{Name: cp.name, UptimeSec: time.Since(cp.started).Seconds(),
 				Restarts: cp.restarts, Hangs: cp.hangs, LastCause: cp.cause, Binary: cp.binary,
 				Calls: cp.ctl.Calls(), Errors: cp.ctl.Errors()}
 			cp.mu.Unlock()
@@ -516,39 +496,39 @@ func (b *Broker) status(c *net.UnixConn) {
 	b.mu.Unlock()
 	sort.Slice(st.Instances, func(i, j int) bool { return st.Instances[i].Name < st.Instances[j].Name })
 	js, _ := json.Marshal(st)
-	send(c, &Msg{Op: OpLine, Text: string(js)})
-	send(c, &Msg{Op: OpExit})
+	proto.Send(c, &proto.Reply{Op: proto.OpLine, Text: string(js)})
+	done(c)
 }
 
 // terminate stops one distro's instance now, if it runs.
-func (b *Broker) terminate(c *net.UnixConn, m *Msg) {
+func (b *Broker) terminate(c *net.UnixConn, m *proto.Request) {
 	b.mu.Lock()
 	in := b.instances[distro(m)]
 	b.mu.Unlock()
 	if in != nil {
 		in.teardown()
 	}
-	send(c, &Msg{Op: OpExit})
+	done(c)
 }
 
 // restart replaces one component of a running instance (lx restart).
-func (b *Broker) restart(c *net.UnixConn, m *Msg) {
+func (b *Broker) restart(c *net.UnixConn, m *proto.Request) {
 	b.mu.Lock()
 	in := b.instances[distro(m)]
 	b.mu.Unlock()
 	if in == nil {
-		send(c, &Msg{Op: OpError, Code: 1, Text: fmt.Sprintf("lx: no instance of %s is running", distro(m))})
+		fail(c, 1, fmt.Sprintf("lx: no instance of %s is running", distro(m)))
 		return
 	}
-	if len(m.Servers) != 1 {
-		send(c, &Msg{Op: OpError, Code: 2, Text: "lx: restart names one component"})
+	if m.Restart == nil {
+		fail(c, 2, "lx: restart names one component")
 		return
 	}
-	if err := in.Restart(m.Servers[0], m.Binary); err != nil {
-		send(c, &Msg{Op: OpError, Code: 1, Text: "lx: restart " + m.Servers[0] + ": " + err.Error()})
+	if err := in.Restart(m.Restart.Component, m.Restart.Binary); err != nil {
+		fail(c, 1, "lx: restart "+m.Restart.Component+": "+err.Error())
 		return
 	}
-	send(c, &Msg{Op: OpExit})
+	done(c)
 }
 
 func (b *Broker) shutdown() {

@@ -18,7 +18,7 @@ import (
 //
 //   - pids: the kernel fails a fork or a thread beyond the bound with
 //     EAGAIN, whatever the guest does, so the filter lets fork, vfork and
-//     clone without namespace flags run natively (routes.NativeForks).
+//     clone without namespace flags run natively (routes.Profile.NativeForks).
 //     Without a pids cgroup RLIMIT_NPROC, set by init before it makes the
 //     guests' user namespace, bounds the instance (native.go, forksBound).
 //   - memory: memory.max (v2) or memory.limit_in_bytes (v1) is the

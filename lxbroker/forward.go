@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
-	"golang.org/x/sys/unix"
 
+	"lx/lxbroker/proto"
 	"lx/shared/netpolicy"
 )
 
@@ -85,7 +85,7 @@ func (in *Instance) relay(host *net.TCPConn, port uint16) {
 // loopback.
 func (in *Instance) dial(port uint16) (*net.TCPConn, error) {
 	id, ch := in.await(1)
-	if err := send(in.ctl, &Msg{Op: OpDial, ID: id, Code: int(port)}); err != nil {
+	if err := proto.Send(in.ctl, &proto.ToInit{Op: proto.OpDial, ID: id, Port: int(port)}); err != nil {
 		in.forget(id)
 		return nil, err
 	}
@@ -98,8 +98,8 @@ func (in *Instance) dial(port uint16) (*net.TCPConn, error) {
 	case <-in.done:
 		return nil, errors.New("the instance ended")
 	}
-	if r.m.Op != OpDial || len(r.fds) != 1 {
-		closeAll(r.fds)
+	if r.m.Op != proto.OpDial || len(r.fds) != 1 {
+		proto.CloseAll(r.fds)
 		return nil, fmt.Errorf("init: %s", r.m.Text)
 	}
 	f := os.NewFile(uintptr(r.fds[0]), "dial")
@@ -114,20 +114,4 @@ func (in *Instance) dial(port uint16) (*net.TCPConn, error) {
 		return nil, errors.New("init did not send a TCP socket")
 	}
 	return tc, nil
-}
-
-// dialLoopback is init's side of OpDial: a non-blocking TCP socket
-// connecting to port on the instance's loopback (made, like any guest's,
-// through netsrv: in mode loopback, in the instance's network namespace).
-func dialLoopback(port int) (int, error) {
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return -1, err
-	}
-	err = unix.Connect(fd, &unix.SockaddrInet4{Port: port, Addr: [4]byte{127, 0, 0, 1}})
-	if err != nil && err != unix.EINPROGRESS {
-		unix.Close(fd)
-		return -1, err
-	}
-	return fd, nil
 }

@@ -9,13 +9,15 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"lx/lxbroker/proto"
 )
 
 // What of the host an instance is given, checked and built on the broker's
 // side: the distro's root, each run's working directory and --mount
 // directories, and never lx's own directories.
 //
-// Host root's instances run as ids no host user has (ids.go), so the
+// Host root's instances run as ids no host user has (shared/idmap/subids.go), so the
 // keeper, which runs as the instance's root, may open none of root's
 // directories. The broker, which runs as root, makes those trees itself
 // from what the client opened (open_tree of the client's fd: the directory
@@ -31,51 +33,9 @@ import (
 //
 // An unprivileged user's keeper opens them itself: its ids are the user's.
 
-// lxDirs are lx's own directories of this user: the runtime directory (the
-// broker's socket, every instance's logs and rings' state), the data
-// directory (the registry, every distro's files) and the state directory
-// (the broker's log). No instance shows them (Hidden). The data and state
-// directories follow the environment of the lx that asks (XDG_DATA_HOME,
-// XDG_STATE_HOME): each run sends its own (Msg.Hide), and the broker
-// covers those too.
-func lxDirs() []Hidden {
-	var dirs []string
-	if rt, err := RuntimeDir(); err == nil {
-		dirs = append(dirs, rt, StateDir(rt))
-	}
-	if data, err := DataDir(); err == nil {
-		dirs = append(dirs, data)
-	}
-	return identify(dirs)
-}
-
-// identify identifies directories dirs (canonical path, device, inode),
-// leaving out those that do not exist.
-func identify(dirs []string) []Hidden {
-	var out []Hidden
-	for _, d := range dirs {
-		p, err := filepath.EvalSymlinks(d)
-		if err != nil {
-			continue
-		}
-		var st unix.Stat_t
-		if unix.Stat(p, &st) == nil {
-			out = append(out, Hidden{Path: p, Dev: st.Dev, Ino: st.Ino})
-		}
-	}
-	return out
-}
-
-// current reports whether h's path still names the directory h was made
-// of: a removed directory's inode number is reused by new ones.
-func (h Hidden) current() bool {
-	var st unix.Stat_t
-	return unix.Stat(h.Path, &st) == nil && st.Dev == h.Dev && st.Ino == h.Ino
-}
-
 // hideMore covers, in the instance, lx directories of a client that it
 // does not cover yet: paths the client sent, identified here.
-func (in *Instance) hideMore(paths []Hidden) error {
+func (in *Instance) hideMore(paths []proto.Hidden) error {
 	in.hideMu.Lock()
 	defer in.hideMu.Unlock()
 	var dirs []string
@@ -86,13 +46,13 @@ func (in *Instance) hideMore(paths []Hidden) error {
 	// cover nothing the host still has there).
 	kept := in.hide[:0]
 	for _, k := range in.hide {
-		if k.current() {
+		if k.Current() {
 			kept = append(kept, k)
 		}
 	}
 	in.hide = kept
-	var fresh []Hidden
-	for _, h := range identify(dirs) {
+	var fresh []proto.Hidden
+	for _, h := range proto.Identify(dirs) {
 		known := false
 		for _, k := range in.hide {
 			known = known || (k.Dev == h.Dev && k.Ino == h.Ino)
@@ -105,27 +65,14 @@ func (in *Instance) hideMore(paths []Hidden) error {
 		return nil
 	}
 	in.hide = append(in.hide, fresh...)
-	return in.order(&Msg{Op: OpHide, Hide: fresh})
+	return in.order(&proto.ToKeeper{Op: proto.OpHide, Hide: fresh})
 }
 
 // hidden returns a copy of the directories the instance covers.
-func (in *Instance) hidden() []Hidden {
+func (in *Instance) hidden() []proto.Hidden {
 	in.hideMu.Lock()
 	defer in.hideMu.Unlock()
-	return append([]Hidden(nil), in.hide...)
-}
-
-// clientDirs are the lx directories of this process's environment, for a
-// run request (Msg.Hide).
-func clientDirs() []Hidden {
-	var out []Hidden
-	if data, err := DataDir(); err == nil {
-		out = append(out, Hidden{Path: data})
-	}
-	if rt, err := RuntimeDir(); err == nil {
-		out = append(out, Hidden{Path: StateDir(rt)})
-	}
-	return out
+	return append([]proto.Hidden(nil), in.hide...)
 }
 
 // checkBind refuses a bind that would give a guest one of lx's own
@@ -138,7 +85,7 @@ func clientDirs() []Hidden {
 // would bring them back: /tmp itself, or /run or below, is refused. A
 // directory under /tmp is the user's (mktemp -d) and is bound, only it;
 // so is a --mount, the user's explicit choice.
-func checkBind(dir int, m Mount, lx []Hidden) error {
+func checkBind(dir int, m proto.Mount, lx []proto.Hidden) error {
 	if m.Cwd {
 		switch {
 		case m.Host == "/run" || strings.HasPrefix(m.Host, "/run/"):
@@ -160,7 +107,7 @@ func checkBind(dir int, m Mount, lx []Hidden) error {
 			return err
 		}
 		for _, h := range lx {
-			if st.Dev == h.Dev && st.Ino == h.Ino && h.current() {
+			if st.Dev == h.Dev && st.Ino == h.Ino && h.Current() {
 				unix.Close(cur)
 				return fmt.Errorf("%s is inside lx's own directory %s, which no instance is shown", m.Host, h.Path)
 			}
@@ -198,7 +145,7 @@ func dirIdentity(fd int) (dev, ino uint64, path string, err error) {
 // bindTree makes the detached tree the keeper attaches for bind m from
 // the client's fd dir: a recursive clone, without devices or set-user-ID,
 // read-only if asked. Only host root's broker makes them (see above).
-func bindTree(dir int, m Mount) (int, error) {
+func bindTree(dir int, m proto.Mount) (int, error) {
 	tree, err := unix.OpenTree(dir, "", unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_RECURSIVE|unix.AT_EMPTY_PATH)
 	if err != nil {
 		return -1, fmt.Errorf("host directory %s: %w", m.Host, err)

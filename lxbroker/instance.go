@@ -16,7 +16,9 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 
+	"lx/lxbroker/proto"
 	"lx/shared/control"
+	"lx/shared/idmap"
 	"lx/shared/launch"
 	"lx/shared/netpolicy"
 	"lx/shared/ring"
@@ -77,11 +79,11 @@ type Instance struct {
 	execs string
 	// the holder of the guests' namespaces (pid in the instance)
 	holderPid int
-	ids       IDRange       // the host ids of its guests (ids.go)
-	hideMu    sync.Mutex    // guards hide
-	hide      []Hidden      // lx's own directories, which it never shows (hostmounts.go)
-	memory    int64         // its memory bound in bytes (memory.go)
-	ctl       *net.UnixConn // to init
+	ids       idmap.Range    // the host ids of its guests (shared/idmap)
+	hideMu    sync.Mutex     // guards hide
+	hide      []proto.Hidden // lx's own directories, which it never shows (hostmounts.go)
+	memory    int64          // its memory bound in bytes (memory.go)
+	ctl       *net.UnixConn  // to init
 	comps     []*component
 	files     []*os.File // rings, listener, root: kept so restarts re-attach
 	done      chan struct{}
@@ -167,12 +169,12 @@ func (in *Instance) start() error {
 		keeperEnd.Close()
 		return err
 	}
-	if in.ids, err = InstanceIDs(); err != nil {
+	if in.ids, err = idmap.Instance(); err != nil {
 		keeperEnd.Close()
 		initEnd.Close()
 		return fmt.Errorf("the instance's ids: %w", err)
 	}
-	in.hide = lxDirs()
+	in.hide = proto.LxDirs()
 	in.keeper = exec.Command("/proc/self/exe", "keeper")
 	in.keeper.Args[0] = "lx-keeper"
 	in.keeper.ExtraFiles = []*os.File{keeperEnd, initEnd}
@@ -181,8 +183,8 @@ func (in *Instance) start() error {
 	in.keeper.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
 	in.keeper.SysProcAttr = &syscall.SysProcAttr{
 		Cloneflags:  unix.CLONE_NEWUSER | unix.CLONE_NEWNS,
-		UidMappings: in.ids.uidMap(),
-		GidMappings: in.ids.gidMap(),
+		UidMappings: in.ids.UIDMap(),
+		GidMappings: in.ids.GIDMap(),
 		// Host root's instances map a whole range of ids: guests may set
 		// their groups (su, login, daemons dropping privileges). A
 		// single-id mapping must deny it (user_namespaces(7)).
@@ -203,18 +205,18 @@ func (in *Instance) start() error {
 		return err
 	}
 	want := in.wantedProfile()
-	if err := send(in.ctl, &Msg{Op: OpProfile, Profile: &want, Tasks: in.nprocBound()}); err != nil {
+	if err := proto.Send(in.ctl, &proto.ToInit{Op: proto.OpProfile, Profile: &want, Tasks: in.nprocBound()}); err != nil {
 		return fmt.Errorf("the instance's profile: %w", err)
 	}
-	m, fds, err := recv(in.kctl)
-	closeAll(fds)
-	if err != nil || m.Op != OpReady || m.Code <= 0 {
+	k, fds, err := proto.Recv[proto.FromKeeper](in.kctl)
+	proto.CloseAll(fds)
+	if err != nil || k.Op != proto.OpReady || k.InitPid <= 0 {
 		if err == nil {
-			err = errors.New(m.Text)
+			err = errors.New(k.Text)
 		}
 		return fmt.Errorf("the instance did not start: %v (see %s)", err, filepath.Join(in.dir, "init.log"))
 	}
-	in.initPid = m.Code
+	in.initPid = k.InitPid
 	// Where the filter lets forks run natively, the pids cgroup is the
 	// bound; the memory cgroup counts every guest and tmpfs page. When the
 	// guests fill it, the OOM killer takes one of them, never init (which
@@ -225,12 +227,12 @@ func (in *Instance) start() error {
 	if in.memcg {
 		os.WriteFile(fmt.Sprintf("/proc/%d/oom_score_adj", in.initPid), []byte("-1000"), 0)
 	}
-	m, fds, err = recv(in.ctl)
+	m, fds, err := proto.Recv[proto.FromInit](in.ctl)
 	if err != nil {
 		return fmt.Errorf("init did not start: %w (see %s)", err, filepath.Join(in.dir, "init.log"))
 	}
-	if m.Op != OpReady || len(fds) != 2 {
-		closeAll(fds)
+	if m.Op != proto.OpReady || len(fds) != 2 {
+		proto.CloseAll(fds)
 		return fmt.Errorf("init failed: %s", m.Text)
 	}
 	listener := os.NewFile(uintptr(fds[0]), "listener")
@@ -238,7 +240,7 @@ func (in *Instance) start() error {
 	in.files = append(in.files, in.proc)
 	in.execs = m.Execs
 	if m.Profile == nil {
-		closeAll(fds)
+		proto.CloseAll(fds)
 		return fmt.Errorf("init sent no profile")
 	}
 	in.profile = *m.Profile
@@ -264,17 +266,17 @@ func (in *Instance) start() error {
 	go in.supervise()
 	// init makes the guests' namespaces once procsrv serves its clone, and
 	// says so before any guest runs: sigsrv must know the holder by then.
-	m, fds, err = recv(in.ctl)
-	closeAll(fds)
-	if err != nil || m.Op != OpHolder {
+	m, fds, err = proto.Recv[proto.FromInit](in.ctl)
+	proto.CloseAll(fds)
+	if err != nil || m.Op != proto.OpHolder {
 		return fmt.Errorf("init did not make the guests' namespaces (see %s)", filepath.Join(in.dir, "init.log"))
 	}
-	if m.Code <= 0 {
+	if m.Holder <= 0 {
 		return fmt.Errorf("the guests' namespaces: %s", m.Text)
 	}
-	in.holderPid = m.Code
+	in.holderPid = m.Holder
 	for _, c := range in.comps {
-		c.ctl.SetHolder(m.Code) // init's word, never a guest's
+		c.ctl.SetHolder(m.Holder) // init's word, never a guest's
 	}
 	go in.readInit()
 	in.log.Info("instance up", zap.Int("init", in.initPid), zap.Int("keeper", in.keeper.Process.Pid))
@@ -378,7 +380,7 @@ func (in *Instance) makeComponents(listener, root *os.File) error {
 
 // reply is a message from init for one spawn, with the fds it carries.
 type reply struct {
-	m   *Msg
+	m   *proto.FromInit
 	fds []int
 }
 
@@ -386,11 +388,11 @@ type reply struct {
 // number of OpPty, then one OpExit or OpError.
 func (in *Instance) readInit() {
 	for {
-		m, fds, err := recv(in.ctl)
+		m, fds, err := proto.Recv[proto.FromInit](in.ctl)
 		if err != nil {
 			in.mu.Lock()
 			for id, ch := range in.waiters {
-				ch <- reply{m: &Msg{Op: OpError, Code: 125, Text: "lx: the instance ended"}}
+				ch <- reply{m: &proto.FromInit{Op: proto.OpError, Status: 125, Text: "lx: the instance ended"}}
 				delete(in.waiters, id)
 			}
 			in.mu.Unlock()
@@ -399,14 +401,14 @@ func (in *Instance) readInit() {
 		}
 		in.mu.Lock()
 		ch := in.waiters[m.ID]
-		if m.Op != OpPty {
+		if m.Op != proto.OpPty {
 			delete(in.waiters, m.ID)
 		}
 		in.mu.Unlock()
 		if ch != nil {
 			ch <- reply{m: m, fds: fds}
 		} else {
-			closeAll(fds)
+			proto.CloseAll(fds)
 		}
 	}
 }
@@ -415,9 +417,9 @@ func (in *Instance) readInit() {
 // root from: for host root's instance of an imported distro, the id-mapped
 // tree of its root, made here (hostmounts.go).
 func (in *Instance) orderRoot() error {
-	order := &Msg{Op: OpRoot, Root: in.root, Hide: in.hide, Memory: in.memory}
+	order := &proto.ToKeeper{Op: proto.OpRoot, Root: in.root, Hide: in.hide, Memory: in.memory}
 	if os.Geteuid() != 0 || in.root == "" {
-		return send(in.kctl, order)
+		return proto.Send(in.kctl, order)
 	}
 	userns, err := unix.Open(fmt.Sprintf("/proc/%d/ns/user", in.keeper.Process.Pid), unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
@@ -429,7 +431,7 @@ func (in *Instance) orderRoot() error {
 		return err
 	}
 	defer unix.Close(tree)
-	return send(in.kctl, order, tree)
+	return proto.Send(in.kctl, order, tree)
 }
 
 // bind asks the keeper to mount the run's host directories (its working
@@ -437,7 +439,7 @@ func (in *Instance) orderRoot() error {
 // given as the client's O_PATH fd dirs[i]. Host root's broker makes the
 // trees itself (hostmounts.go); an unprivileged keeper clones them from
 // the host tree and checks they are the directories the client opened.
-func (in *Instance) bind(mounts []Mount, dirs []int) error {
+func (in *Instance) bind(mounts []proto.Mount, dirs []int) error {
 	if len(dirs) != len(mounts) {
 		return fmt.Errorf("%d host directories for %d mounts", len(dirs), len(mounts))
 	}
@@ -452,12 +454,12 @@ func (in *Instance) bind(mounts []Mount, dirs []int) error {
 		m.Dev, m.Ino, m.Host = dev, ino, host
 		if m.Cwd {
 			m.Guest = host
-			if instanceOwn(host) {
+			if proto.InstanceOwn(host) {
 				continue // the instance's own, or the root: nothing to bind
 			}
 		}
 		if err := checkBind(dirs[i], m, in.hidden()); err != nil {
-			return &ExitError{Code: 125, Text: "lx: " + err.Error()}
+			return &proto.ExitError{Status: 125, Text: "lx: " + err.Error()}
 		}
 		var fds []int
 		if os.Geteuid() == 0 {
@@ -467,8 +469,8 @@ func (in *Instance) bind(mounts []Mount, dirs []int) error {
 			}
 			fds = append(fds, tree)
 		}
-		err = in.order(&Msg{Op: OpBind, Mounts: []Mount{m}}, fds...)
-		closeAll(fds)
+		err = in.order(&proto.ToKeeper{Op: proto.OpBind, Mount: &m}, fds...)
+		proto.CloseAll(fds)
 		if err != nil {
 			return err
 		}
@@ -477,38 +479,35 @@ func (in *Instance) bind(mounts []Mount, dirs []int) error {
 }
 
 // order sends the keeper an order, with fds, and waits for its answer.
-func (in *Instance) order(order *Msg, fds ...int) error {
+func (in *Instance) order(order *proto.ToKeeper, fds ...int) error {
 	in.kmu.Lock()
 	defer in.kmu.Unlock()
-	if err := send(in.kctl, order, fds...); err != nil {
+	if err := proto.Send(in.kctl, order, fds...); err != nil {
 		return err
 	}
-	m, fds, err := recv(in.kctl)
-	closeAll(fds)
+	m, fds, err := proto.Recv[proto.FromKeeper](in.kctl)
+	proto.CloseAll(fds)
 	if err != nil {
 		return fmt.Errorf("the instance's keeper is gone: %w", err)
 	}
-	if m.Op == OpError {
-		return &ExitError{Code: m.Code, Text: m.Text}
+	if m.Op == proto.OpError {
+		return &proto.ExitError{Status: m.Status, Text: m.Text}
 	}
 	return nil
 }
 
-// Spawn asks init to run a command with the stdio fds stdio, once the
+// Spawn asks init to run r's command with the stdio fds stdio, once the
 // keeper has mounted its host directories dirs; the returned channel gets
-// its end.
-func (in *Instance) Spawn(m *Msg, stdio, dirs []int) (uint64, <-chan reply, error) {
-	if err := in.hideMore(m.Hide); err != nil {
+// init's answers: any number of OpPty, then its end.
+func (in *Instance) Spawn(r *proto.Run, stdio, dirs []int) (uint64, <-chan reply, error) {
+	if err := in.hideMore(r.Hide); err != nil {
 		return 0, nil, err
 	}
-	if err := in.bind(m.Mounts, dirs); err != nil {
+	if err := in.bind(r.Mounts, dirs); err != nil {
 		return 0, nil, err
 	}
-	fds := stdio
 	id, ch := in.await(2)
-	spawn := *m
-	spawn.Op, spawn.ID = OpSpawn, id
-	if err := send(in.ctl, &spawn, fds...); err != nil {
+	if err := proto.Send(in.ctl, &proto.ToInit{Op: proto.OpSpawn, ID: id, Command: &r.Command}, stdio...); err != nil {
 		in.forget(id)
 		return 0, nil, err
 	}
@@ -535,7 +534,7 @@ func (in *Instance) forget(id uint64) {
 
 // Signal signals the process group of command id.
 func (in *Instance) Signal(id uint64, sig int) {
-	send(in.ctl, &Msg{Op: OpSignal, ID: id, Sig: sig})
+	proto.Send(in.ctl, &proto.ToInit{Op: proto.OpSignal, ID: id, Sig: sig})
 }
 
 // addClient and dropClient count the instance's clients; the last one to
@@ -625,7 +624,7 @@ func (in *Instance) stopGuests() {
 	ch := make(chan reply, 1)
 	in.waiters[id] = ch
 	in.mu.Unlock()
-	if send(in.ctl, &Msg{Op: OpStop, ID: id, Seconds: in.b.stopTimeout.Seconds()}) != nil {
+	if proto.Send(in.ctl, &proto.ToInit{Op: proto.OpStop, ID: id, Seconds: in.b.stopTimeout.Seconds()}) != nil {
 		return
 	}
 	select {

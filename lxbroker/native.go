@@ -21,47 +21,18 @@ package lxbroker
 // (native execs need a binfmt_misc of the instance's own, Linux 6.7).
 
 import (
-	"encoding/json"
 	"fmt"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
 
-	"golang.org/x/sys/unix"
-
+	"lx/lxbroker/proto"
 	"lx/shared/routes"
 )
 
 // wantedProfile is the profile the broker asks init for.
 func (in *Instance) wantedProfile() routes.Profile {
-	return profileFor(in.root, in.trapPaths)
-}
-
-// profileFor is the profile the broker asks for an instance of the distro
-// whose root is root ("" the host's), started with --trap-paths or not:
-// forks run natively in every instance (the kernel bounds its tasks:
-// forksBound), execs unless every call is to be traced; init may still
-// trap execs, where the kernel cannot give the instance a binfmt_misc.
-func profileFor(root string, trapPaths bool) routes.Profile {
-	return routes.Profile{TrapPaths: trapPaths, Recorded: recordedFor(root), NativeForks: true, NativeExecs: !trapPaths}
-}
-
-// Profile is the profile of distro name's instance: the running
-// instance's, else the one an instance started now would be asked for
-// (running reports which).
-func Profile(name, root string, trapPaths bool) (p routes.Profile, running bool) {
-	if c, err := dialRunning(); err == nil {
-		c.Close()
-		var st Status
-		Stream(&Msg{Op: OpStatus}, func(line string) { json.Unmarshal([]byte(line), &st) })
-		for _, in := range st.Instances {
-			if in.Name == name {
-				return in.Profile, true
-			}
-		}
-	}
-	return profileFor(root, trapPaths), false
+	return proto.WantedProfile(in.root, in.trapPaths)
 }
 
 // forksBound is what bounds the instance's tasks in the kernel, so that
@@ -77,7 +48,7 @@ func Profile(name, root string, trapPaths bool) (p routes.Profile, running bool)
 //     never have more than N tasks (threads count), and the next fork or
 //     thread fails with EAGAIN. Guest root has no capability in the host's
 //     namespace that would lift it, and is not host root, whom
-//     RLIMIT_NPROC does not bind (ids.go).
+//     RLIMIT_NPROC does not bind (shared/idmap/subids.go).
 //
 // procsrv counts forks itself only in an instance whose route table traps
 // them anyway (none now: the kernel bounds every instance).
@@ -97,22 +68,9 @@ func (in *Instance) nprocBound() int {
 	return TasksPerProc * in.b.knobs.maxProcs
 }
 
-// boundTasks sets the process's RLIMIT_NPROC to n (or its hard limit, if
-// that is lower), before init makes the guests' user namespace.
-func boundTasks(n int) error {
-	var r unix.Rlimit
-	if err := unix.Getrlimit(unix.RLIMIT_NPROC, &r); err != nil {
-		return err
-	}
-	v := min(uint64(n), r.Max)
-	return unix.Setrlimit(unix.RLIMIT_NPROC, &unix.Rlimit{Cur: v, Max: v})
-}
-
 // recorded reports whether the instance's fssrv records owners and devices
 // in xattrs: only for an unprivileged user's distro.
-func (in *Instance) recorded() bool { return recordedFor(in.root) }
-
-func recordedFor(root string) bool { return root != "" && os.Geteuid() != 0 }
+func (in *Instance) recorded() bool { return proto.RecordedFor(in.root) }
 
 // pathsMode names how the instance runs path calls, for lx status.
 func (in *Instance) pathsMode() string {
@@ -124,8 +82,8 @@ func (in *Instance) pathsMode() string {
 
 // joinPaths refuses a run that wants every path call trapped in an instance
 // that runs them natively.
-func (in *Instance) joinPaths(m *Msg) error {
-	if m.TrapPaths && !in.trapPaths {
+func (in *Instance) joinPaths(trapPaths bool) error {
+	if trapPaths && !in.trapPaths {
 		return fmt.Errorf("instance %s runs path calls natively; stop it first (lx terminate %s) to run with --trap-paths", in.name, in.name)
 	}
 	return nil

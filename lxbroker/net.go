@@ -4,10 +4,11 @@ import (
 	"fmt"
 	"path/filepath"
 
+	"lx/lxbroker/proto"
 	"lx/shared/netpolicy"
 )
 
-// An instance's network policy (package netsrv/policy) is chosen by the run
+// An instance's network policy (shared/netpolicy) is chosen by the run
 // that starts the instance (lx run --net, --net-raw) and holds for the
 // instance's life: a run that asks for another mode while the instance runs
 // is refused rather than given a weaker wall than it asked for (guests of
@@ -23,13 +24,13 @@ import (
 func (in *Instance) policyPath() string { return filepath.Join(in.dir, "net.json") }
 
 // netPolicy is the policy a run asks for, and its published ports.
-func netPolicy(m *Msg) (netpolicy.Policy, []netpolicy.Publish, error) {
-	mode, err := netpolicy.ParseMode(m.Net)
+func netPolicy(o proto.NetOptions) (netpolicy.Policy, []netpolicy.Publish, error) {
+	mode, err := netpolicy.ParseMode(o.Mode)
 	if err != nil {
 		return netpolicy.Policy{}, nil, err
 	}
 	var pubs []netpolicy.Publish
-	for _, s := range m.Publish {
+	for _, s := range o.Publish {
 		p, err := netpolicy.ParsePublish(s)
 		if err != nil {
 			return netpolicy.Policy{}, nil, err
@@ -41,16 +42,16 @@ func netPolicy(m *Msg) (netpolicy.Policy, []netpolicy.Publish, error) {
 		}
 		pubs = append(pubs, p)
 	}
-	return netpolicy.Policy{Mode: mode, Raw: m.NetRaw}, pubs, nil
+	return netpolicy.Policy{Mode: mode, Raw: o.Raw}, pubs, nil
 }
 
-// joinNet checks a run's policy against the instance's and publishes its
-// ports; the run must call unpublish with the same ports when it ends.
-func (in *Instance) joinNet(m *Msg, want netpolicy.Policy, pubs []netpolicy.Publish) error {
+// joinNet checks a run's policy (mode: the mode it asked for, "" any)
+// against the instance's and publishes its ports; the run must call unpublish with the same ports when it ends.
+func (in *Instance) joinNet(mode string, want netpolicy.Policy, pubs []netpolicy.Publish) error {
 	in.netMu.Lock()
 	defer in.netMu.Unlock()
 	have := in.net
-	if m.Net == "" {
+	if mode == "" {
 		want.Mode = have.Mode // joins whatever mode the instance runs
 	}
 	if want.Mode != have.Mode || (want.Raw && !have.Raw) {

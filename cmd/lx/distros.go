@@ -7,7 +7,9 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"lx/lxbroker"
+	"lx/lxbroker/client"
+	"lx/lxbroker/distro"
+	"lx/lxbroker/proto"
 )
 
 func oneName(cmd string, args []string, do func(string) error) error {
@@ -27,15 +29,15 @@ func cmdSetMounts(args []string) error {
 		fs.Usage()
 		os.Exit(2)
 	}
-	var ms []lxbroker.Mount
+	var ms []proto.Mount
 	for _, spec := range fs.Args()[1:] {
-		m, err := lxbroker.ParseMount(spec)
+		m, err := client.ParseMount(spec)
 		if err != nil {
 			return err
 		}
 		ms = append(ms, m)
 	}
-	return lxbroker.SetMounts(fs.Arg(0), ms)
+	return distro.SetMounts(fs.Arg(0), ms)
 }
 
 // cmdConfig is `lx config NAME [KEY=VALUE]...`: a distro's settings, shown
@@ -50,13 +52,13 @@ func cmdConfig(args []string) error {
 	}
 	name := fs.Arg(0)
 	if fs.NArg() == 1 {
-		d, err := lxbroker.Lookup(name)
+		d, err := distro.Lookup(name)
 		if err != nil {
 			return err
 		}
 		mem := "default"
 		if d.Memory > 0 {
-			mem = lxbroker.FormatSize(d.Memory)
+			mem = proto.FormatSize(d.Memory)
 		}
 		fmt.Printf("memory=%s\n", mem)
 		return nil
@@ -69,13 +71,13 @@ func cmdConfig(args []string) error {
 		case k == "memory":
 			var bytes int64
 			if v != "" && v != "default" {
-				b, err := lxbroker.ParseSize(v)
+				b, err := proto.ParseSize(v)
 				if err != nil {
 					return err
 				}
 				bytes = b
 			}
-			if err := lxbroker.SetMemory(name, bytes); err != nil {
+			if err := distro.SetMemory(name, bytes); err != nil {
 				return err
 			}
 		default:
@@ -94,20 +96,20 @@ func cmdImport(args []string) error {
 		os.Exit(2)
 	}
 	name, src := fs.Arg(0), fs.Arg(1)
-	var d *lxbroker.Distro
+	var d *distro.Distro
 	var err error
 	switch {
 	case *inPlace:
-		d, err = lxbroker.ImportInPlace(name, src)
+		d, err = distro.ImportInPlace(name, src)
 	case src == "-":
-		d, err = lxbroker.Import(name, os.Stdin)
+		d, err = distro.Import(name, os.Stdin)
 	default:
 		f, ferr := os.Open(src)
 		if ferr != nil {
 			return fmt.Errorf("import: %w", ferr)
 		}
 		defer f.Close()
-		d, err = lxbroker.Import(name, f)
+		d, err = distro.Import(name, f)
 	}
 	if err != nil {
 		return fmt.Errorf("import %s: %w", name, err)
@@ -125,14 +127,14 @@ func cmdExport(args []string) error {
 	}
 	name, file := fs.Arg(0), fs.Arg(1)
 	if file == "-" {
-		return lxbroker.Export(name, file, os.Stdout)
+		return distro.Export(name, file, os.Stdout)
 	}
 	tmp := file + ".partial"
 	f, err := os.Create(tmp)
 	if err != nil {
 		return fmt.Errorf("export: %w", err)
 	}
-	if err := lxbroker.Export(name, file, f); err != nil {
+	if err := distro.Export(name, file, f); err != nil {
 		f.Close()
 		os.Remove(tmp)
 		return fmt.Errorf("export %s: %w", name, err)
@@ -146,12 +148,12 @@ func cmdExport(args []string) error {
 
 // listed is one row of `lx list --json`.
 type listed struct {
-	Name     string           `json:"name"`
-	State    string           `json:"state"`
-	Default  bool             `json:"default"`
-	Location string           `json:"location"`
-	InPlace  bool             `json:"in_place"`
-	Mounts   []lxbroker.Mount `json:"mounts,omitempty"`
+	Name     string        `json:"name"`
+	State    string        `json:"state"`
+	Default  bool          `json:"default"`
+	Location string        `json:"location"`
+	InPlace  bool          `json:"in_place"`
+	Mounts   []proto.Mount `json:"mounts,omitempty"`
 }
 
 func cmdList(args []string) error {
@@ -159,22 +161,22 @@ func cmdList(args []string) error {
 	verbose := fs.Bool("v", false, "also show state and location")
 	asJSON := fs.Bool("json", false, "print JSON")
 	fs.Parse(args)
-	dir, err := lxbroker.DataDir()
+	dir, err := proto.DataDir()
 	if err != nil {
 		return err
 	}
-	reg, err := lxbroker.LoadRegistry(dir)
+	reg, err := distro.LoadRegistry(dir)
 	if err != nil {
 		return err
 	}
-	running := lxbroker.Running()
+	running := client.Running()
 	state := func(name string) string {
 		if running[name] {
 			return "Running"
 		}
 		return "Stopped"
 	}
-	rows := []listed{{Name: lxbroker.DefaultDistro, State: state(lxbroker.DefaultDistro), Default: reg.Default == "", Location: "/ (host root, read-only)"}}
+	rows := []listed{{Name: proto.DefaultDistro, State: state(proto.DefaultDistro), Default: reg.Default == "", Location: "/ (host root, read-only)"}}
 	for _, d := range reg.Sorted() {
 		rows = append(rows, listed{Name: d.Name, State: state(d.Name), Default: reg.Default == d.Name, Location: d.Root, InPlace: d.InPlace, Mounts: d.Mounts})
 	}

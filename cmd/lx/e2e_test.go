@@ -19,7 +19,8 @@ import (
 	"testing"
 	"time"
 
-	"lx/lxbroker"
+	"lx/lxbroker/proto"
+	"lx/shared/idmap"
 )
 
 var lxBin string
@@ -92,7 +93,7 @@ func lx(t *testing.T, dir, stdin string, args ...string) (string, string, int) {
 }
 
 // giveToInstance hands directory dir, with what is in it, to host root's
-// instances: their guests are host ids no user has (lxbroker/ids.go), so a
+// instances: their guests are host ids no user has (shared/idmap/subids.go), so a
 // directory of root's is a stranger's to them, as it would be to any other
 // user. A root user who wants its guests to write a directory does the
 // same. Unprivileged users' guests are the user already. Only a test's
@@ -102,7 +103,7 @@ func giveToInstance(t *testing.T, dir string) {
 	if os.Geteuid() != 0 || !strings.HasPrefix(filepath.Clean(dir), os.TempDir()+"/") {
 		return
 	}
-	ids, err := lxbroker.InstanceIDs()
+	ids, err := idmap.Instance()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -399,17 +400,17 @@ func TestErrnos(t *testing.T) {
 	}
 }
 
-func status(t *testing.T) lxbroker.Status {
+func status(t *testing.T) proto.Status {
 	t.Helper()
 	out, errs, code := lx(t, "/", "", "status", "--json")
-	var st lxbroker.Status
+	var st proto.Status
 	if code != 0 || json.Unmarshal([]byte(out), &st) != nil {
 		t.Fatalf("lx status --json: exit %d %q %q", code, out, errs)
 	}
 	return st
 }
 
-func component(t *testing.T, name string) lxbroker.ComponentStatus {
+func component(t *testing.T, name string) proto.ComponentStatus {
 	t.Helper()
 	for _, in := range status(t).Instances {
 		for _, c := range in.Components {
@@ -419,7 +420,7 @@ func component(t *testing.T, name string) lxbroker.ComponentStatus {
 		}
 	}
 	t.Fatalf("no %s in lx status", name)
-	return lxbroker.ComponentStatus{}
+	return proto.ComponentStatus{}
 }
 
 // hold keeps the instance up for the test's length with a waiting client.
@@ -432,7 +433,7 @@ func hold(t *testing.T) {
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 	for i := 0; i < 100; i++ {
-		if in, ok := instance(t, lxbroker.DefaultDistro); ok && in.Clients > 0 && in.Guests > 0 {
+		if in, ok := instance(t, proto.DefaultDistro); ok && in.Clients > 0 && in.Guests > 0 {
 			return
 		}
 		time.Sleep(50 * time.Millisecond)
@@ -590,7 +591,7 @@ func TestNativeExecs(t *testing.T) {
 	if after := component(t, "procsrv").Calls; after-before > 2 {
 		t.Errorf("procsrv served %d calls for a run of 4 execs", after-before)
 	}
-	if in, _ := instance(t, lxbroker.DefaultDistro); in.Execs != "native" {
+	if in, _ := instance(t, proto.DefaultDistro); in.Execs != "native" {
 		t.Errorf("lx status: execs %q, want native", in.Execs)
 	}
 }
@@ -947,14 +948,14 @@ func TestGuestInheritsNoFd(t *testing.T) {
 // tkill to one of init's threads: the Go runtime exits on most signals).
 func TestInitSurvivesSignals(t *testing.T) {
 	hold(t)
-	before, _ := instance(t, lxbroker.DefaultDistro)
+	before, _ := instance(t, proto.DefaultDistro)
 	guest(t, t.TempDir(), "sh", "-c", `for s in TERM HUP INT USR1 USR2 QUIT ABRT ALRM PIPE SEGV BUS ILL TRAP SYS XCPU STOP TSTP CONT; do
 		for t in /proc/1/task/*; do kill -$s ${t##*/} 2>/dev/null; done
 	done; true`)
 	if out := guest(t, t.TempDir(), "echo", "ok"); out != "ok\n" {
 		t.Fatalf("run after the signals: %q", out)
 	}
-	if after, ok := instance(t, lxbroker.DefaultDistro); !ok || after.Init != before.Init {
+	if after, ok := instance(t, proto.DefaultDistro); !ok || after.Init != before.Init {
 		t.Fatalf("init died: %+v, then %+v", before, after)
 	}
 }

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"lx/lxbroker"
+	"lx/lxbroker/proto"
 	"lx/servers/components"
 )
 
@@ -64,7 +64,7 @@ func TestFuzzSyscalls(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { holder.Process.Kill(); holder.Wait() }()
-	var before lxbroker.InstanceStatus
+	var before proto.InstanceStatus
 	for i := 0; ; i++ {
 		if in, ok := instance(t, "fz"); ok && in.Clients > 0 && len(in.Components) == len(components.Table) {
 			before = in
@@ -169,14 +169,14 @@ func TestFuzzSyscalls(t *testing.T) {
 }
 
 // instance returns the running instance of distro name.
-func instance(t *testing.T, name string) (lxbroker.InstanceStatus, bool) {
+func instance(t *testing.T, name string) (proto.InstanceStatus, bool) {
 	t.Helper()
 	for _, in := range status(t).Instances {
 		if in.Name == name {
 			return in, true
 		}
 	}
-	return lxbroker.InstanceStatus{}, false
+	return proto.InstanceStatus{}, false
 }
 
 func dirNames(t *testing.T, dir string) map[string]bool {

@@ -1,9 +1,11 @@
 // Command lx runs unmodified Linux programs inside per-user instances.
 //
-// User commands: run, trace, ps, status, shutdown, syscalls, broker. The
-// processes of an instance are hidden roles of this same binary: `lx init`
-// (pid 1 of the instance), `lx keeper` (its mounts, outside its pid
-// namespace), `lx router` and `lx server NAME`.
+// User commands: run, shell, trace, ps, status, shutdown, syscalls, the
+// distro store's commands and broker. The processes of an instance are
+// hidden roles of this same binary: `lx init` (pid 1 of the instance,
+// lxbroker/runtime/pid1), `lx keeper` (its mounts, outside its pid
+// namespace, lxbroker/runtime/keeper) and `lx component` (a server or the
+// router, servers/components).
 package main
 
 import (
@@ -20,6 +22,11 @@ import (
 	"golang.org/x/sys/unix"
 
 	"lx/lxbroker"
+	"lx/lxbroker/client"
+	"lx/lxbroker/distro"
+	"lx/lxbroker/proto"
+	"lx/lxbroker/runtime/keeper"
+	"lx/lxbroker/runtime/pid1"
 	"lx/servers/components"
 	"lx/shared/routes"
 )
@@ -85,7 +92,7 @@ func main() {
 		os.Exit(2)
 	}
 	cmd, args := os.Args[1], os.Args[2:]
-	nameProcess(cmd, args)
+	nameProcess(cmd)
 	switch cmd {
 	case "broker", "keeper", "init":
 		// What these exec gets only the fds they pass on explicitly: an fd
@@ -105,7 +112,7 @@ func main() {
 	case "ps":
 		err = cmdPs(args)
 	case "shutdown":
-		err = lxbroker.Shutdown()
+		err = client.Shutdown()
 	case "shell":
 		err = cmdShell(args)
 	case "import":
@@ -115,15 +122,15 @@ func main() {
 	case "list", "ls":
 		err = cmdList(args)
 	case "set-default":
-		err = oneName("set-default", args, lxbroker.SetDefault)
+		err = oneName("set-default", args, distro.SetDefault)
 	case "set-mounts":
 		err = cmdSetMounts(args)
 	case "config":
 		err = cmdConfig(args)
 	case "unregister":
-		err = oneName("unregister", args, lxbroker.Unregister)
+		err = oneName("unregister", args, distro.Unregister)
 	case "terminate":
-		err = oneName("terminate", args, lxbroker.Terminate)
+		err = oneName("terminate", args, client.Terminate)
 	case "restart":
 		err = cmdRestart(args)
 	case "syscalls":
@@ -131,9 +138,9 @@ func main() {
 	case "broker":
 		err = cmdBroker(args)
 	case "init":
-		err = lxbroker.Init()
+		err = pid1.Init()
 	case "keeper":
-		err = lxbroker.Keeper()
+		err = keeper.Keeper()
 	case "component":
 		err = roleComponent(args)
 	case "-h", "--help", "help":
@@ -143,10 +150,10 @@ func main() {
 		os.Exit(2)
 	}
 	if err != nil {
-		var ee *lxbroker.ExitError
+		var ee *proto.ExitError
 		if errors.As(err, &ee) {
 			fmt.Fprintln(os.Stderr, ee.Text)
-			os.Exit(ee.Code)
+			os.Exit(ee.Status)
 		}
 		msg := err.Error()
 		if !strings.HasPrefix(msg, "lx: ") {
@@ -171,7 +178,7 @@ func newFlags(name, synopsis string) *flag.FlagSet {
 
 // netFlags adds the network options of run and shell. LX_NET is --net's
 // default.
-func netFlags(fs *flag.FlagSet, o *lxbroker.NetOptions) {
+func netFlags(fs *flag.FlagSet, o *proto.NetOptions) {
 	fs.StringVar(&o.Mode, "net", os.Getenv("LX_NET"), "the instance's network, when this run starts it: all (the host's), loopback (its own loopback only) or none (no IP sockets); a running instance in another mode is refused")
 	fs.BoolVar(&o.Raw, "net-raw", false, "allow raw and packet sockets in the instance it starts")
 	fs.Var((*listFlag)(&o.Publish), "publish", "HOSTPORT:GUESTPORT: a guest's bind of GUESTPORT binds HOSTPORT of the host, while this run lasts (repeatable; -p)")
@@ -190,12 +197,12 @@ func (l *listFlag) String() string     { return strings.Join(*l, ",") }
 func (l *listFlag) Set(s string) error { *l = append(*l, s); return nil }
 
 // mounts is the repeatable --mount flag.
-type mounts []lxbroker.Mount
+type mounts []proto.Mount
 
 func (m *mounts) String() string { return "" }
 
 func (m *mounts) Set(spec string) error {
-	mnt, err := lxbroker.ParseMount(spec)
+	mnt, err := client.ParseMount(spec)
 	if err == nil {
 		*m = append(*m, mnt)
 	}
@@ -203,17 +210,22 @@ func (m *mounts) Set(spec string) error {
 }
 
 // runFlags are the flags lx run and lx shell share.
-func runFlags(fs *flag.FlagSet, what string) *lxbroker.RunOptions {
-	var o lxbroker.RunOptions
-	fs.StringVar(&o.Distro, "d", "", "the distro whose instance runs "+what+" (default: 'lx set-default', else the host root, read-only)")
+type runOptions struct {
+	distro string
+	client.RunOptions
+}
+
+func runFlags(fs *flag.FlagSet, what string) *runOptions {
+	var o runOptions
+	fs.StringVar(&o.distro, "d", "", "the distro whose instance runs "+what+" (default: 'lx set-default', else the host root, read-only)")
 	fs.StringVar(&o.Cwd, "cd", "", "the directory "+what+" starts in (default: this one for the host root, the user's home in a distro)")
 	fs.StringVar(&o.User, "u", "", "run as this user of the instance (default: root)")
 	netFlags(fs, &o.Net)
 	trapPathsFlag(fs, &o.TrapPaths)
 	fs.Var((*mounts)(&o.Mounts), "mount", "mount host directory HOSTDIR at GUESTDIR in the instance, read-only with :ro (HOSTDIR:GUESTDIR[:ro]; repeatable; it stays until the instance stops)")
 	fs.Var((*memoryFlag)(&o.Memory), "memory", "the memory bound of the instance it starts, e.g. 4G (default: LX_MEMORY, else the distro's 'lx config', else half the host's memory); a running instance with another is refused")
-	if v := os.Getenv(lxbroker.MemoryEnv); v != "" {
-		if b, err := lxbroker.ParseSize(v); err == nil {
+	if v := os.Getenv("LX_MEMORY"); v != "" {
+		if b, err := proto.ParseSize(v); err == nil {
 			o.Memory = b
 		}
 	}
@@ -227,11 +239,11 @@ func (m *memoryFlag) String() string {
 	if *m == 0 {
 		return ""
 	}
-	return lxbroker.FormatSize(int64(*m))
+	return proto.FormatSize(int64(*m))
 }
 
 func (m *memoryFlag) Set(s string) error {
-	b, err := lxbroker.ParseSize(s)
+	b, err := proto.ParseSize(s)
 	*m = memoryFlag(b)
 	return err
 }
@@ -245,12 +257,21 @@ func cmdRun(args []string) error {
 		fs.Usage()
 		os.Exit(2)
 	}
-	code, err := lxbroker.Run(argv, *o)
+	code, err := run(argv, o)
 	if err != nil {
 		return err
 	}
 	os.Exit(code)
 	return nil
+}
+
+// run runs argv in the distro o names.
+func run(argv []string, o *runOptions) (int, error) {
+	d, err := distro.Resolve(o.distro)
+	if err != nil {
+		return 125, err
+	}
+	return client.Run(argv, d.Target(), o.RunOptions)
 }
 
 // loginShell runs the instance's bash, else sh, as a login shell.
@@ -264,7 +285,7 @@ func cmdShell(args []string) error {
 		fs.Usage()
 		os.Exit(2)
 	}
-	code, err := lxbroker.Run(loginShell, *o)
+	code, err := run(loginShell, o)
 	if err != nil {
 		return err
 	}
@@ -275,7 +296,7 @@ func cmdShell(args []string) error {
 func cmdTrace(args []string) error {
 	fs := newFlags("trace", "[--for DURATION] [--trap-paths] SERVER...")
 	dur := fs.Duration("for", 0, "stop after this long (default: until interrupted)")
-	distro := fs.String("d", "", "the distro whose instance to trace")
+	dname := fs.String("d", "", "the distro whose instance to trace")
 	var trapPaths bool
 	trapPathsFlag(fs, &trapPaths)
 	fs.Parse(args)
@@ -284,12 +305,13 @@ func cmdTrace(args []string) error {
 		os.Exit(2)
 	}
 	// The same distro, with the same root, that `lx run -d` would start.
-	name, root, err := lxbroker.Resolve(*distro)
+	d, err := distro.Resolve(*dname)
 	if err != nil {
 		return err
 	}
 	first := true
-	return lxbroker.Stream(&lxbroker.Msg{Op: lxbroker.OpTrace, Servers: fs.Args(), Seconds: dur.Seconds(), Distro: name, Root: root, TrapPaths: trapPaths},
+	return client.Stream(&proto.Request{Op: proto.OpTrace, Distro: d.Name, Root: d.Root, TrapPaths: trapPaths,
+		Trace: &proto.Trace{Servers: fs.Args(), Seconds: dur.Seconds()}},
 		func(line string) {
 			if first { // the broker's "tracing is on", with a notice or ""
 				first = false
@@ -308,7 +330,7 @@ func cmdTrace(args []string) error {
 // the one it would be started with).
 func cmdSyscalls(args []string) error {
 	fs := newFlags("syscalls", "[-d DISTRO] [--trap-paths]")
-	distro := fs.String("d", "", "the distro whose instance's table to print (default: 'lx set-default', else the host root)")
+	dname := fs.String("d", "", "the distro whose instance's table to print (default: 'lx set-default', else the host root)")
 	var trapPaths bool
 	trapPathsFlag(fs, &trapPaths)
 	fs.Parse(args)
@@ -316,11 +338,12 @@ func cmdSyscalls(args []string) error {
 		fs.Usage()
 		os.Exit(2)
 	}
-	name, root, err := lxbroker.Resolve(*distro)
+	d, err := distro.Resolve(*dname)
 	if err != nil {
 		return err
 	}
-	p, running := lxbroker.Profile(name, root, trapPaths)
+	name := d.Name
+	p, running := client.Profile(name, d.Root, trapPaths)
 	when := "if started now"
 	if running {
 		when = "running"
@@ -335,7 +358,7 @@ func cmdStatus(args []string) error {
 	asJSON := fs.Bool("json", false, "print JSON")
 	verbose := fs.Bool("v", false, "also print the supervision table")
 	fs.Parse(args)
-	return lxbroker.Stream(&lxbroker.Msg{Op: lxbroker.OpStatus}, func(line string) {
+	return client.Stream(&proto.Request{Op: proto.OpStatus}, func(line string) {
 		if *asJSON {
 			fmt.Println(line)
 			return
@@ -346,14 +369,14 @@ func cmdStatus(args []string) error {
 
 func cmdRestart(args []string) error {
 	fs := newFlags("restart", "[-d DISTRO] [--binary PATH] COMPONENT")
-	distro := fs.String("d", "", "the distro whose instance it is (default: the one 'lx run' uses)")
+	dname := fs.String("d", "", "the distro whose instance it is (default: the one 'lx run' uses)")
 	binary := fs.String("binary", "", "run the component from this lx binary from now on (e.g. a newer build)")
 	fs.Parse(args)
 	if fs.NArg() != 1 {
 		fs.Usage()
 		os.Exit(2)
 	}
-	name, _, err := lxbroker.Resolve(*distro)
+	d, err := distro.Resolve(*dname)
 	if err != nil {
 		return err
 	}
@@ -362,7 +385,7 @@ func cmdRestart(args []string) error {
 			return err
 		}
 	}
-	return lxbroker.Stream(&lxbroker.Msg{Op: lxbroker.OpRestart, Distro: name, Servers: fs.Args(), Binary: *binary}, func(string) {})
+	return client.Stream(&proto.Request{Op: proto.OpRestart, Distro: d.Name, Restart: &proto.Restart{Component: fs.Arg(0), Binary: *binary}}, func(string) {})
 }
 
 func cmdBroker(args []string) error {
@@ -374,19 +397,17 @@ func cmdBroker(args []string) error {
 	return lxbroker.Serve(lxbroker.Options{Grace: *grace, StopTimeout: *stop, Log: logger("broker"), Components: components.Data()})
 }
 
-// nameProcess gives the hidden roles a name ps shows (lx-init, lx-fssrv…)
-// instead of the "exe" of /proc/self/exe.
-func nameProcess(cmd string, args []string) {
-	name := ""
+// nameProcess gives the hidden roles a name ps shows (lx-init, lx-keeper,
+// lx-broker; a component takes its name from its launch config) instead of
+// the "exe" of /proc/self/exe.
+func nameProcess(cmd string) {
 	switch cmd {
-	case "init", "keeper", "router", "broker":
-		name = "lx-" + cmd
-	case "server":
-		if len(args) > 0 {
-			name = "lx-" + args[0]
-		}
+	case "init", "keeper", "broker":
+		setName("lx-" + cmd)
 	}
-	if name != "" {
-		unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&append([]byte(name), 0)[0])), 0, 0, 0)
-	}
+}
+
+// setName sets the calling thread's comm.
+func setName(name string) {
+	unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&append([]byte(name), 0)[0])), 0, 0, 0)
 }

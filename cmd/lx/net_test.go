@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"lx/lxbroker"
+	"lx/lxbroker/proto"
 )
 
 // Network tests (issue #6). Each guest program runs natively first, with
@@ -532,7 +532,7 @@ func TestNetLoopbackPolicy(t *testing.T) {
 	}
 	// A restarted netsrv reads the same policy.
 	holder := start(t, "/", true, []string{"-d", name}, "/bin/busybox", "sleep", "300")
-	var before lxbroker.ComponentStatus
+	var before proto.ComponentStatus
 	until(t, holder, "netsrv of "+name+" in lx status", func() bool {
 		for _, in := range status(t).Instances {
 			for _, c := range in.Components {

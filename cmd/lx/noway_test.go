@@ -22,7 +22,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"lx/lxbroker"
+	"lx/lxbroker/proto"
+	"lx/shared/idmap"
 )
 
 // actor is a host user running lx: host root, with the test binary's
@@ -158,7 +159,7 @@ func TestNoWayIdentity(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("skipped: only host root's instances had host root's ids")
 	}
-	ids, err := lxbroker.InstanceIDs()
+	ids, err := idmap.Instance()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -486,7 +487,7 @@ func TestNoWayPs(t *testing.T) {
 				t.Errorf("%s: lx ps after %s: exit %d %q %s", a.name, swap, code, out, errs)
 			}
 			js, _, _ := a.lx(t, "/", nil, "ps", "-d", "ps", "--json")
-			var es []lxbroker.PsEntry
+			var es []proto.PsEntry
 			if json.Unmarshal([]byte(js), &es) != nil || strings.ContainsAny(js, "\x1b\x07") {
 				t.Errorf("%s: lx ps --json after %s: %q", a.name, swap, js)
 			}
@@ -583,7 +584,7 @@ func TestNoWayMemory(t *testing.T) {
 		if a.uid != 0 {
 			continue // no memory cgroup for an unprivileged user
 		}
-		var st lxbroker.Status
+		var st proto.Status
 		js, _, _ := a.lx(t, "/", nil, "status", "--json")
 		json.Unmarshal([]byte(js), &st)
 		for _, in := range st.Instances {

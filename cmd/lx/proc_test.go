@@ -20,6 +20,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"lx/lxbroker"
+	"lx/lxbroker/proto"
+	"lx/lxbroker/runtime/pid1"
 )
 
 // native runs args in dir on the host, in a process group of its own as
@@ -99,7 +101,7 @@ func TestProcExecTrapped(t *testing.T) {
 	t.Setenv("LX_TRAP_PATHS", "1")
 	hold(t) // the instance stays, for lx status
 	procPart(t, bin, "exec")
-	in, ok := instance(t, lxbroker.DefaultDistro)
+	in, ok := instance(t, proto.DefaultDistro)
 	if !ok || in.Execs != "trapped: lx run --trap-paths" {
 		t.Errorf("lx status: execs %q, want trapped", in.Execs)
 	}
@@ -207,7 +209,7 @@ func TestHostBinfmtHidden(t *testing.T) {
 		t.Skip("skipped: only host root can register a binfmt_misc handler of the host")
 	}
 	// ELFCLASS64, little-endian, version 1, e_machine EM_AARCH64 (183).
-	mnt, err := lxbroker.RegisterBinfmt(`:lx-test-aarch64:M::\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\xb7\x00` +
+	mnt, err := pid1.RegisterBinfmt(`:lx-test-aarch64:M::\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\xb7\x00` +
 		`:\xff\xff\xff\xff\xff\xff\xff\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\xff\xff:/bin/true:F`)
 	if err != nil {
 		t.Skipf("skipped: cannot register a handler of the host: %v", err)
@@ -515,7 +517,7 @@ func TestPs(t *testing.T) {
 	// The same processes as JSON (setpriv may still be changing into
 	// sleep, or failing as an unprivileged user: ask until both agree).
 	var js string
-	var es []lxbroker.PsEntry
+	var es []proto.PsEntry
 	for i := 0; i < 50; i++ {
 		var code int
 		js, _, code = lx(t, dir, "", "ps", "--json")
@@ -548,7 +550,7 @@ func TestProcNoZombies(t *testing.T) {
 	if code != 139 {
 		t.Fatalf("a shell killed by SIGSEGV: exit %d, want 139", code)
 	}
-	var es []lxbroker.PsEntry
+	var es []proto.PsEntry
 	for i := 0; ; i++ {
 		time.Sleep(100 * time.Millisecond)
 		js, errs, code := lx(t, dir, "", "ps", "--json")

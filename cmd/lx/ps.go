@@ -11,7 +11,9 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"lx/lxbroker"
+	"lx/lxbroker/client"
+	"lx/lxbroker/distro"
+	"lx/lxbroker/proto"
 )
 
 // cmdPs is `lx ps [-d DISTRO] [--json]`: the instance's process tree, as
@@ -20,20 +22,21 @@ import (
 // they reach the terminal.
 func cmdPs(args []string) error {
 	fs := newFlags("ps", "[-d DISTRO] [--json]")
-	distro := fs.String("d", "", "the distro whose instance to list (default: 'lx set-default', else the host root)")
+	dname := fs.String("d", "", "the distro whose instance to list (default: 'lx set-default', else the host root)")
 	asJSON := fs.Bool("json", false, "print JSON")
 	fs.Parse(args)
 	if fs.NArg() != 0 {
 		fs.Usage()
 		os.Exit(2)
 	}
-	name, _, err := lxbroker.Resolve(*distro)
+	d, err := distro.Resolve(*dname)
 	if err != nil {
 		return err
 	}
-	var entries []lxbroker.PsEntry
+	name := d.Name
+	var entries []proto.PsEntry
 	var bad error
-	if err := lxbroker.Stream(&lxbroker.Msg{Op: lxbroker.OpPs, Distro: name}, func(line string) {
+	if err := client.Stream(&proto.Request{Op: proto.OpPs, Distro: name}, func(line string) {
 		bad = json.Unmarshal([]byte(line), &entries)
 	}); err != nil {
 		return err
@@ -55,13 +58,13 @@ func cmdPs(args []string) error {
 
 // printTree prints the processes as a tree: each under its parent, in pid
 // order.
-func printTree(es []lxbroker.PsEntry) {
+func printTree(es []proto.PsEntry) {
 	byPid := map[int]bool{}
-	kids := map[int][]lxbroker.PsEntry{}
+	kids := map[int][]proto.PsEntry{}
 	for _, e := range es {
 		byPid[e.Pid] = true
 	}
-	var roots []lxbroker.PsEntry
+	var roots []proto.PsEntry
 	for _, e := range es {
 		if byPid[e.PPid] && e.PPid != e.Pid {
 			kids[e.PPid] = append(kids[e.PPid], e)
@@ -71,8 +74,8 @@ func printTree(es []lxbroker.PsEntry) {
 	}
 	w := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "PID\tPPID\tPGID\tSID\tUSER\tS\tTHR\tCOMMAND")
-	var walk func(e lxbroker.PsEntry, depth int)
-	walk = func(e lxbroker.PsEntry, depth int) {
+	var walk func(e proto.PsEntry, depth int)
+	walk = func(e proto.PsEntry, depth int) {
 		args := make([]string, len(e.Cmdline))
 		for i, a := range e.Cmdline {
 			args[i] = escape(a)

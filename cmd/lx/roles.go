@@ -7,7 +7,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"lx/lxbroker"
+	"lx/lxbroker/proto"
 	"lx/servers/components"
 	"lx/shared/launch"
 )
@@ -22,11 +22,12 @@ func roleComponent(args []string) error {
 	if err != nil {
 		return err
 	}
+	setName("lx-" + cfg.Name)
 	return components.Run(cfg, logger(cfg.Name))
 }
 
 func printStatus(js string, verbose bool) {
-	var st lxbroker.Status
+	var st proto.Status
 	if err := json.Unmarshal([]byte(js), &st); err != nil {
 		fmt.Println(js)
 		return
@@ -42,7 +43,7 @@ func printStatus(js string, verbose bool) {
 	for _, in := range st.Instances {
 		execs, _, _ := strings.Cut(in.Execs, ":") // the reason is in --json and the broker's log
 		fmt.Fprintf(w, "instance %s\tinit pid %d\tclients %d\tguests %d\tnet %s\tpaths %s\texecs %s\tmemory %s (%s)\t%s", in.Name, in.Init, in.Clients, in.Guests, in.Net, in.Paths, execs,
-			lxbroker.FormatSize(in.Memory), in.MemoryBy, in.IDs)
+			proto.FormatSize(in.Memory), in.MemoryBy, in.IDs)
 		if len(in.Publish) > 0 {
 			fmt.Fprintf(w, ", publish %s", strings.Join(in.Publish, " "))
 		}

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"lx/lxbroker"
+	"lx/lxbroker/proto"
 	"lx/servers/components"
 )
 
@@ -14,7 +14,7 @@ import (
 // filter (Seccomp: 2 in /proc/PID/status) and names its threads lx-NAME.
 func TestComponentsSandboxed(t *testing.T) {
 	hold(t)
-	in, _ := instance(t, lxbroker.DefaultDistro)
+	in, _ := instance(t, proto.DefaultDistro)
 	seen := 0
 	for _, c := range in.Components {
 		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", c.Pid))

@@ -15,7 +15,7 @@ import (
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 
-	"lx/lxbroker"
+	"lx/lxbroker/proto"
 	"lx/shared/routes"
 	"lx/shared/seccomp/bpfvm"
 )
@@ -67,11 +67,11 @@ func TestSyscallsMatchTheFilter(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer func() { hold.Process.Kill(); hold.Wait() }()
-		var in lxbroker.InstanceStatus
+		var in proto.InstanceStatus
 		for i := 0; i < 100 && in.Guests == 0; i++ {
 			time.Sleep(50 * time.Millisecond)
 			js, _, _ := tc.a.lx(t, "/", nil, "status", "--json")
-			var st lxbroker.Status
+			var st proto.Status
 			json.Unmarshal([]byte(js), &st)
 			for _, is := range st.Instances {
 				if is.Name == tc.distro {

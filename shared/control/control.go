@@ -1,10 +1,11 @@
 // Package control is the control page: one page of shared memory between
 // the broker and one component (a server or the router) of an instance,
 // holding the switches the broker writes and the counters, heartbeat and
-// recovery marks the component writes (DESIGN §7). The broker creates it
+// recovery marks the component writes (DESIGN §5, §7). The broker creates it
 // and keeps it, so what is in it survives a restart of the component.
 //
-// Owns: the page layout. Waits on: nobody.
+// Runs in: the broker and every component. Owns: the page layout. Waits
+// on: nobody.
 package control
 
 import (

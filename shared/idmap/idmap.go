@@ -1,7 +1,9 @@
-// Package idmap reads and applies a user namespace's id mappings
-// (/proc/PID/uid_map and gid_map, user_namespaces(7)).
+// Package idmap is the host ids of an instance's guests: the block the
+// broker maps them to (subids.go, from /etc/subuid and /etc/subgid), and
+// reading and applying a user namespace's id mappings (/proc/PID/uid_map
+// and gid_map, user_namespaces(7)).
 //
-// Runs in: the servers and the broker. Owns: nothing. Waits on: nobody.
+// Runs in: the broker, the servers, and the lx command (lx ps). Owns: nothing. Waits on: nobody.
 package idmap
 
 import (

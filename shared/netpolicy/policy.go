@@ -5,7 +5,8 @@
 // drops a --publish; netsrv reads it at start and again when the file
 // changes (Watch), so a restarted netsrv finds the same policy.
 //
-// Owns: the file's format. Waits on: nobody.
+// Runs in: the broker and netsrv. Owns: the file's format. Waits on:
+// nobody.
 package netpolicy
 
 import (

@@ -16,8 +16,13 @@
 //
 // Waking costs a syscall only when the consumer said it sleeps: the producer
 // publishes head and then clears sleeping (waking only if it was set); the
-// consumer publishes sleeping and then re-reads head. Go's atomics are sequentially consistent, so one
-// of the two always sees the other.
+// consumer publishes sleeping and then re-reads head. Go's atomics are
+// sequentially consistent, so one of the two always sees the other.
+//
+// Runs in: the broker (which makes the rings), the router (producer of
+// the servers' rings) and the servers (their consumers, and producers of
+// the trace rings the broker consumes). Owns: the layout. Waits on: the
+// other side, on the futex word only.
 package ring
 
 import (
