@@ -36,8 +36,6 @@
 package procsrv
 
 import (
-	"strconv"
-
 	"golang.org/x/sys/unix"
 
 	"lx/servers"
@@ -84,12 +82,6 @@ const namespaceFlags = routes.NamespaceFlags
 // the kernel locks. Only init makes them, once.
 const holderFlags = unix.CLONE_NEWUSER | unix.CLONE_NEWNS
 
-// fromInit reports whether the caller is a thread of the instance's init.
-func fromInit(c *servers.Call) bool {
-	var st unix.Stat_t
-	return c.InitPid() > 0 && unix.Stat("/proc/"+strconv.Itoa(c.InitPid())+"/task/"+strconv.Itoa(c.Tid()), &st) == nil
-}
-
 // Fork implements Linux syscall fork(2).
 func Fork(c *servers.Call) (int64, error) {
 	if err := procs.admit(c); err != nil {
@@ -104,7 +96,7 @@ func Vfork(c *servers.Call) (int64, error) { return Fork(c) }
 // Clone implements Linux syscall clone(2) for new processes; threads
 // (CLONE_THREAD) never reach procsrv, the filter runs them natively.
 func Clone(c *servers.Call) (int64, error) {
-	if c.Args[0]&namespaceFlags == holderFlags && fromInit(c) {
+	if c.Args[0]&namespaceFlags == holderFlags && c.FromInit() {
 		// init starting the holder of the guests' namespaces
 		// (lxbroker/enter.go); guests cannot reach init.
 		return Fork(c)
@@ -135,25 +127,15 @@ func Unshare(c *servers.Call) (int64, error) {
 func Setns(c *servers.Call) (int64, error) {
 	switch c.Int(1) {
 	case unix.CLONE_NEWUSER:
-		if inInitNS(c, "user") && !fromInit(c) {
+		if c.InInitNS(c.Tid(), "user") && !c.FromInit() {
 			return 0, servers.ErrContinue
 		}
 	case unix.CLONE_NEWNS:
-		if inInitNS(c, "mnt") && !fromInit(c) {
+		if c.InInitNS(c.Tid(), "mnt") && !c.FromInit() {
 			return 0, servers.ErrContinue
 		}
 	}
 	return 0, unix.EPERM
-}
-
-// inInitNS reports whether the caller is in init's namespace of kind ns
-// (a name under /proc/PID/ns).
-func inInitNS(c *servers.Call, ns string) bool {
-	var mine, inits unix.Stat_t
-	return c.InitPid() > 0 &&
-		unix.Stat("/proc/"+strconv.Itoa(c.Tid())+"/ns/"+ns, &mine) == nil &&
-		unix.Stat("/proc/"+strconv.Itoa(c.InitPid())+"/ns/"+ns, &inits) == nil &&
-		mine.Dev == inits.Dev && mine.Ino == inits.Ino
 }
 
 // Personality implements Linux syscall personality(2): Linux personalities

@@ -78,7 +78,8 @@ func Kill(c *servers.Call) (int64, error) {
 	if h := int32(c.HolderPid()); h > 0 && (pid == h || pid == -h) {
 		return 0, unix.EPERM
 	}
-	if pid == -1 && sig != 0 && c.HolderPid() > 0 && !fromInit(c) {
+	// init's kill(-1) at teardown is for every process, the holder too.
+	if pid == -1 && sig != 0 && c.HolderPid() > 0 && !c.FromInit() {
 		return killAll(c, sig)
 	}
 	if pid > 0 {
@@ -87,13 +88,6 @@ func Kill(c *servers.Call) (int64, error) {
 		}
 	}
 	return 0, servers.ErrContinue
-}
-
-// fromInit reports whether the caller is a thread of the instance's init,
-// whose kill(-1) at teardown is for every process, the holder included.
-func fromInit(c *servers.Call) bool {
-	var st unix.Stat_t
-	return c.InitPid() > 0 && unix.Stat("/proc/"+strconv.Itoa(c.InitPid())+"/task/"+strconv.Itoa(c.Tid()), &st) == nil
 }
 
 // holderThread reports whether tid is a thread of the holder.
