@@ -8,7 +8,7 @@
 //
 //   - fork, vfork, clone (processes; threads run natively): namespace flags
 //     are EPERM, but for init's one clone of the holder of the guests' user
-//     and mount namespaces (lxbroker/enter.go); past launch.Config.MaxProcs processes in
+//     and mount namespaces (lxbroker/runtime/pid1/enter.go); past launch.Config.MaxProcs processes in
 //     the instance, EAGAIN (table.go). In an instance the kernel bounds (a
 //     pids cgroup, or RLIMIT_NPROC of the guests' user namespace: see
 //     lxbroker's forksBound), only clones with namespace flags come here:
@@ -21,7 +21,7 @@
 //     instance that traps execs (--trap-paths, or a kernel without
 //     binfmt_misc in user namespaces): elsewhere the filter lets them run
 //     natively and the instance's binfmt_misc refuses 32-bit programs
-//     (routes.NativeExecs, lxbroker/binfmt.go).
+//     (routes.NativeExecs, lxbroker/runtime/pid1/binfmt.go).
 //   - setuid family, setgroups (cred.go): ids must be mapped in the
 //     instance (EINVAL otherwise); the kernel then applies its rules.
 //   - setrlimit, prlimit64 (limits.go): resource and value checks.
@@ -98,7 +98,7 @@ func Vfork(c *servers.Call) (int64, error) { return Fork(c) }
 func Clone(c *servers.Call) (int64, error) {
 	if c.Args[0]&namespaceFlags == holderFlags && c.FromInit() {
 		// init starting the holder of the guests' namespaces
-		// (lxbroker/enter.go); guests cannot reach init.
+		// (lxbroker/runtime/pid1/enter.go); guests cannot reach init.
 		return Fork(c)
 	}
 	if c.Args[0]&namespaceFlags != 0 {
@@ -119,7 +119,7 @@ func Unshare(c *servers.Call) (int64, error) {
 // Setns implements Linux syscall setns(2). A guest has no other namespaces
 // to join. The one process that may is lx-enter, init's child joining the
 // guests' user and mount namespaces before it executes a launched command
-// (lxbroker/enter.go): it is the only process of the instance besides init
+// (lxbroker/runtime/pid1/enter.go): it is the only process of the instance besides init
 // still in the instance's own user namespace (to join another user
 // namespace) or in init's mount namespace (to join another mount
 // namespace); guests are in neither, and the kernel lets no process join

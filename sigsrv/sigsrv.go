@@ -15,14 +15,14 @@
 // and never raises SIGSYS. Default actions (a SIGSEGV death is 139 for
 // `lx run`), SIGCHLD and SIGPIPE are the kernel's.
 //
-// The holder of the guests' namespaces (lxbroker/enter.go) is, like
+// The holder of the guests' namespaces (lxbroker/runtime/pid1/enter.go) is, like
 // init, not for guests to signal: a kill, tkill, tgkill, sigqueue or pidfd
 // naming it is EPERM, and a guest's kill(-1) is sent here to every other
 // process the caller may signal (holder.go in this package).
 //
 // Signals from the host side do not pass here: `lx run` forwards SIGINT,
 // SIGTERM, SIGHUP and SIGQUIT to the broker, and init sends them to the
-// run's foreground process group (lxbroker/init.go).
+// run's foreground process group (lxbroker/runtime/pid1/init.go).
 //
 // Owns: nothing. Waits on: nobody.
 package sigsrv
