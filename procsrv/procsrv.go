@@ -46,6 +46,7 @@ import (
 // Table is procsrv's handler table, counting forks against
 // cfg.MaxProcs. Its keys must be exactly the Proc routes.
 func Table(cfg *launch.Config) servers.Table {
+	procs = procCount{max: defaultMaxProcs}
 	if cfg.MaxProcs > 0 {
 		procs.max = cfg.MaxProcs
 	}
