@@ -267,4 +267,6 @@ func TestProcessBound(t *testing.T) {
 	servertest.Run(t, func(*env) servers.Table { return Table(&launch.Config{Name: "procsrv", MaxProcs: 2}) }, limited)
 }
 
-func TestEveryHandlerHasCases(t *testing.T) { servertest.Covered(t, table(nil), append(cases, limited...)) }
+func TestEveryHandlerHasCases(t *testing.T) {
+	servertest.Covered(t, table(nil), append(cases, limited...))
+}
