@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -460,22 +461,30 @@ func Run(t *testing.T, table func(e *Env) servers.Table, cases []Case) {
 // case whose number table lacks.
 func Covered(t *testing.T, table servers.Table, cases []Case) {
 	t.Helper()
-	seen := map[int]int{}
-	for _, c := range cases {
-		if table[c.Nr] == nil {
-			t.Errorf("case %s/%s: the table has no handler for it", abi.SyscallName(c.Nr), c.Name)
-		}
-		seen[c.Nr]++
-	}
-	var missing []string
-	for nr := range table {
-		if seen[nr] == 0 {
-			missing = append(missing, abi.SyscallName(nr))
-		}
-	}
+	missing, extra := uncovered(table, cases)
 	if len(missing) > 0 {
 		t.Errorf("handlers without a test case: %s", strings.Join(missing, ", "))
 	}
+	if len(extra) > 0 {
+		t.Errorf("cases of calls the table has no handler for: %s", strings.Join(extra, ", "))
+	}
+}
+
+func uncovered(table servers.Table, cases []Case) (missing, extra []string) {
+	seen := map[int]bool{}
+	for _, c := range cases {
+		if table[c.Nr] == nil {
+			extra = append(extra, abi.SyscallName(c.Nr)+"/"+c.Name)
+		}
+		seen[c.Nr] = true
+	}
+	for nr := range table {
+		if !seen[nr] {
+			missing = append(missing, abi.SyscallName(nr))
+		}
+	}
+	sort.Strings(missing)
+	return missing, extra
 }
 
 // Root skips t unless it runs as root, saying why.
