@@ -8,8 +8,8 @@
 //
 //   - fork, vfork, clone (processes; threads run natively): namespace flags
 //     are EPERM, but for init's one clone of the holder of the guests' user
-//     and mount namespaces (lxbroker/runtime/pid1/enter.go); past launch.Config.MaxProcs processes in
-//     the instance, EAGAIN (table.go). In an instance the kernel bounds (a
+//     and mount namespaces (lxbroker/runtime/pid1/enter.go); past
+//     launch.Config.MaxProcs processes in the instance, EAGAIN (table.go). In an instance the kernel bounds (a
 //     pids cgroup, or RLIMIT_NPROC of the guests' user namespace: see
 //     lxbroker's forksBound), only clones with namespace flags come here:
 //     the filter lets the rest run natively (routes.NativeForks), and the
@@ -17,7 +17,7 @@
 //   - execve, execveat (exec.go): the target is opened in the instance's
 //     root and checked as the kernel will (EACCES, ENOEXEC for non-ELF,
 //     truncated or foreign-machine files, a clear log line for a 32-bit
-//     one); `#!` nesting, E2BIG and the rest are the kernel's. Only in an
+//     one: shared/elfhdr); `#!` nesting, E2BIG and the rest are the kernel's. Only in an
 //     instance that traps execs (--trap-paths, or a kernel without
 //     binfmt_misc in user namespaces): elsewhere the filter lets them run
 //     natively and the instance's binfmt_misc refuses 32-bit programs
@@ -31,8 +31,9 @@
 // instance's /proc (Snapshot, used by lx ps), never kept in memory where a
 // restart would lose them.
 //
-// Owns: counters of forks and execs and the process count estimate (lost
-// on restart, rebuilt from /proc). Waits on: nobody.
+// Runs in: the procsrv process of each instance. Owns: the estimate of the
+// instance's process count (table.go; lost on restart, counted again from
+// /proc). Waits on: nobody.
 package procsrv
 
 import (
@@ -120,9 +121,9 @@ func Unshare(c *servers.Call) (int64, error) {
 // Setns implements Linux syscall setns(2). A guest has no other namespaces
 // to join. The one process that may is lx-enter, init's child joining the
 // guests' user and mount namespaces before it executes a launched command
-// (lxbroker/runtime/pid1/enter.go): it is the only process of the instance besides init
-// still in the instance's own user namespace (to join another user
-// namespace) or in init's mount namespace (to join another mount
+// (lxbroker/runtime/pid1/enter.go): it is the only process of the instance
+// besides init still in the instance's own user namespace (to join another
+// user namespace) or in init's mount namespace (to join another mount
 // namespace); guests are in neither, and the kernel lets no process join
 // a namespace it has no privilege over.
 func Setns(c *servers.Call) (int64, error) {

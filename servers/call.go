@@ -63,8 +63,9 @@ func (c *Call) InitPid() int { return c.s.cfg.InitPid }
 
 // GuestRoot is the O_PATH fd of the root of the guests' mount namespace:
 // the instance root as the guests see it, with the mounts they made
-// (lxbroker/runtime/pid1/enter.go). It is the holder's root, reached through the
-// instance's /proc (Proc), and Root itself until the holder runs.
+// (lxbroker/runtime/pid1/enter.go). It is the holder's root, reached
+// through the instance's /proc (Proc), and Root itself until the holder
+// runs.
 func (c *Call) GuestRoot() int {
 	if c.s.guestRoot > 0 {
 		return c.s.guestRoot

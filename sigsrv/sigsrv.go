@@ -15,8 +15,8 @@
 // and never raises SIGSYS. Default actions (a SIGSEGV death is 139 for
 // `lx run`), SIGCHLD and SIGPIPE are the kernel's.
 //
-// The holder of the guests' namespaces (lxbroker/runtime/pid1/enter.go) is, like
-// init, not for guests to signal: a kill, tkill, tgkill, sigqueue or pidfd
+// The holder of the guests' namespaces (lxbroker/runtime/pid1/enter.go)
+// is, like init, not for guests to signal: a kill, tkill, tgkill, sigqueue or pidfd
 // naming it is EPERM, and a guest's kill(-1) is sent here to every other
 // process the caller may signal (holder.go in this package).
 //
@@ -24,7 +24,8 @@
 // SIGTERM, SIGHUP and SIGQUIT to the broker, and init sends them to the
 // run's foreground process group (lxbroker/runtime/pid1/init.go).
 //
-// Owns: nothing. Waits on: nobody.
+// Runs in: the sigsrv process of each instance. Owns: nothing. Waits on:
+// nobody.
 package sigsrv
 
 import (

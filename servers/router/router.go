@@ -5,7 +5,8 @@
 // instance, the path calls fssrv would only continue while nobody traces
 // it.
 //
-// Owns: the notification it is routing, recorded in its control page so
+// Runs in: the router process of each instance. Owns: the notification it
+// is routing, recorded in its control page so
 // that the next router finishes it (recoverInflight). Waits on: the
 // listener, and a full ring's server.
 package router

@@ -5,7 +5,9 @@
 // caller by (its ids, its capabilities). What a guest controls in them
 // (its command name and line) is read bounded, and parsed defensively.
 //
-// Owns: nothing. Waits on: nobody.
+// Runs in: the servers (a caller's status, procsrv's process count,
+// sigsrv's kill(-1)) and the broker (lx ps). Owns: nothing. Waits on:
+// nobody.
 package procfs
 
 import (

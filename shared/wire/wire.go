@@ -5,6 +5,10 @@
 // is rejected rather than misread. Decoding validates every field that a
 // receiver will trust: a broken or hostile producer gets its frame dropped
 // and counted, never acted on.
+//
+// Runs in: the router (encodes calls), every server (decodes them, encodes
+// trace events) and the broker (reads trace events for lx trace). Owns:
+// nothing. Waits on: nobody.
 package wire
 
 import (
