@@ -272,6 +272,7 @@ func (e *Env) open(p string, flags int) int {
 
 // Reply is what the server answered one call, and what it recorded.
 type Reply struct {
+	Args     [6]uint64 // the call's arguments, for a Check to find its buffers
 	Val      int64
 	Errno    unix.Errno
 	Continue bool
@@ -321,7 +322,7 @@ func (e *Env) Call(nr int, args ...uint64) Reply {
 		e.T.Fatalf("%d answers sent, want 1", len(e.sent))
 	}
 	resp := e.sent[0]
-	r := Reply{Val: resp.Val, Errno: unix.Errno(-resp.Error), Continue: resp.Flags&unix.SECCOMP_USER_NOTIF_FLAG_CONTINUE != 0,
+	r := Reply{Args: w.Args, Val: resp.Val, Errno: unix.Errno(-resp.Error), Continue: resp.Flags&unix.SECCOMP_USER_NOTIF_FLAG_CONTINUE != 0,
 		Effect: e.ctl.EffectAt(tail)}
 	r.Answer, r.Done = e.ctl.AnswerAt(tail)
 	for _, in := range e.installed[installed:] {
