@@ -385,7 +385,7 @@ func (k kernel) AddFD(a abi.SeccompNotifAddfd) (int, error) {
 		return 0, err
 	}
 	n := k.e.nextFd
-	for k.e.GuestFds[n] != 0 {
+	for _, taken := k.e.GuestFds[n]; taken; _, taken = k.e.GuestFds[n] {
 		n++
 	}
 	k.e.nextFd = n + 1
