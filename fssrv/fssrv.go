@@ -8,8 +8,8 @@
 // those calls (routes.Pass); an instance's filter lets them run natively
 // (routes.Profile), and in an instance started with --trap-paths they come
 // here and are answered CONTINUE, which is the same a hand-off later (the
-// router answers them itself while fssrv is not traced). So the errnos, the O_ and AT_ flags, umask,
-// the sticky bit, ACLs, xattrs and every permission check are Linux's own,
+// router answers them itself while fssrv is not traced). So the errnos, the
+// O_ and AT_ flags, umask, the sticky bit, ACLs, xattrs and every permission check are Linux's own,
 // and no name can resolve outside the instance root or outside a bind
 // mount's source. fssrv reads the names only when a tracer wants them.
 //
@@ -17,15 +17,16 @@
 // itself (own.go, stat.go): owners that the host user cannot give (root:root,
 // and the others a tarball carries) and device nodes are recorded in xattrs
 // of the files (user.lx.owner, user.lx.dev, the way WSL's VolFs keeps
-// $LXUID/$LXGID/$LXMOD), shown by stat and statx and set by chown and
-// mknod.
+// $LXUID/$LXGID/$LXMOD; their format is package fssrv/recorded), shown by
+// stat and statx and set by chown and mknod.
 //
 // Mounts by guests run in the kernel too (mount.go): the guests' mount
 // namespace is a locked copy of the keeper's, so they may add and remove
 // their own mounts but never unmount or remount the keeper's, and what
 // those cover (the host tree under the default distro) never shows.
 //
-// Owns: nothing that must survive it; every answer is computed from the
+// Runs in: the fssrv process of each instance. Owns: nothing that must
+// survive it; every answer is computed from the
 // instance root fd, the guest's /proc entries, its memory and the xattrs on
 // disk, so a restarted fssrv serves the next call as the old one would
 // have, and a replayed CONTINUE has no side effect in fssrv.

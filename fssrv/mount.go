@@ -12,7 +12,7 @@ import (
 //
 // The kernel is the wall. Guests live in a user namespace nested in the
 // instance's and in a mount namespace copied from the keeper's
-// (lxbroker/enter.go). Linux locks every mount of such a copy
+// (lxbroker/runtime/pid1/enter.go). Linux locks every mount of such a copy
 // (mount_namespaces(7), user_namespaces(7)): guest root may mount tmpfs,
 // devpts and bind mounts of what it can see, and unmount what it mounted,
 // but umount of a keeper's mount fails (EINVAL), its read-only, nodev,

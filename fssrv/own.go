@@ -1,15 +1,11 @@
 package fssrv
 
 import (
-	"lx/fssrv/recorded"
-
 	"errors"
-	"fmt"
-	"strconv"
-	"strings"
 
 	"golang.org/x/sys/unix"
 
+	"lx/fssrv/recorded"
 	"lx/servers"
 )
 
@@ -37,8 +33,6 @@ func Lchown(c *servers.Call) (int64, error) {
 // Fchownat implements Linux syscall fchownat(2).
 func Fchownat(c *servers.Call) (int64, error) { return fchownat(c, 0, 1, 2, 3, int(c.Int(4))) }
 
-const capChown, capMknod = 0, 27
-
 func fchownat(c *servers.Call, d, i, u, g, flags int) (int64, error) {
 	if !c.Recorded() {
 		return continueInKernel(c, i)
@@ -59,7 +53,7 @@ func fchownat(c *servers.Call, d, i, u, g, flags int) (int64, error) {
 	if v := c.Uint(g); v != ^uint32(0) {
 		ngid = v
 	}
-	if err := requireCap(c, capChown); err != nil {
+	if err := requireCap(c, unix.CAP_CHOWN); err != nil {
 		return 0, err
 	}
 	if err := c.Valid(); err != nil {
@@ -88,23 +82,15 @@ func fchownat(c *servers.Call, d, i, u, g, flags int) (int64, error) {
 	return 0, nil
 }
 
-// requireCap answers EPERM unless the caller has capability bit in its
+// requireCap answers EPERM unless the caller has capability cap in its
 // effective set. (chown(2) also lets an owner give a file a group it is in;
 // only guest root exists in an instance with recorded owners.)
-func requireCap(c *servers.Call, bit uint) error {
-	status, err := c.Status()
+func requireCap(c *servers.Call, cap int) error {
+	st, err := c.Status()
 	if err != nil {
 		return err
 	}
-	i := strings.Index(status, "\nCapEff:\t")
-	if i < 0 || len(status) < i+9+16 {
-		return fmt.Errorf("no CapEff in the status of %d: %w", c.Tid(), unix.EIO)
-	}
-	v, err := strconv.ParseUint(status[i+9:i+9+16], 16, 64)
-	if err != nil {
-		return fmt.Errorf("CapEff of %d: %w", c.Tid(), unix.EIO)
-	}
-	if v&(1<<bit) == 0 {
+	if !st.Has(cap) {
 		return unix.EPERM
 	}
 	return nil
@@ -121,7 +107,7 @@ func mknodat(c *servers.Call, d, i int, mode uint32, dev int64) (int64, error) {
 	if !c.Recorded() || (typ != unix.S_IFCHR && typ != unix.S_IFBLK) {
 		return continueInKernel(c, i)
 	}
-	if err := requireCap(c, capMknod); err != nil {
+	if err := requireCap(c, unix.CAP_MKNOD); err != nil {
 		return 0, err
 	}
 	abs, err := c.At(d, i)

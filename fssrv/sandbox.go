@@ -9,7 +9,8 @@ import (
 // Sandbox is the host syscalls fssrv makes on top of servers.ServerCalls.
 // Path calls are answered CONTINUE and run in the guest, so fssrv itself
 // only touches the recorded owners and device nodes (own.go, stat.go). It
-// never mounts, execs or forks: a guest's mount is refused in a handler.
+// never mounts, execs or forks: a guest's mount is continued, and the kernel
+// makes it in the guest's context (mount.go).
 func Sandbox() []seccomp.Allowed {
 	// stat and statx of the file a guest named, through its fd; then
 	// recorded owners and devices: the xattrs, the mode of a device

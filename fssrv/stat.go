@@ -5,10 +5,9 @@ package fssrv
 // guest's chown and mknod recorded; everywhere else the kernel answers.
 
 import (
-	"lx/fssrv/recorded"
-
 	"golang.org/x/sys/unix"
 
+	"lx/fssrv/recorded"
 	"lx/servers"
 )
 

@@ -76,9 +76,10 @@ func (s *server) Bind(c *servers.Call) (int64, error) {
 	if pol.Mode != netpolicy.All {
 		// The instance's own namespace: its ports are its own. Guests
 		// live in a user namespace nested in the one that owns it
-		// (lxbroker/enter.go), where the kernel would refuse guest root
-		// a port below 1024: netsrv binds it with the rights of that
-		// namespace's owner, for a guest whose capabilities allow it.
+		// (lxbroker/runtime/pid1/enter.go), where the kernel would
+		// refuse guest root a port below 1024: netsrv binds it with the
+		// rights of that namespace's owner, for a guest whose
+		// capabilities allow it.
 		if p == 0 || p >= 1024 {
 			return 0, servers.ErrContinue
 		}

@@ -1,12 +1,13 @@
 package procsrv
 
 import (
-	"encoding/binary"
+	"io"
 
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 
 	"lx/servers"
+	"lx/shared/elfhdr"
 )
 
 // Execve implements Linux syscall execve(2).
@@ -15,15 +16,10 @@ func Execve(c *servers.Call) (int64, error) { return execveat(c, -1, 0, 0) }
 // Execveat implements Linux syscall execveat(2).
 func Execveat(c *servers.Call) (int64, error) { return execveat(c, 0, 1, int(c.Int(4))) }
 
-const (
-	elfClass64 = 2
-	emX86_64   = 62
-)
-
 // execveat checks the target the way the kernel will, so that the guest
 // gets Linux's errno from procsrv, then lets the kernel load it. It serves
 // instances that trap execs; the others run them natively
-// (lxbroker/binfmt.go).
+// (lxbroker/runtime/pid1/binfmt.go).
 func execveat(c *servers.Call, d, i, flags int) (int64, error) {
 	if flags&^(unix.AT_EMPTY_PATH|unix.AT_SYMLINK_NOFOLLOW) != 0 {
 		return 0, unix.EINVAL
@@ -71,22 +67,34 @@ func checkExec(c *servers.Call, fd int, abs string) error {
 		return nil // execute-only: the kernel may still load it
 	}
 	defer unix.Close(rfd)
-	var h [64]byte
-	n, _ := unix.Pread(rfd, h[:], 0)
-	switch {
-	case n >= 2 && h[0] == '#' && h[1] == '!':
+	var magic [2]byte
+	if n, _ := unix.Pread(rfd, magic[:], 0); n == 2 && string(magic[:]) == "#!" {
 		return nil // the kernel runs the interpreter, nested ones too
-	case n >= 20 && string(h[:4]) == "\x7fELF":
-		if h[4] != elfClass64 {
-			c.Log().Info("32-bit binaries are not supported", zap.String("path", abs))
-			return unix.ENOEXEC
-		}
+	}
+	h, err := elfhdr.Read(fdReader(rfd))
+	switch {
+	case err != nil:
+		return unix.ENOEXEC // not ELF, truncated or unreadable
+	case !h.Is64():
+		c.Log().Info("32-bit binaries are not supported", zap.String("path", abs))
+		return unix.ENOEXEC
+	case !h.IsX8664():
 		// Linux's ELF loader checks the machine, not the data encoding.
-		if binary.LittleEndian.Uint16(h[18:]) != emX86_64 {
-			return unix.ENOEXEC
-		}
-		return nil
-	default:
 		return unix.ENOEXEC
 	}
+	return nil
+}
+
+// fdReader reads a file by its fd, for elfhdr.
+type fdReader int
+
+func (fd fdReader) ReadAt(p []byte, off int64) (int, error) {
+	n, err := unix.Pread(int(fd), p, off)
+	if n < 0 {
+		n = 0
+	}
+	if err == nil && n < len(p) {
+		err = io.EOF
+	}
+	return n, err
 }

@@ -8,8 +8,8 @@
 //
 //   - fork, vfork, clone (processes; threads run natively): namespace flags
 //     are EPERM, but for init's one clone of the holder of the guests' user
-//     and mount namespaces (lxbroker/enter.go); past launch.Config.MaxProcs processes in
-//     the instance, EAGAIN (table.go). In an instance the kernel bounds (a
+//     and mount namespaces (lxbroker/runtime/pid1/enter.go); past
+//     launch.Config.MaxProcs processes in the instance, EAGAIN (table.go). In an instance the kernel bounds (a
 //     pids cgroup, or RLIMIT_NPROC of the guests' user namespace: see
 //     lxbroker's forksBound), only clones with namespace flags come here:
 //     the filter lets the rest run natively (routes.NativeForks), and the
@@ -17,11 +17,11 @@
 //   - execve, execveat (exec.go): the target is opened in the instance's
 //     root and checked as the kernel will (EACCES, ENOEXEC for non-ELF,
 //     truncated or foreign-machine files, a clear log line for a 32-bit
-//     one); `#!` nesting, E2BIG and the rest are the kernel's. Only in an
+//     one: shared/elfhdr); `#!` nesting, E2BIG and the rest are the kernel's. Only in an
 //     instance that traps execs (--trap-paths, or a kernel without
 //     binfmt_misc in user namespaces): elsewhere the filter lets them run
 //     natively and the instance's binfmt_misc refuses 32-bit programs
-//     (routes.NativeExecs, lxbroker/binfmt.go).
+//     (routes.NativeExecs, lxbroker/runtime/pid1/binfmt.go).
 //   - setuid family, setgroups (cred.go): ids must be mapped in the
 //     instance (EINVAL otherwise); the kernel then applies its rules.
 //   - setrlimit, prlimit64 (limits.go): resource and value checks.
@@ -31,13 +31,12 @@
 // instance's /proc (Snapshot, used by lx ps), never kept in memory where a
 // restart would lose them.
 //
-// Owns: counters of forks and execs and the process count estimate (lost
-// on restart, rebuilt from /proc). Waits on: nobody.
+// Runs in: the procsrv process of each instance. Owns: the estimate of the
+// instance's process count (table.go; lost on restart, counted again from
+// /proc). Waits on: nobody.
 package procsrv
 
 import (
-	"strconv"
-
 	"golang.org/x/sys/unix"
 
 	"lx/servers"
@@ -48,6 +47,7 @@ import (
 // Table is procsrv's handler table, counting forks against
 // cfg.MaxProcs. Its keys must be exactly the Proc routes.
 func Table(cfg *launch.Config) servers.Table {
+	procs = procCount{max: defaultMaxProcs}
 	if cfg.MaxProcs > 0 {
 		procs.max = cfg.MaxProcs
 	}
@@ -84,12 +84,6 @@ const namespaceFlags = routes.NamespaceFlags
 // the kernel locks. Only init makes them, once.
 const holderFlags = unix.CLONE_NEWUSER | unix.CLONE_NEWNS
 
-// fromInit reports whether the caller is a thread of the instance's init.
-func fromInit(c *servers.Call) bool {
-	var st unix.Stat_t
-	return c.InitPid() > 0 && unix.Stat("/proc/"+strconv.Itoa(c.InitPid())+"/task/"+strconv.Itoa(c.Tid()), &st) == nil
-}
-
 // Fork implements Linux syscall fork(2).
 func Fork(c *servers.Call) (int64, error) {
 	if err := procs.admit(c); err != nil {
@@ -104,9 +98,9 @@ func Vfork(c *servers.Call) (int64, error) { return Fork(c) }
 // Clone implements Linux syscall clone(2) for new processes; threads
 // (CLONE_THREAD) never reach procsrv, the filter runs them natively.
 func Clone(c *servers.Call) (int64, error) {
-	if c.Args[0]&namespaceFlags == holderFlags && fromInit(c) {
+	if c.Args[0]&namespaceFlags == holderFlags && c.FromInit() {
 		// init starting the holder of the guests' namespaces
-		// (lxbroker/enter.go); guests cannot reach init.
+		// (lxbroker/runtime/pid1/enter.go); guests cannot reach init.
 		return Fork(c)
 	}
 	if c.Args[0]&namespaceFlags != 0 {
@@ -127,33 +121,23 @@ func Unshare(c *servers.Call) (int64, error) {
 // Setns implements Linux syscall setns(2). A guest has no other namespaces
 // to join. The one process that may is lx-enter, init's child joining the
 // guests' user and mount namespaces before it executes a launched command
-// (lxbroker/enter.go): it is the only process of the instance besides init
-// still in the instance's own user namespace (to join another user
-// namespace) or in init's mount namespace (to join another mount
+// (lxbroker/runtime/pid1/enter.go): it is the only process of the instance
+// besides init still in the instance's own user namespace (to join another
+// user namespace) or in init's mount namespace (to join another mount
 // namespace); guests are in neither, and the kernel lets no process join
 // a namespace it has no privilege over.
 func Setns(c *servers.Call) (int64, error) {
 	switch c.Int(1) {
 	case unix.CLONE_NEWUSER:
-		if inInitNS(c, "user") && !fromInit(c) {
+		if c.InInitNS(c.Tid(), "user") && !c.FromInit() {
 			return 0, servers.ErrContinue
 		}
 	case unix.CLONE_NEWNS:
-		if inInitNS(c, "mnt") && !fromInit(c) {
+		if c.InInitNS(c.Tid(), "mnt") && !c.FromInit() {
 			return 0, servers.ErrContinue
 		}
 	}
 	return 0, unix.EPERM
-}
-
-// inInitNS reports whether the caller is in init's namespace of kind ns
-// (a name under /proc/PID/ns).
-func inInitNS(c *servers.Call, ns string) bool {
-	var mine, inits unix.Stat_t
-	return c.InitPid() > 0 &&
-		unix.Stat("/proc/"+strconv.Itoa(c.Tid())+"/ns/"+ns, &mine) == nil &&
-		unix.Stat("/proc/"+strconv.Itoa(c.InitPid())+"/ns/"+ns, &inits) == nil &&
-		mine.Dev == inits.Dev && mine.Ino == inits.Ino
 }
 
 // Personality implements Linux syscall personality(2): Linux personalities

@@ -20,7 +20,10 @@ type procCount struct {
 	valid          bool
 }
 
-var procs = procCount{max: 4096}
+// defaultMaxProcs bounds an instance whose config sets no MaxProcs.
+const defaultMaxProcs = 4096
+
+var procs = procCount{max: defaultMaxProcs}
 
 func (k *procCount) admit(c *servers.Call) error {
 	if k.valid && k.counted+k.since < k.max {

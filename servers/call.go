@@ -12,7 +12,7 @@ import (
 
 	"lx/shared/abi"
 	"lx/shared/idmap"
-	"lx/shared/seccomp"
+	"lx/shared/procfs"
 	"lx/shared/wire"
 )
 
@@ -37,14 +37,13 @@ type Call struct {
 }
 
 // Tid is the host thread id of the caller.
-func (c *Call) Tid() int { return int(c.Pid) }
+func (c *Call) Tid() int { return int(c.Call.Tid) }
 
 // Typed argument accessors, named after the C types of the man pages.
 
 func (c *Call) Int(i int) int32      { return int32(c.Args[i]) }
 func (c *Call) Uint(i int) uint32    { return uint32(c.Args[i]) }
 func (c *Call) Long(i int) int64     { return int64(c.Args[i]) }
-func (c *Call) SizeT(i int) uint64   { return c.Args[i] }
 func (c *Call) Pointer(i int) uint64 { return c.Args[i] }
 func (c *Call) ModeT(i int) uint32   { return uint32(c.Args[i]) }
 func (c *Call) Fd(i int) int32       { return int32(c.Args[i]) }
@@ -64,8 +63,9 @@ func (c *Call) InitPid() int { return c.s.cfg.InitPid }
 
 // GuestRoot is the O_PATH fd of the root of the guests' mount namespace:
 // the instance root as the guests see it, with the mounts they made
-// (lxbroker/enter.go). It is the holder's root, reached through the
-// instance's /proc (Proc), and Root itself until the holder runs.
+// (lxbroker/runtime/pid1/enter.go). It is the holder's root, reached
+// through the instance's /proc (Proc), and Root itself until the holder
+// runs.
 func (c *Call) GuestRoot() int {
 	if c.s.guestRoot > 0 {
 		return c.s.guestRoot
@@ -101,27 +101,28 @@ func (c *Call) Log() *zap.Logger { return c.s.cfg.Log }
 // Valid checks that the call is still pending, so that what was read from
 // guest memory was read from the caller (its pid was not reused) and a side
 // effect will not happen on behalf of a task that is gone.
-func (c *Call) Valid() error {
-	if err := seccomp.IDValid(c.s.cfg.Listener, c.ID); err != nil {
-		return fmt.Errorf("notification %d no longer valid: %w", c.ID, unix.EINTR)
-	}
-	return nil
-}
+func (c *Call) Valid() error { return c.s.kern.Valid(c.ID) }
 
 // Read fills buf from guest address addr, or fails with EFAULT.
 func (c *Call) Read(addr uint64, buf []byte) error {
-	n, err := readMem(c.Tid(), addr, buf)
+	scratch := c.s.scratch(len(buf))
+	n, err := c.s.kern.ReadMem(c.Tid(), addr, scratch)
 	if err != nil {
 		return err
 	}
 	if n != len(buf) {
 		return unix.EFAULT
 	}
+	copy(buf, scratch)
 	return nil
 }
 
 // Write copies b to guest address addr, or fails with EFAULT.
-func (c *Call) Write(addr uint64, b []byte) error { return writeMem(c.Tid(), addr, b) }
+func (c *Call) Write(addr uint64, b []byte) error {
+	scratch := c.s.scratch(len(b))
+	copy(scratch, b)
+	return c.s.kern.WriteMem(c.Tid(), addr, scratch)
+}
 
 // WriteStruct copies a plain struct to the guest.
 func WriteStruct[T any](c *Call, addr uint64, v *T) error { return c.Write(addr, bytesOf(v)) }
@@ -135,13 +136,13 @@ func ReadStruct[T any](c *Call, addr uint64, v *T) error { return c.Read(addr, b
 func (c *Call) String(i, max int, tooLong unix.Errno) (string, error) {
 	addr := c.Pointer(i)
 	var out []byte
-	var buf [pageSize]byte
+	buf := c.s.scratch(pageSize)
 	for len(out) < max {
 		n := pageSize - int(addr%pageSize)
 		if n > max-len(out) {
 			n = max - len(out)
 		}
-		got, err := readMem(c.Tid(), addr, buf[:n])
+		got, err := c.s.kern.ReadMem(c.Tid(), addr, buf[:n])
 		if err != nil {
 			return "", err
 		}
@@ -194,7 +195,7 @@ func (c *Call) InstallFD(fd int, cloexec bool) (int64, error) {
 		return 0, fmt.Errorf("addfd: %w", err)
 	}
 	c.s.cfg.Control.Effect(c.s.cfg.Ring.Tail(), st.Dev, st.Ino)
-	n, err := seccomp.AddFD(c.s.cfg.Listener, &a)
+	n, err := c.s.kern.AddFD(a)
 	if err != nil {
 		if err == unix.ENOENT {
 			return 0, fmt.Errorf("addfd: caller gone: %w", unix.EINTR)
@@ -208,7 +209,7 @@ func (c *Call) InstallFD(fd int, cloexec bool) (int64, error) {
 // installed finds, among the fds of the calling task, the one open on the
 // file dev/ino: the fd an interrupted InstallFD gave it.
 func (c *Call) installed(dev, ino uint64) (int, bool) {
-	dir := fmt.Sprintf("/proc/%d/fd", c.Pid)
+	dir := c.procPath("fd")
 	d, err := os.Open(dir)
 	if err != nil {
 		return 0, false
@@ -223,6 +224,60 @@ func (c *Call) installed(dev, ino uint64) (int, bool) {
 		}
 	}
 	return 0, false
+}
+
+// procPath is the name of the caller's entry sub in the host's /proc
+// (Kernel.Proc): /proc/TID/sub.
+func (c *Call) procPath(sub string) string {
+	return c.s.proc + "/" + strconv.Itoa(c.Tid()) + "/" + sub
+}
+
+// Status reads the caller's /proc/TID/status (bounded: ids, groups,
+// umask, capabilities).
+func (c *Call) Status() (procfs.Status, error) {
+	return procfs.ReadStatus(unix.AT_FDCWD, c.procPath("status"))
+}
+
+// HasCap reports whether the caller has capability cap in its effective
+// set, in the instance's user namespace; false when its status cannot be
+// read.
+func (c *Call) HasCap(cap int) bool {
+	st, err := c.Status()
+	return err == nil && st.Has(cap)
+}
+
+// FromInit reports whether the caller is a thread of the instance's init.
+func (c *Call) FromInit() bool {
+	if c.InitPid() <= 0 {
+		return false
+	}
+	var st unix.Stat_t
+	return unix.Stat(c.s.proc+"/"+strconv.Itoa(c.InitPid())+"/task/"+strconv.Itoa(c.Tid()), &st) == nil
+}
+
+// InInitNS reports whether the task of host id tid is in init's namespace
+// of kind ns (a name under /proc/PID/ns).
+func (c *Call) InInitNS(tid int, ns string) bool {
+	var mine, inits unix.Stat_t
+	return c.InitPid() > 0 &&
+		unix.Stat(c.s.proc+"/"+strconv.Itoa(tid)+"/ns/"+ns, &mine) == nil &&
+		unix.Stat(c.s.proc+"/"+strconv.Itoa(c.InitPid())+"/ns/"+ns, &inits) == nil &&
+		mine.Dev == inits.Dev && mine.Ino == inits.Ino
+}
+
+// GuestFd duplicates the caller's fd at argument i into the server (the
+// same open file: what the server does to it is done to the guest's file).
+// The caller closes it. EBADF for a negative or closed fd; EINTR when the
+// call is no longer pending.
+func (c *Call) GuestFd(i int) (int, error) {
+	if c.Fd(i) < 0 {
+		return -1, unix.EBADF
+	}
+	fd, err := c.s.kern.GuestFd(c.Tid(), c.ID, int(c.Fd(i)))
+	if err != nil && err != unix.EBADF {
+		return -1, fmt.Errorf("fd %d of %d: %w", c.Fd(i), c.Tid(), err)
+	}
+	return fd, err
 }
 
 // text renders the call strace-style for a trace line.

@@ -36,7 +36,7 @@ func (c *Call) Abs(dirfd int32, p string) (string, error) {
 	if p[0] == '/' {
 		// A guest that chrooted names paths from its own root, which
 		// /proc prints relative to the instance's mount namespace.
-		root, err := Readlink("/proc/" + strconv.Itoa(c.Tid()) + "/root")
+		root, err := Readlink(c.procPath("root"))
 		if err != nil || root == "/" {
 			return p, err
 		}
@@ -45,12 +45,12 @@ func (c *Call) Abs(dirfd int32, p string) (string, error) {
 	var link string
 	var err error
 	if dirfd == unix.AT_FDCWD {
-		link, err = Readlink("/proc/" + strconv.Itoa(c.Tid()) + "/cwd")
+		link, err = Readlink(c.procPath("cwd"))
 	} else {
 		if dirfd < 0 {
 			return "", unix.EBADF
 		}
-		link, err = Readlink("/proc/" + strconv.Itoa(c.Tid()) + "/fd/" + strconv.Itoa(int(dirfd)))
+		link, err = Readlink(c.procPath("fd/" + strconv.Itoa(int(dirfd))))
 		if err == unix.ENOENT {
 			return "", unix.EBADF
 		}
@@ -157,67 +157,33 @@ func (c *Call) Parent(abs string) (dirfd int, base string, err error) {
 // for the calls that have no fd or AT_EMPTY_PATH form.
 func FdPath(fd int) string { return "/proc/self/fd/" + strconv.Itoa(fd) }
 
-// Status reads the caller's /proc/TID/status (its first 4 KiB: ids,
-// groups, umask, capabilities).
-func (c *Call) Status() (string, error) {
-	return readFileSmall("/proc/" + strconv.Itoa(c.Tid()) + "/status")
-}
-
 // FsIDs reads the caller's file system uid and gid from /proc: host ids.
 func (c *Call) FsIDs() (uid, gid uint32, err error) {
-	b, err := c.Status()
+	st, err := c.Status()
 	if err != nil {
 		return 0, 0, err
 	}
-	fs := func(key string) (uint32, error) {
-		i := strings.Index(b, "\n"+key+":\t")
-		if i < 0 {
-			return 0, fmt.Errorf("%s of %d: not in its status", key, c.Tid())
-		}
-		line, _, _ := strings.Cut(b[i+len(key)+3:], "\n")
-		f := strings.Fields(line)
-		if len(f) != 4 {
-			return 0, fmt.Errorf("%s of %d: %q", key, c.Tid(), line)
-		}
-		v, err := strconv.ParseUint(f[3], 10, 32)
-		return uint32(v), err
+	uids, gids := st.IDs("Uid"), st.IDs("Gid")
+	if uids == nil || gids == nil {
+		return 0, 0, fmt.Errorf("ids of %d: Uid %q, Gid %q in its status", c.Tid(), st["Uid"], st["Gid"])
 	}
-	if uid, err = fs("Uid"); err != nil {
-		return 0, 0, err
-	}
-	gid, err = fs("Gid")
-	return uid, gid, err
+	return uids[3], gids[3], nil
 }
 
 // Umask reads the caller's umask from /proc.
 func (c *Call) Umask() (uint32, error) {
-	b, err := c.Status()
+	st, err := c.Status()
 	if err != nil {
 		return 0, err
 	}
-	i := strings.Index(b, "\nUmask:\t")
-	if i < 0 {
-		return 0o022, nil
-	}
-	v, err := strconv.ParseUint(strings.TrimSpace(b[i+8:i+8+4]), 8, 32)
+	um, ok, err := st.Umask()
 	if err != nil {
 		return 0, fmt.Errorf("umask of %d: %w", c.Tid(), err)
 	}
-	return uint32(v), nil
-}
-
-func readFileSmall(name string) (string, error) {
-	fd, err := unix.Open(name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return "", err
+	if !ok {
+		return 0o022, nil
 	}
-	defer unix.Close(fd)
-	var buf [4096]byte
-	n, err := unix.Read(fd, buf[:])
-	if err != nil {
-		return "", err
-	}
-	return string(buf[:n]), nil
+	return um, nil
 }
 
 // Readlink reads a symlink of the server's own view (a /proc link).

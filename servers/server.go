@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"runtime"
-	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -41,6 +40,9 @@ type Config struct {
 	// xattrs (an unprivileged distro).
 	Profile routes.Profile
 	Log     *zap.Logger
+	// Kernel is what calls ask of the kernel about their callers; nil is
+	// the live one, on Listener. Tests give servertest's fake.
+	Kernel Kernel
 }
 
 // Server runs one server's loop.
@@ -48,6 +50,10 @@ type Server struct {
 	cfg Config
 	dec *wire.Decoder
 	enc *wire.Encoder
+
+	kern Kernel
+	proc string // Kernel.Proc
+	buf  []byte // guest memory passes through it (Kernel)
 
 	guestRoot int // O_PATH fd of the guests' root (GuestRoot); 0 until found
 }
@@ -57,7 +63,21 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Table == nil || cfg.Ring == nil || cfg.Control == nil || cfg.Log == nil {
 		return nil, fmt.Errorf("server %s: incomplete config", cfg.Name)
 	}
-	return &Server{cfg: cfg, dec: wire.NewDecoder(), enc: wire.NewEncoder()}, nil
+	s := &Server{cfg: cfg, dec: wire.NewDecoder(), enc: wire.NewEncoder(), kern: cfg.Kernel, buf: make([]byte, pageSize)}
+	if s.kern == nil {
+		s.kern = live{cfg.Listener}
+	}
+	s.proc = s.kern.Proc()
+	return s, nil
+}
+
+// scratch is the server's buffer for n bytes of guest memory, grown to
+// the largest read so far. Handlers run one at a time on the loop.
+func (s *Server) scratch(n int) []byte {
+	if n > len(s.buf) {
+		s.buf = make([]byte, n)
+	}
+	return s.buf[:n]
 }
 
 // Serve consumes the ring until stop is closed. A frame taken but not
@@ -104,7 +124,7 @@ func (s *Server) Serve(stop <-chan struct{}) error {
 			// the next one.
 			s.cfg.Control.AddError()
 			s.cfg.Log.Error("the call killed every incarnation that served it: answered EIO, not replayed",
-				zap.String("call", c.text()), zap.Int32("pid", c.Pid), zap.Uint64s("args", c.Args[:]), zap.Uint64("incarnations", n-1))
+				zap.String("call", c.text()), zap.Int32("tid", c.Call.Tid), zap.Uint64s("args", c.Args[:]), zap.Uint64("incarnations", n-1))
 			s.reply(&c, 0, unix.EIO)
 		} else {
 			s.serve(&c)
@@ -145,21 +165,21 @@ func (s *Server) interrupted(c *Call) {
 	c.decoded = [6]string{}
 	if val, ok := s.cfg.Control.AnswerAt(s.cfg.Ring.Tail()); ok {
 		s.cfg.Log.Info("the previous incarnation died before it answered a finished call: sending its answer",
-			zap.String("call", c.text()), zap.Int32("pid", c.Pid), zap.Int64("val", val))
+			zap.String("call", c.text()), zap.Int32("tid", c.Call.Tid), zap.Int64("val", val))
 		s.reply(c, val, nil)
 	} else if dev, ino := s.cfg.Control.EffectFile(); ino != 0 {
 		if fd, ok := c.installed(dev, ino); ok {
 			s.cfg.Log.Info("the previous incarnation died after it installed an fd: sending its number",
-				zap.String("call", c.text()), zap.Int32("pid", c.Pid), zap.Int("fd", fd))
+				zap.String("call", c.text()), zap.Int32("tid", c.Call.Tid), zap.Int("fd", fd))
 			s.reply(c, int64(fd), nil)
 		} else {
 			s.cfg.Log.Info("the previous incarnation died before it installed an fd: serving the call again",
-				zap.String("call", c.text()), zap.Int32("pid", c.Pid))
+				zap.String("call", c.text()), zap.Int32("tid", c.Call.Tid))
 			s.serve(c)
 		}
 	} else {
 		s.cfg.Log.Warn("the previous incarnation died during this call's side effects: answered EIO, not replayed",
-			zap.String("call", c.text()), zap.Int32("pid", c.Pid))
+			zap.String("call", c.text()), zap.Int32("tid", c.Call.Tid))
 		s.reply(c, 0, unix.EIO)
 	}
 	s.cfg.Ring.Commit()
@@ -169,6 +189,14 @@ func (s *Server) reject(frame []byte, err error) {
 	s.cfg.Ring.Drop()
 	s.cfg.Control.AddError()
 	s.cfg.Log.Warn("dropped frame", zap.Error(err), zap.Binary("frame", frame))
+}
+
+// Handle serves one call as the loop serves the frame at the ring's tail:
+// the handler runs and the answer is sent through the Kernel. It is how
+// servertest drives a server.
+func (s *Server) Handle(w *wire.Call) {
+	c := Call{Call: *w, s: s}
+	s.serve(&c)
 }
 
 func (s *Server) serve(c *Call) {
@@ -191,7 +219,7 @@ func (s *Server) call(h Handler, c *Call) (val int64, err error) {
 		if p := recover(); p != nil {
 			s.cfg.Control.AddError()
 			s.cfg.Log.Error("handler panicked", zap.String("call", c.text()), zap.Any("panic", p),
-				zap.Int32("pid", c.Pid), zap.Uint64s("args", c.Args[:]), zap.Stack("stack"))
+				zap.Int32("tid", c.Call.Tid), zap.Uint64s("args", c.Args[:]), zap.Stack("stack"))
 			val, err = 0, fmt.Errorf("handler panic: %v: %w", p, unix.EIO)
 		}
 	}()
@@ -200,11 +228,16 @@ func (s *Server) call(h Handler, c *Call) (val int64, err error) {
 
 // Errno is the errno err carries, EIO for an error that carries none.
 func Errno(err error) unix.Errno {
+	e, _ := errnoOf(err)
+	return e
+}
+
+func errnoOf(err error) (unix.Errno, bool) {
 	var e unix.Errno
 	if errors.As(err, &e) && e != 0 {
-		return e
+		return e, true
 	}
-	return unix.EIO
+	return unix.EIO, false
 }
 
 func (s *Server) reply(c *Call, val int64, err error) {
@@ -215,13 +248,13 @@ func (s *Server) reply(c *Call, val int64, err error) {
 	case errors.Is(err, ErrContinue):
 		resp.Flags = unix.SECCOMP_USER_NOTIF_FLAG_CONTINUE
 	default:
-		e := Errno(err)
-		if e == unix.EIO && !strings.Contains(err.Error(), "input/output error") {
+		e, ok := errnoOf(err)
+		if !ok {
 			s.cfg.Log.Error("call failed without an errno", zap.String("call", c.text()), zap.Error(err))
 		}
 		resp.Error = -int32(e)
 	}
-	if serr := seccomp.Send(s.cfg.Listener, &resp); serr != nil && serr != unix.ENOENT {
+	if serr := s.kern.Send(resp); serr != nil && serr != unix.ENOENT {
 		s.cfg.Control.AddError()
 		s.cfg.Log.Warn("send reply", zap.Error(serr), zap.String("call", c.text()))
 	}
@@ -231,7 +264,7 @@ func (s *Server) reply(c *Call, val int64, err error) {
 }
 
 func (s *Server) trace(c *Call, val int64, err error, resp abi.SeccompNotifResp) {
-	t := wire.Trace{Pid: c.Pid, Nr: c.Nr, Text: c.text(), Ret: val, Errno: -resp.Error,
+	t := wire.Trace{Pid: c.Call.Tid, Nr: c.Nr, Text: c.text(), Ret: val, Errno: -resp.Error,
 		Continue: resp.Flags != 0, NS: time.Now().UnixNano() - c.RecvNS}
 	if b, err := s.enc.Trace(&t); err == nil {
 		s.cfg.Trace.Push(b) // lossy: a full trace ring drops the event

@@ -39,9 +39,9 @@ func TestServerSurvivesBadInput(t *testing.T) {
 	}
 	push([]byte{0xff, 0x00, 0x13})
 	push([]byte{wire.Version, byte(wire.KindCall), 0xc1})
-	b, _ := enc.Call(&wire.Call{ID: 1, Pid: 1, Nr: 1})
+	b, _ := enc.Call(&wire.Call{ID: 1, Tid: 1, Nr: 1})
 	push(b)
-	b, _ = enc.Call(&wire.Call{ID: 2, Pid: 1, Nr: 2})
+	b, _ = enc.Call(&wire.Call{ID: 2, Tid: 1, Nr: 2})
 	push(b)
 	select {
 	case nr := <-served:
@@ -80,7 +80,7 @@ func TestInterruptedCallNotReplayed(t *testing.T) {
 	enc := wire.NewEncoder()
 	serveOnce := func() { serveUntilTaken(t, table, cons, ctl)() }
 	push := func(id uint64) {
-		b, _ := enc.Call(&wire.Call{ID: id, Pid: int32(os.Getpid()), Nr: 2})
+		b, _ := enc.Call(&wire.Call{ID: id, Tid: int32(os.Getpid()), Nr: 2})
 		prod.Push(append([]byte(nil), b...))
 	}
 	push(7)
@@ -128,14 +128,14 @@ func TestPoisonCallNotReplayedForever(t *testing.T) {
 	ran := 0
 	table := Table{2: func(c *Call) (int64, error) { ran++; return 0, nil }}
 	enc := wire.NewEncoder()
-	b, _ := enc.Call(&wire.Call{ID: 1, Pid: int32(os.Getpid()), Nr: 2})
+	b, _ := enc.Call(&wire.Call{ID: 1, Tid: int32(os.Getpid()), Nr: 2})
 	prod.Push(append([]byte(nil), b...))
 	for i := 0; i < MaxBegins; i++ {
 		ctl.Begin(cons.Tail()) // an incarnation began it and died
 	}
 	serveUntilTaken(t, table, cons, ctl)()
 	// One died during it: the next one serves it.
-	b, _ = enc.Call(&wire.Call{ID: 2, Pid: int32(os.Getpid()), Nr: 2})
+	b, _ = enc.Call(&wire.Call{ID: 2, Tid: int32(os.Getpid()), Nr: 2})
 	ctl.Begin(cons.Tail())
 	prod.Push(append([]byte(nil), b...))
 	serveUntilTaken(t, table, cons, ctl)()

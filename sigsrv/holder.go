@@ -8,6 +8,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"lx/servers"
+	"lx/shared/procfs"
 )
 
 // killAll is kill(-1, sig) with the holder left out. Linux sends sig to
@@ -20,7 +21,7 @@ import (
 // within the caller's session. The receiver sees a signal from pid 0 (the
 // sender is outside the instance's pid namespace), uid 0.
 func killAll(c *servers.Call, sig int32) (int64, error) {
-	me, err := readStatus("/proc/" + strconv.Itoa(c.Tid()) + "/status")
+	me, err := c.Status()
 	if err != nil {
 		return 0, unix.ESRCH
 	}
@@ -40,7 +41,7 @@ func killAll(c *servers.Call, sig int32) (int64, error) {
 	if err != nil {
 		return 0, unix.ESRCH
 	}
-	canKill := capKill(me["CapEff"])
+	canKill := me.Has(unix.CAP_KILL)
 	count := 0
 	for _, name := range procs {
 		pid, err := strconv.Atoi(name)
@@ -55,7 +56,7 @@ func killAll(c *servers.Call, sig int32) (int64, error) {
 		if err != nil {
 			continue
 		}
-		it, err := readStatusAt(dir)
+		it, err := procfs.ReadStatus(dir, "status")
 		if err == nil && (canKill || sameUser(me["Uid"], it["Uid"]) ||
 			(sig == int32(unix.SIGCONT) && mySid != "" && mySid == sessionAt(dir))) {
 			unix.PidfdSendSignal(dir, unix.Signal(sig), nil, 0)
@@ -78,16 +79,11 @@ func pidfdNamesHolder(c *servers.Call) (bool, error) {
 	if h <= 0 {
 		return false, nil
 	}
-	pidfd, err := unix.PidfdOpen(c.Tid(), unix.PIDFD_THREAD)
+	fd, err := c.GuestFd(0)
 	if err != nil {
-		return false, unix.ESRCH
-	}
-	defer unix.Close(pidfd)
-	if err := c.Valid(); err != nil {
-		return false, err
-	}
-	fd, err := unix.PidfdGetfd(pidfd, int(c.Fd(0)), 0)
-	if err != nil {
+		if e := servers.Errno(err); e == unix.ESRCH || e == unix.EINTR {
+			return false, err // the caller is gone
+		}
 		return false, unix.EBADF
 	}
 	defer unix.Close(fd)
@@ -95,7 +91,7 @@ func pidfdNamesHolder(c *servers.Call) (bool, error) {
 	if unix.Fstat(fd, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR {
 		return unix.Fstatat(c.Proc(), strconv.Itoa(h), &hst, 0) == nil && st.Dev == hst.Dev && st.Ino == hst.Ino, nil
 	}
-	info, err := readStatus("/proc/self/fdinfo/" + strconv.Itoa(fd))
+	info, err := procfs.ReadStatus(unix.AT_FDCWD, "/proc/self/fdinfo/"+strconv.Itoa(fd))
 	if err != nil {
 		return false, nil
 	}
@@ -104,39 +100,8 @@ func pidfdNamesHolder(c *servers.Call) (bool, error) {
 		return false, nil
 	}
 	// the holder's pid, in the instance's pid namespace
-	var a, b unix.Stat_t
-	return unix.Stat("/proc/"+ns[0]+"/ns/pid", &a) == nil && unix.Stat("/proc/"+strconv.Itoa(c.InitPid())+"/ns/pid", &b) == nil && a.Ino == b.Ino, nil
-}
-
-// readStatus reads a /proc status or fdinfo file as key → value.
-func readStatus(p string) (map[string]string, error) {
-	b, err := os.ReadFile(p)
-	if err != nil {
-		return nil, err
-	}
-	return parseStatus(string(b)), nil
-}
-
-func readStatusAt(dir int) (map[string]string, error) {
-	fd, err := unix.Openat(dir, "status", unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return nil, err
-	}
-	f := os.NewFile(uintptr(fd), "status")
-	defer f.Close()
-	b := make([]byte, 4096)
-	n, _ := f.Read(b)
-	return parseStatus(string(b[:n])), nil
-}
-
-func parseStatus(s string) map[string]string {
-	m := map[string]string{}
-	for _, line := range strings.Split(s, "\n") {
-		if k, v, ok := strings.Cut(line, ":"); ok {
-			m[k] = strings.TrimSpace(v)
-		}
-	}
-	return m
+	pid, err := strconv.Atoi(ns[0])
+	return err == nil && c.InInitNS(pid, "pid"), nil
 }
 
 func last(s string) string {
@@ -145,12 +110,6 @@ func last(s string) string {
 		return ""
 	}
 	return f[len(f)-1]
-}
-
-// capKill reports whether the CapEff mask holds CAP_KILL.
-func capKill(eff string) bool {
-	v, err := strconv.ParseUint(eff, 16, 64)
-	return err == nil && v&(1<<unix.CAP_KILL) != 0
 }
 
 // sameUser is kill_ok_by_cred's uid rule on two Uid lines (real,

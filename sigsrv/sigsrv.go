@@ -15,16 +15,17 @@
 // and never raises SIGSYS. Default actions (a SIGSEGV death is 139 for
 // `lx run`), SIGCHLD and SIGPIPE are the kernel's.
 //
-// The holder of the guests' namespaces (lxbroker/enter.go) is, like
-// init, not for guests to signal: a kill, tkill, tgkill, sigqueue or pidfd
+// The holder of the guests' namespaces (lxbroker/runtime/pid1/enter.go)
+// is, like init, not for guests to signal: a kill, tkill, tgkill, sigqueue or pidfd
 // naming it is EPERM, and a guest's kill(-1) is sent here to every other
 // process the caller may signal (holder.go in this package).
 //
 // Signals from the host side do not pass here: `lx run` forwards SIGINT,
 // SIGTERM, SIGHUP and SIGQUIT to the broker, and init sends them to the
-// run's foreground process group (lxbroker/init.go).
+// run's foreground process group (lxbroker/runtime/pid1/init.go).
 //
-// Owns: nothing. Waits on: nobody.
+// Runs in: the sigsrv process of each instance. Owns: nothing. Waits on:
+// nobody.
 package sigsrv
 
 import (
@@ -78,7 +79,8 @@ func Kill(c *servers.Call) (int64, error) {
 	if h := int32(c.HolderPid()); h > 0 && (pid == h || pid == -h) {
 		return 0, unix.EPERM
 	}
-	if pid == -1 && sig != 0 && c.HolderPid() > 0 && !fromInit(c) {
+	// init's kill(-1) at teardown is for every process, the holder too.
+	if pid == -1 && sig != 0 && c.HolderPid() > 0 && !c.FromInit() {
 		return killAll(c, sig)
 	}
 	if pid > 0 {
@@ -87,13 +89,6 @@ func Kill(c *servers.Call) (int64, error) {
 		}
 	}
 	return 0, servers.ErrContinue
-}
-
-// fromInit reports whether the caller is a thread of the instance's init,
-// whose kill(-1) at teardown is for every process, the holder included.
-func fromInit(c *servers.Call) bool {
-	var st unix.Stat_t
-	return c.InitPid() > 0 && unix.Stat("/proc/"+strconv.Itoa(c.InitPid())+"/task/"+strconv.Itoa(c.Tid()), &st) == nil
 }
 
 // holderThread reports whether tid is a thread of the holder.

@@ -2,6 +2,9 @@
 // (fssrv's, for an unprivileged user's distro): lx import writes them,
 // fssrv shows and changes them, lx export restores them. It is a format,
 // not a process's code: fssrv and the client both use it.
+//
+// Runs in: the fssrv process of each instance, and the lx client and the
+// broker (lx import, lx export). Owns: nothing. Waits on: nobody.
 package recorded
 
 import (

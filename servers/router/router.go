@@ -5,7 +5,8 @@
 // instance, the path calls fssrv would only continue while nobody traces
 // it.
 //
-// Owns: the notification it is routing, recorded in its control page so
+// Runs in: the router process of each instance. Owns: the notification it
+// is routing, recorded in its control page so
 // that the next router finishes it (recoverInflight). Waits on: the
 // listener, and a full ring's server.
 package router
@@ -151,7 +152,7 @@ func dispatch(cfg Config, enc *wire.Encoder, n *abi.SeccompNotif) {
 
 // route writes notification n as a frame to ring rg.
 func route(cfg Config, enc *wire.Encoder, rg *ring.Ring, n *abi.SeccompNotif) {
-	c := wire.Call{ID: n.ID, Pid: int32(n.Pid), Nr: n.Data.Nr, Arch: n.Data.Arch, IP: n.Data.IP,
+	c := wire.Call{ID: n.ID, Tid: int32(n.Pid), Nr: n.Data.Nr, Arch: n.Data.Arch, IP: n.Data.IP,
 		Args: n.Data.Args, RecvNS: time.Now().UnixNano()}
 	frame, err := enc.Call(&c)
 	if err != nil {

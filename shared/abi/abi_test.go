@@ -16,7 +16,6 @@ func TestSizes(t *testing.T) {
 		{"seccomp_notif", unsafe.Sizeof(SeccompNotif{}), 80},
 		{"seccomp_notif_resp", unsafe.Sizeof(SeccompNotifResp{}), 24},
 		{"seccomp_notif_addfd", unsafe.Sizeof(SeccompNotifAddfd{}), 24},
-		{"open_how", unsafe.Sizeof(OpenHow{}), 24},
 		{"stat", unsafe.Sizeof(unix.Stat_t{}), 144},
 		{"statx", unsafe.Sizeof(unix.Statx_t{}), 256},
 		{"statfs", unsafe.Sizeof(unix.Statfs_t{}), 120},

@@ -1,4 +1,8 @@
 // Package abi holds the x86-64 Linux ABI lx speaks: syscall numbers, structs and constants.
+//
+// Runs in: every lx process that speaks seccomp's notification interface
+// or names a syscall: init, the router, the servers, the broker and the lx
+// client. Owns: nothing. Waits on: nobody.
 package abi
 
 import "fmt"

@@ -35,10 +35,3 @@ type SeccompNotifAddfd struct {
 	Newfd      uint32
 	NewfdFlags uint32
 }
-
-// OpenHow is struct open_how, as openat2(2) reads it from the guest.
-type OpenHow struct {
-	Flags   uint64
-	Mode    uint64
-	Resolve uint64
-}

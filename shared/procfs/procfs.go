@@ -5,7 +5,9 @@
 // caller by (its ids, its capabilities). What a guest controls in them
 // (its command name and line) is read bounded, and parsed defensively.
 //
-// Owns: nothing. Waits on: nobody.
+// Runs in: the servers (a caller's status, procsrv's process count,
+// sigsrv's kill(-1)) and the broker (lx ps). Owns: nothing. Waits on:
+// nobody.
 package procfs
 
 import (
@@ -207,6 +209,20 @@ func (s Status) CapEff() uint64 {
 
 // Has reports whether the effective set holds capability cap.
 func (s Status) Has(cap int) bool { return cap >= 0 && cap < 64 && s.CapEff()&(1<<cap) != 0 }
+
+// Umask is the Umask line of a status; ok is false where the kernel
+// prints none.
+func (s Status) Umask() (umask uint32, ok bool, err error) {
+	v, ok := s["Umask"]
+	if !ok {
+		return 0, false, nil
+	}
+	u, err := strconv.ParseUint(v, 8, 32)
+	if err != nil {
+		return 0, false, err
+	}
+	return uint32(u), true, nil
+}
 
 // IDs are the four ids of a Uid: or Gid: line (real, effective, saved,
 // file system), nil for a missing or malformed line.

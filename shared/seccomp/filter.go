@@ -6,7 +6,13 @@
 // calls, calls whose argument rule does not match, and numbers the table does
 // not know, which the router answers with ENOSYS.
 //
-// This package holds no state and waits on nobody.
+// It also holds what the components need of seccomp: the listener's
+// ioctls (notif_unsafe.go) and the allow-list filter each one confines
+// itself with (sandbox.go). One function installs a filter (install.go).
+//
+// Runs in: init of each instance (the instance's filter), the router and
+// every server (the listener, and each one's sandbox). Owns: no state.
+// Waits on: nobody.
 package seccomp
 
 import (

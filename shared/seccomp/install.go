@@ -23,20 +23,32 @@ const installFlags = unix.SECCOMP_FILTER_FLAG_NEW_LISTENER |
 // namespace or has set no_new_privs on the calling thread (TSYNC then sets it
 // on the others). The filter cannot be removed; children inherit it.
 func Install(prog []bpf.RawInstruction) (listener int, err error) {
+	fd, err := load(prog, installFlags)
+	if err != nil {
+		return -1, err
+	}
+	return int(fd), nil
+}
+
+// load installs prog with seccomp(SECCOMP_SET_MODE_FILTER, flags) and
+// returns what the call returned: a listener fd for NEW_LISTENER, else 0.
+// It is the one place lx installs a filter: the instance's (Install) and a
+// component's sandbox (InstallSandbox).
+func load(prog []bpf.RawInstruction, flags uintptr) (uintptr, error) {
 	if len(prog) == 0 || len(prog) > maxInsns {
-		return -1, fmt.Errorf("seccomp program has %d instructions, want 1..%d", len(prog), maxInsns)
+		return 0, fmt.Errorf("seccomp program has %d instructions, want 1..%d", len(prog), maxInsns)
 	}
 	filter := make([]unix.SockFilter, len(prog))
 	for i, ins := range prog {
 		filter[i] = unix.SockFilter{Code: ins.Op, Jt: ins.Jt, Jf: ins.Jf, K: ins.K}
 	}
 	fprog := unix.SockFprog{Len: uint16(len(filter)), Filter: &filter[0]}
-	fd, _, errno := unix.Syscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, installFlags, uintptr(unsafe.Pointer(&fprog)))
+	r, _, errno := unix.Syscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, flags, uintptr(unsafe.Pointer(&fprog)))
 	runtime.KeepAlive(filter)
 	if errno != 0 {
-		return -1, fmt.Errorf("seccomp(SECCOMP_SET_MODE_FILTER): %w", errno)
+		return 0, fmt.Errorf("seccomp(SECCOMP_SET_MODE_FILTER, %#x): %w", flags, errno)
 	}
-	return int(fd), nil
+	return r, nil
 }
 
 // ListenerGone reports whether the listener hung up: every task that used

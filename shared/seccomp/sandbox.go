@@ -3,7 +3,6 @@ package seccomp
 import (
 	"fmt"
 	"runtime"
-	"unsafe"
 
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
@@ -95,23 +94,14 @@ func BuildSandbox(list []Allowed, otherwise uint32) ([]bpf.RawInstruction, error
 // (SECCOMP_FILTER_FLAG_TSYNC, which spreads no_new_privs too). The filter
 // cannot be removed.
 func InstallSandbox(prog []bpf.RawInstruction) error {
-	if len(prog) == 0 || len(prog) > maxInsns {
-		return fmt.Errorf("seccomp program has %d instructions, want 1..%d", len(prog), maxInsns)
-	}
-	filter := make([]unix.SockFilter, len(prog))
-	for i, ins := range prog {
-		filter[i] = unix.SockFilter{Code: ins.Op, Jt: ins.Jt, Jf: ins.Jf, K: ins.K}
-	}
-	fprog := unix.SockFprog{Len: uint16(len(filter)), Filter: &filter[0]}
 	runtime.LockOSThread() // no_new_privs is per thread
 	defer runtime.UnlockOSThread()
 	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
 		return fmt.Errorf("PR_SET_NO_NEW_PRIVS: %w", err)
 	}
-	r, _, errno := unix.Syscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, unix.SECCOMP_FILTER_FLAG_TSYNC, uintptr(unsafe.Pointer(&fprog)))
-	runtime.KeepAlive(filter)
-	if errno != 0 {
-		return fmt.Errorf("seccomp(SECCOMP_SET_MODE_FILTER, TSYNC): %w", errno)
+	r, err := load(prog, unix.SECCOMP_FILTER_FLAG_TSYNC)
+	if err != nil {
+		return err
 	}
 	if r != 0 {
 		return fmt.Errorf("seccomp(SECCOMP_SET_MODE_FILTER, TSYNC): thread %d could not be synchronized", r)

@@ -5,6 +5,10 @@
 // is rejected rather than misread. Decoding validates every field that a
 // receiver will trust: a broken or hostile producer gets its frame dropped
 // and counted, never acted on.
+//
+// Runs in: the router (encodes calls), every server (decodes them, encodes
+// trace events) and the broker (reads trace events for lx trace). Owns:
+// nothing. Waits on: nobody.
 package wire
 
 import (
@@ -34,7 +38,7 @@ var ErrBadFrame = errors.New("bad frame")
 type Call struct {
 	_msgpack struct{}  `msgpack:",as_array"`
 	ID       uint64    // seccomp notification id
-	Pid      int32     // host tid of the calling thread
+	Tid      int32     // host tid of the calling thread
 	Nr       int32     // syscall number
 	Arch     uint32    // AUDIT_ARCH_*
 	IP       uint64    // instruction pointer
@@ -49,8 +53,8 @@ func (c *Call) validate() error {
 	if c.ID == 0 {
 		return fmt.Errorf("%w: call with id 0", ErrBadFrame)
 	}
-	if c.Pid <= 0 {
-		return fmt.Errorf("%w: call with pid %d", ErrBadFrame, c.Pid)
+	if c.Tid <= 0 {
+		return fmt.Errorf("%w: call with tid %d", ErrBadFrame, c.Tid)
 	}
 	if c.Nr < 0 || c.Nr >= MaxNr {
 		return fmt.Errorf("%w: call with syscall number %d", ErrBadFrame, c.Nr)
@@ -173,7 +177,7 @@ const callFields = 7
 func (c *Call) EncodeMsgpack(e *msgpack.Encoder) error {
 	e.EncodeArrayLen(callFields)
 	e.EncodeUint(c.ID)
-	e.EncodeInt(int64(c.Pid))
+	e.EncodeInt(int64(c.Tid))
 	e.EncodeInt(int64(c.Nr))
 	e.EncodeUint(uint64(c.Arch))
 	e.EncodeUint(c.IP)
@@ -196,7 +200,7 @@ func (c *Call) DecodeMsgpack(d *msgpack.Decoder) error {
 	if c.ID, err = d.DecodeUint64(); err != nil {
 		return err
 	}
-	if c.Pid, err = d.DecodeInt32(); err != nil {
+	if c.Tid, err = d.DecodeInt32(); err != nil {
 		return err
 	}
 	if c.Nr, err = d.DecodeInt32(); err != nil {

@@ -11,7 +11,7 @@ import (
 var update = flag.Bool("update", false, "rewrite testdata golden files")
 
 func sampleCall() Call {
-	return Call{ID: 0x1122334455667788, Pid: 4242, Nr: 257, Arch: 0xc000003e, IP: 0x7f0000001000,
+	return Call{ID: 0x1122334455667788, Tid: 4242, Nr: 257, Arch: 0xc000003e, IP: 0x7f0000001000,
 		Args: [6]uint64{0xffffff9c, 0x7ffd0000, 0x80000, 0, 0, 0}, RecvNS: 123456789}
 }
 
@@ -89,7 +89,7 @@ func TestRejects(t *testing.T) {
 		"trailing":      append(append([]byte(nil), b...), 0xc0),
 		"garbage":       {Version, byte(KindCall), 0xc1, 0xff, 0x00},
 		"id 0":          bad(func(c *Call) { c.ID = 0 }),
-		"negative pid":  bad(func(c *Call) { c.Pid = -1 }),
+		"negative tid":  bad(func(c *Call) { c.Tid = -1 }),
 		"nr too big":    bad(func(c *Call) { c.Nr = MaxNr }),
 		"negative nr":   bad(func(c *Call) { c.Nr = -5 }),
 		"map not array": append([]byte{Version, byte(KindCall)}, 0x80),
@@ -121,7 +121,7 @@ func FuzzDecodeCall(f *testing.F) {
 		}
 		// Whatever decodes must be valid and re-encode to a frame that
 		// decodes to the same call.
-		if c.ID == 0 || c.Pid <= 0 || c.Nr < 0 || c.Nr >= MaxNr {
+		if c.ID == 0 || c.Tid <= 0 || c.Nr < 0 || c.Nr >= MaxNr {
 			t.Fatalf("invalid call accepted: %+v", c)
 		}
 		again, err := e.Call(&c)

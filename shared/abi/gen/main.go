@@ -5,6 +5,8 @@
 // Run it through go generate in shared/abi:
 //
 //	go generate ./shared/abi
+//
+// Runs in: go generate only.
 package main
 
 import (

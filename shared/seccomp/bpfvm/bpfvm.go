@@ -2,6 +2,8 @@
 // would, for tests: the filter a route table compiles to, the one an
 // instance installed (dumped with PTRACE_SECCOMP_GET_FILTER), a
 // component's sandbox. No production code imports it.
+//
+// Runs in: tests only.
 package bpfvm
 
 import (
