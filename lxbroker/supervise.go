@@ -1,7 +1,6 @@
 package lxbroker
 
 import (
-	"debug/elf"
 	"errors"
 	"fmt"
 	"os"
@@ -11,6 +10,8 @@ import (
 	"github.com/oklog/run"
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
+
+	"lx/shared/elfhdr"
 )
 
 // supervise is the instance's run.Group: init, the hang watchdog, and one
@@ -280,13 +281,17 @@ func checkBinary(path string) error {
 	if !st.Mode().IsRegular() || unix.Access(path, unix.X_OK) != nil {
 		return fmt.Errorf("binary %s: not an executable file", path)
 	}
-	f, err := elf.Open(path)
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("binary: %w", err)
+	}
+	defer f.Close()
+	h, err := elfhdr.Read(f)
 	if err != nil {
 		return fmt.Errorf("binary %s: not an ELF executable: %v", path, err)
 	}
-	defer f.Close()
-	if f.Class != elf.ELFCLASS64 || f.Machine != elf.EM_X86_64 || (f.Type != elf.ET_EXEC && f.Type != elf.ET_DYN) {
-		return fmt.Errorf("binary %s: not an x86-64 executable (%s %s %s)", path, f.Class, f.Machine, f.Type)
+	if !h.Is64() || !h.IsX8664() || (h.Type != elfhdr.TypeExec && h.Type != elfhdr.TypeDyn) {
+		return fmt.Errorf("binary %s: not an x86-64 executable (class %d, machine %d, type %d)", path, h.Class, h.Machine, h.Type)
 	}
 	return nil
 }

@@ -1,4 +1,4 @@
-// Package netsrv is the instance's socket server (DESIGN §3, §4): socket,
+// Package netsrv is the instance's socket server (DESIGN §6): socket,
 // bind, connect and listen.
 //
 // Where a guest's IP sockets live is the instance's network policy

@@ -3,8 +3,8 @@
 // ELF loader checks before it loads a program. lx runs x86-64 programs
 // only, and tells a 32-bit one apart to say so clearly.
 //
-// Runs in: the procsrv process of each instance (exec checks) and the
-// broker (the binfmt_misc check). Owns: nothing. Waits on: nobody.
+// Runs in: procsrv (its exec check), init (a 32-bit program named to a
+// launch) and the broker (a --binary for restarted components). Owns: nothing. Waits on: nobody.
 package elfhdr
 
 import (

@@ -4,8 +4,10 @@
 // errno. The seccomp filter (shared/seccomp), the router and each server's
 // handler table are derived from it; `lx syscalls` prints it (Format).
 //
-// The table itself is in table.go. This package owns no state beyond it and
-// waits on nobody.
+// The table itself is in table.go.
+//
+// Runs in: the broker, init (the filter), the router, the servers and the
+// lx command (lx syscalls). Owns: the table. Waits on: nobody.
 package routes
 
 import (

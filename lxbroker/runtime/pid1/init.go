@@ -24,6 +24,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"lx/lxbroker/proto"
+	"lx/shared/elfhdr"
 	"lx/shared/guestfile"
 	"lx/shared/mountfd"
 	"lx/shared/seccomp"
@@ -501,9 +502,8 @@ func elf32(view, name string) bool {
 		return false
 	}
 	defer f.Close()
-	var h [5]byte
-	n, _ := f.Read(h[:])
-	return n == 5 && string(h[:4]) == "\x7fELF" && h[4] == 1
+	h, err := elfhdr.Read(f)
+	return err == nil && h.Class == elfhdr.Class32
 }
 
 // openGuest opens the regular file name of the guests' view (guestView;
