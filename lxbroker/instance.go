@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -21,6 +20,7 @@ import (
 	"lx/shared/idmap"
 	"lx/shared/launch"
 	"lx/shared/netpolicy"
+	"lx/shared/procfs"
 	"lx/shared/ring"
 	"lx/shared/routes"
 )
@@ -634,24 +634,12 @@ func (in *Instance) stopGuests() {
 	}
 }
 
-// Guests counts the instance's processes other than init.
+// Guests counts the instance's processes other than init and the holder.
 func (in *Instance) Guests() int {
 	if in.proc == nil {
 		return 0
 	}
-	fd, err := unix.Openat(int(in.proc.Fd()), ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return 0
-	}
-	f := os.NewFile(uintptr(fd), "proc")
-	defer f.Close()
-	names, _ := f.Readdirnames(-1)
-	n := 0
-	for _, name := range names {
-		if pid, err := strconv.Atoi(name); err == nil && pid != 1 && pid != in.holderPid {
-			n++
-		}
-	}
+	n, _ := procfs.CountPids(int(in.proc.Fd()), 1, in.holderPid)
 	return n
 }
 

@@ -31,21 +31,15 @@ func killAll(c *servers.Call, sig int32) (int64, error) {
 		mySid = sessionAt(dir)
 		unix.Close(dir)
 	}
-	pd, err := unix.Openat(c.Proc(), ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return 0, unix.ESRCH
-	}
-	pf := os.NewFile(uintptr(pd), "proc")
-	procs, err := pf.Readdirnames(-1)
-	pf.Close()
+	procs, err := procfs.Pids(c.Proc())
 	if err != nil {
 		return 0, unix.ESRCH
 	}
 	canKill := me.Has(unix.CAP_KILL)
 	count := 0
-	for _, name := range procs {
-		pid, err := strconv.Atoi(name)
-		if err != nil || pid <= 1 || name == self {
+	for _, pid := range procs {
+		name := strconv.Itoa(pid)
+		if pid <= 1 || name == self {
 			continue
 		}
 		count++

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -44,22 +45,12 @@ type Proc struct {
 // sorted by pid. What a guest controls (its command name and line) is read
 // bounded.
 func Snapshot(proc int) ([]Proc, error) {
-	fd, err := unix.Openat(proc, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return nil, err
-	}
-	d := os.NewFile(uintptr(fd), "proc")
-	names, err := d.Readdirnames(-1)
-	d.Close()
+	pids, err := Pids(proc)
 	if err != nil {
 		return nil, err
 	}
 	var out []Proc
-	for _, n := range names {
-		pid, err := strconv.Atoi(n)
-		if err != nil {
-			continue
-		}
+	for _, pid := range pids {
 		p, err := readProc(proc, pid)
 		if err != nil {
 			continue // gone meanwhile
@@ -156,25 +147,42 @@ func parseStat(s string) (Proc, error) {
 	return p, nil
 }
 
-// CountPids counts the processes in the /proc whose root is the fd proc.
-func CountPids(proc int) (int, error) {
+// Pids lists the pids of the processes in the /proc whose root is the fd
+// proc, in directory order.
+func Pids(proc int) ([]int, error) {
 	fd, err := unix.Openat(proc, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	d := os.NewFile(uintptr(fd), "proc")
 	defer d.Close()
 	names, err := d.Readdirnames(-1)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	n := 0
+	pids := make([]int, 0, len(names))
 	for _, name := range names {
-		if name[0] >= '1' && name[0] <= '9' {
+		if name[0] < '1' || name[0] > '9' {
+			continue
+		}
+		if pid, err := strconv.Atoi(name); err == nil {
+			pids = append(pids, pid)
+		}
+	}
+	return pids, nil
+}
+
+// CountPids counts the processes in the /proc whose root is the fd proc,
+// leaving out the pids in except.
+func CountPids(proc int, except ...int) (int, error) {
+	pids, err := Pids(proc)
+	n := 0
+	for _, pid := range pids {
+		if !slices.Contains(except, pid) {
 			n++
 		}
 	}
-	return n, nil
+	return n, err
 }
 
 // Status is a /proc status file (or a pidfd's fdinfo), key to value.

@@ -2,6 +2,8 @@ package procfs
 
 import (
 	"os"
+	"path/filepath"
+	"slices"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -46,4 +48,32 @@ func TestSnapshotFindsThisProcess(t *testing.T) {
 		}
 	}
 	t.Fatalf("pid %d not in a snapshot of /proc (%d processes)", os.Getpid(), len(ps))
+}
+
+func TestPids(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{"1", "12", "345", "self", "thread-self", "sys", "0x1f"} {
+		if err := os.Mkdir(filepath.Join(dir, name), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	pids, err := Pids(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(pids)
+	if !slices.Equal(pids, []int{1, 12, 345}) {
+		t.Errorf("Pids = %v, want [1 12 345]", pids)
+	}
+	if n, err := CountPids(fd, 1, 345, 999); err != nil || n != 1 {
+		t.Errorf("CountPids without 1 and 345 = %d, %v; want 1", n, err)
+	}
+	if n, err := CountPids(fd); err != nil || n != 3 {
+		t.Errorf("CountPids = %d, %v; want 3", n, err)
+	}
 }

@@ -27,6 +27,7 @@ import (
 	"lx/shared/elfhdr"
 	"lx/shared/guestfile"
 	"lx/shared/mountfd"
+	"lx/shared/procfs"
 	"lx/shared/seccomp"
 )
 
@@ -571,13 +572,12 @@ func (in *initState) stop(id uint64, seconds float64) {
 // guests counts the processes of the instance other than init and the
 // holder, zombies waiting for reap included.
 func (in *initState) guests() int {
-	names, _ := os.ReadDir("/proc")
-	n := 0
-	for _, e := range names {
-		if pid, err := strconv.Atoi(e.Name()); err == nil && pid != 1 && pid != in.holderPid {
-			n++
-		}
+	proc, err := unix.Open("/proc", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return 0
 	}
+	defer unix.Close(proc)
+	n, _ := procfs.CountPids(proc, 1, in.holderPid)
 	return n
 }
 
