@@ -14,21 +14,13 @@ import (
 
 func oneName(cmd string, args []string, do func(string) error) error {
 	fs := newFlags(cmd, "NAME")
-	fs.Parse(args)
-	if fs.NArg() != 1 {
-		fs.Usage()
-		os.Exit(2)
-	}
+	parseArgs(fs, args, 1, 1)
 	return do(fs.Arg(0))
 }
 
 func cmdSetMounts(args []string) error {
 	fs := newFlags("set-mounts", "NAME [HOSTDIR:GUESTDIR[:ro]]...")
-	fs.Parse(args)
-	if fs.NArg() < 1 {
-		fs.Usage()
-		os.Exit(2)
-	}
+	parseArgs(fs, args, 1, -1)
 	var ms []proto.Mount
 	for _, spec := range fs.Args()[1:] {
 		m, err := client.ParseMount(spec)
@@ -45,11 +37,7 @@ func cmdSetMounts(args []string) error {
 // empty for the default, half the host's memory).
 func cmdConfig(args []string) error {
 	fs := newFlags("config", "NAME [memory=SIZE]...")
-	fs.Parse(args)
-	if fs.NArg() < 1 {
-		fs.Usage()
-		os.Exit(2)
-	}
+	parseArgs(fs, args, 1, -1)
 	name := fs.Arg(0)
 	if fs.NArg() == 1 {
 		d, err := distro.Lookup(name)
@@ -90,11 +78,7 @@ func cmdConfig(args []string) error {
 func cmdImport(args []string) error {
 	fs := newFlags("import", "[--in-place] NAME TARBALL|-|DIR")
 	inPlace := fs.Bool("in-place", false, "register the directory DIR as the distro's root without copying it")
-	fs.Parse(args)
-	if fs.NArg() != 2 {
-		fs.Usage()
-		os.Exit(2)
-	}
+	parseArgs(fs, args, 2, 2)
 	name, src := fs.Arg(0), fs.Arg(1)
 	var d *distro.Distro
 	var err error
@@ -120,11 +104,7 @@ func cmdImport(args []string) error {
 
 func cmdExport(args []string) error {
 	fs := newFlags("export", "NAME FILE|-")
-	fs.Parse(args)
-	if fs.NArg() != 2 {
-		fs.Usage()
-		os.Exit(2)
-	}
+	parseArgs(fs, args, 2, 2)
 	name, file := fs.Arg(0), fs.Arg(1)
 	if file == "-" {
 		return distro.Export(name, file, os.Stdout)

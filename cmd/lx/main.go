@@ -176,6 +176,16 @@ func newFlags(name, synopsis string) *flag.FlagSet {
 	return fs
 }
 
+// parseArgs parses a command's flags and wants between min and max
+// arguments after them (max -1: no bound), else prints the usage and exits 2.
+func parseArgs(fs *flag.FlagSet, args []string, min, max int) {
+	fs.Parse(args)
+	if n := fs.NArg(); n < min || (max >= 0 && n > max) {
+		fs.Usage()
+		os.Exit(2)
+	}
+}
+
 // netFlags adds the network options of run and shell. LX_NET is --net's
 // default.
 func netFlags(fs *flag.FlagSet, o *proto.NetOptions) {
@@ -280,11 +290,7 @@ var loginShell = []string{"/bin/sh", "-c", "if [ -x /bin/bash ]; then exec /bin/
 func cmdShell(args []string) error {
 	fs := newFlags("shell", "[-d DISTRO] [-u USER] [--cd DIR] [--mount HOSTDIR:GUESTDIR[:ro]]... [--net MODE] [-p HOST:GUEST]...")
 	o := runFlags(fs, "the shell")
-	fs.Parse(args)
-	if fs.NArg() != 0 {
-		fs.Usage()
-		os.Exit(2)
-	}
+	parseArgs(fs, args, 0, 0)
 	code, err := run(loginShell, o)
 	if err != nil {
 		return err
@@ -299,11 +305,7 @@ func cmdTrace(args []string) error {
 	dname := fs.String("d", "", "the distro whose instance to trace")
 	var trapPaths bool
 	trapPathsFlag(fs, &trapPaths)
-	fs.Parse(args)
-	if fs.NArg() == 0 {
-		fs.Usage()
-		os.Exit(2)
-	}
+	parseArgs(fs, args, 1, -1)
 	// The same distro, with the same root, that `lx run -d` would start.
 	d, err := distro.Resolve(*dname)
 	if err != nil {
@@ -333,11 +335,7 @@ func cmdSyscalls(args []string) error {
 	dname := fs.String("d", "", "the distro whose instance's table to print (default: 'lx set-default', else the host root)")
 	var trapPaths bool
 	trapPathsFlag(fs, &trapPaths)
-	fs.Parse(args)
-	if fs.NArg() != 0 {
-		fs.Usage()
-		os.Exit(2)
-	}
+	parseArgs(fs, args, 0, 0)
 	d, err := distro.Resolve(*dname)
 	if err != nil {
 		return err
@@ -371,11 +369,7 @@ func cmdRestart(args []string) error {
 	fs := newFlags("restart", "[-d DISTRO] [--binary PATH] COMPONENT")
 	dname := fs.String("d", "", "the distro whose instance it is (default: the one 'lx run' uses)")
 	binary := fs.String("binary", "", "run the component from this lx binary from now on (e.g. a newer build)")
-	fs.Parse(args)
-	if fs.NArg() != 1 {
-		fs.Usage()
-		os.Exit(2)
-	}
+	parseArgs(fs, args, 1, 1)
 	d, err := distro.Resolve(*dname)
 	if err != nil {
 		return err

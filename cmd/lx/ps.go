@@ -24,11 +24,7 @@ func cmdPs(args []string) error {
 	fs := newFlags("ps", "[-d DISTRO] [--json]")
 	dname := fs.String("d", "", "the distro whose instance to list (default: 'lx set-default', else the host root)")
 	asJSON := fs.Bool("json", false, "print JSON")
-	fs.Parse(args)
-	if fs.NArg() != 0 {
-		fs.Usage()
-		os.Exit(2)
-	}
+	parseArgs(fs, args, 0, 0)
 	d, err := distro.Resolve(*dname)
 	if err != nil {
 		return err
