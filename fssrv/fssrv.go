@@ -1,36 +1,24 @@
-// Package fssrv is the instance's file server: every syscall that names a
-// path (DESIGN §4) is its to answer.
+// Package fssrv is the instance's file server: the syscalls that name a
+// path (DESIGN §4).
 //
-// Most of them never reach it: the kernel resolves the name in the guest's
-// own context, inside the instance's mount namespace (whose root is the
-// distro, and which holds nothing of the host but what a run mounts in),
-// with the guest's own uid, gids and capabilities. The route table marks
-// those calls (routes.Pass); an instance's filter lets them run natively
-// (routes.Profile), and in an instance started with --trap-paths they come
-// here and are answered CONTINUE, which is the same a hand-off later (the
-// router answers them itself while fssrv is not traced). So the errnos, the
-// O_ and AT_ flags, umask, the sticky bit, ACLs, xattrs and every permission check are Linux's own,
-// and no name can resolve outside the instance root or outside a bind
-// mount's source. fssrv reads the names only when a tracer wants them.
+// Most never reach it: the kernel resolves the name in the guest's own
+// context, in the guests' mount namespace and with the guest's ids and
+// capabilities, and the instance's filter lets those calls run natively
+// (routes.Profile). In a --trap-paths instance they come here and are
+// answered CONTINUE (the router answers them itself while fssrv is not
+// traced). So errnos, flags, umask, ACLs and every permission check are
+// Linux's own, and no name resolves outside the instance root.
 //
-// What the kernel cannot do for an unprivileged user's distro, fssrv does
-// itself (own.go, stat.go): owners that the host user cannot give (root:root,
-// and the others a tarball carries) and device nodes are recorded in xattrs
-// of the files (user.lx.owner, user.lx.dev, the way WSL's VolFs keeps
-// $LXUID/$LXGID/$LXMOD; their format is package fssrv/recorded), shown by
-// stat and statx and set by chown and mknod.
-//
-// Mounts by guests run in the kernel too (mount.go): the guests' mount
-// namespace is a locked copy of the keeper's, so they may add and remove
-// their own mounts but never unmount or remount the keeper's, and what
-// those cover (the host tree under the default distro) never shows.
+// fssrv serves what the kernel cannot: in an unprivileged user's distro,
+// owners the user cannot give and device nodes, recorded in xattrs (format:
+// package fssrv/recorded), shown by stat and set by chown and mknod (own.go,
+// stat.go). Guests' mounts are continued too (mount.go): the kernel, which
+// locks the keeper's mounts in the guests' copy, is the wall.
 //
 // Runs in: the fssrv process of each instance. Owns: nothing that must
-// survive it; every answer is computed from the
-// instance root fd, the guest's /proc entries, its memory and the xattrs on
-// disk, so a restarted fssrv serves the next call as the old one would
-// have, and a replayed CONTINUE has no side effect in fssrv.
-// Waits on: nobody. Lock order: none; one loop goroutine.
+// survive it: every answer is computed from the guests' root, their /proc
+// entries and memory and the xattrs on disk, so a restarted fssrv answers
+// as the old one would. Waits on: nobody.
 package fssrv
 
 import (

@@ -1,39 +1,24 @@
 // Package procsrv is the instance's process server: fork, vfork and clone
-// of processes, exec, identities and limits (DESIGN §4).
+// of processes, exec, identities and limits (DESIGN §4). Each call is
+// checked here with Linux's errors and then continued: the kernel makes the
+// process, replaces the image or changes the credentials itself, inside
+// the instance's pid and user namespaces.
 //
-// Each call is validated here with Linux's errors and then continued: the
-// kernel creates the process, replaces the image or changes the
-// credentials of the guest itself, inside the instance's pid and user
-// namespaces.
+//   - fork, vfork, clone: namespace flags are EPERM, but for init's one
+//     clone of the holder; past launch.Config.MaxProcs processes, EAGAIN
+//     (table.go). Where the kernel bounds the instance's tasks only clones
+//     with namespace flags come here (routes.Profile.NativeForks).
+//   - execve, execveat (exec.go): the target is opened in the guests' root
+//     and checked as the kernel will, a 32-bit program refused with a clear
+//     log line (shared/elfhdr); only where execs trap
+//     (routes.Profile.NativeExecs off).
+//   - the setuid family and setgroups (cred.go): ids must be mapped in the
+//     instance (EINVAL); the kernel applies its rules. setrlimit, prlimit64
+//     (limits.go): resource and value checks.
 //
-//   - fork, vfork, clone (processes; threads run natively): namespace flags
-//     are EPERM, but for init's one clone of the holder of the guests' user
-//     and mount namespaces (lxbroker/runtime/pid1/enter.go); past
-//     launch.Config.MaxProcs processes in the instance, EAGAIN (table.go). In an instance the kernel bounds (a
-//     pids cgroup, or RLIMIT_NPROC of the guests' user namespace: see
-//     lxbroker's forksBound), only clones with namespace flags come here:
-//     the filter lets the rest run natively (routes.NativeForks), and the
-//     kernel answers EAGAIN past the bound.
-//   - execve, execveat (exec.go): the target is opened in the instance's
-//     root and checked as the kernel will (EACCES, ENOEXEC for non-ELF,
-//     truncated or foreign-machine files, a clear log line for a 32-bit
-//     one: shared/elfhdr); `#!` nesting, E2BIG and the rest are the kernel's. Only in an
-//     instance that traps execs (--trap-paths, or a kernel without
-//     binfmt_misc in user namespaces): elsewhere the filter lets them run
-//     natively and the instance's binfmt_misc refuses 32-bit programs
-//     (routes.NativeExecs, lxbroker/runtime/pid1/binfmt.go).
-//   - setuid family, setgroups (cred.go): ids must be mapped in the
-//     instance (EINVAL otherwise); the kernel then applies its rules.
-//   - setrlimit, prlimit64 (limits.go): resource and value checks.
-//
-// The process table (table.go) is the kernel's: parent, group, session,
-// credentials, start time and state of every guest are read from the
-// instance's /proc (Snapshot, used by lx ps), never kept in memory where a
-// restart would lose them.
-//
-// Runs in: the procsrv process of each instance. Owns: the estimate of the
-// instance's process count (table.go; lost on restart, counted again from
-// /proc). Waits on: nobody.
+// Runs in: the procsrv process of each instance. Owns: nothing that must
+// survive it; the process count is read from the instance's /proc
+// (table.go). Waits on: nobody.
 package procsrv
 
 import (

@@ -1,28 +1,14 @@
 // Package sigsrv is the instance's signal server: the calls that send a
 // signal across a process boundary (DESIGN §4).
 //
-// Each call is checked here (signal number, target ids, flags, the siginfo
-// pointer) and the target is looked up in the instance's own /proc, so a
-// pid that does not exist inside the instance is ESRCH whatever runs on the
-// host. The signal is then sent by the kernel from the guest's context: the
-// receiver sees the sender's guest pid and uid in its siginfo, Linux's
-// permission rules apply to the guest's credentials (EPERM), and the pid
-// namespace keeps kill(-1), kill(0) and kill(-pgid) inside the instance.
-//
-// What stays native (the route table): sigaction, sigprocmask, sigpending,
-// sigaltstack, sigsuspend, rt_sigtimedwait, signalfd; a guest's SIGSYS
-// handler is its own, since the trap answers through the seccomp listener
-// and never raises SIGSYS. Default actions (a SIGSEGV death is 139 for
-// `lx run`), SIGCHLD and SIGPIPE are the kernel's.
-//
-// The holder of the guests' namespaces (lxbroker/runtime/pid1/enter.go)
-// is, like init, not for guests to signal: a kill, tkill, tgkill, sigqueue or pidfd
-// naming it is EPERM, and a guest's kill(-1) is sent here to every other
-// process the caller may signal (holder.go in this package).
-//
-// Signals from the host side do not pass here: `lx run` forwards SIGINT,
-// SIGTERM, SIGHUP and SIGQUIT to the broker, and init sends them to the
-// run's foreground process group (lxbroker/runtime/pid1/init.go).
+// Each call is checked here (signal number, target, flags, the siginfo
+// pointer) and its target looked up in the instance's /proc, then sent by
+// the kernel from the guest's context: the receiver sees the sender's guest
+// pid and uid, Linux's permission rules apply, and the pid namespace keeps
+// kill(-1), kill(0) and kill(-pgid) inside the instance. The holder of the
+// guests' namespaces is, like init, not for guests to signal (EPERM), and a
+// guest's kill(-1) is sent here to every other process the caller may
+// signal (holder.go). Signal dispositions, masks and waits run natively.
 //
 // Runs in: the sigsrv process of each instance. Owns: nothing. Waits on:
 // nobody.

@@ -13,13 +13,23 @@ import (
 // the process. The kernel refuses TSYNC with NEW_LISTENER unless TSYNC_ESRCH
 // is set too (Linux 5.7+): without it a failed sync would return a thread id
 // that could not be told apart from a listener fd.
+//
+// WAIT_KILLABLE_RECV (Linux 5.19): once the router has received a call,
+// only a fatal signal ends the guest's wait for the answer. Without it a
+// handled signal arriving while a server works withdraws the call, which
+// then fails with EINTR, or under SA_RESTART is made again after the
+// server may have acted on it (netsrv installs a socket twice, and the
+// first one leaks). Servers answer without blocking, so the signal waits
+// microseconds, as it would for a kernel call. A signal that arrives
+// before the router has the call still interrupts it: harmless under
+// SA_RESTART (nothing was done), EINTR without.
 const installFlags = unix.SECCOMP_FILTER_FLAG_NEW_LISTENER |
 	unix.SECCOMP_FILTER_FLAG_TSYNC |
-	unix.SECCOMP_FILTER_FLAG_TSYNC_ESRCH
+	unix.SECCOMP_FILTER_FLAG_TSYNC_ESRCH |
+	unix.SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV
 
-// Install installs prog on the calling thread's process with
-// SECCOMP_FILTER_FLAG_NEW_LISTENER|SECCOMP_FILTER_FLAG_TSYNC and returns the
-// listener fd (close-on-exec). The caller has CAP_SYS_ADMIN in its user
+// Install installs prog on the calling thread's process with installFlags
+// and returns the listener fd (close-on-exec). The caller has CAP_SYS_ADMIN in its user
 // namespace or has set no_new_privs on the calling thread (TSYNC then sets it
 // on the others). The filter cannot be removed; children inherit it.
 func Install(prog []bpf.RawInstruction) (listener int, err error) {
