@@ -228,8 +228,11 @@ func (c *Call) installed(dev, ino uint64) (int, bool) {
 
 // procPath is the name of the caller's entry sub in the host's /proc
 // (Kernel.Proc): /proc/TID/sub.
-func (c *Call) procPath(sub string) string {
-	return c.s.proc + "/" + strconv.Itoa(c.Tid()) + "/" + sub
+func (c *Call) procPath(sub string) string { return c.s.taskPath(c.Tid(), sub) }
+
+// taskPath is the path of entry sub of task tid in the host's /proc.
+func (s *Server) taskPath(tid int, sub string) string {
+	return s.proc + "/" + strconv.Itoa(tid) + "/" + sub
 }
 
 // Status reads the caller's /proc/TID/status (bounded: ids, groups,
@@ -252,7 +255,7 @@ func (c *Call) FromInit() bool {
 		return false
 	}
 	var st unix.Stat_t
-	return unix.Stat(c.s.proc+"/"+strconv.Itoa(c.InitPid())+"/task/"+strconv.Itoa(c.Tid()), &st) == nil
+	return unix.Stat(c.s.taskPath(c.InitPid(), "task/"+strconv.Itoa(c.Tid())), &st) == nil
 }
 
 // InInitNS reports whether the task of host id tid is in init's namespace
@@ -260,8 +263,8 @@ func (c *Call) FromInit() bool {
 func (c *Call) InInitNS(tid int, ns string) bool {
 	var mine, inits unix.Stat_t
 	return c.InitPid() > 0 &&
-		unix.Stat(c.s.proc+"/"+strconv.Itoa(tid)+"/ns/"+ns, &mine) == nil &&
-		unix.Stat(c.s.proc+"/"+strconv.Itoa(c.InitPid())+"/ns/"+ns, &inits) == nil &&
+		unix.Stat(c.s.taskPath(tid, "ns/"+ns), &mine) == nil &&
+		unix.Stat(c.s.taskPath(c.InitPid(), "ns/"+ns), &inits) == nil &&
 		mine.Dev == inits.Dev && mine.Ino == inits.Ino
 }
 
