@@ -18,6 +18,7 @@ import (
 	"math/bits"
 	"net"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -101,6 +102,17 @@ func Serve(opts Options) error {
 		instances: map[string]*Instance{}, starting: map[string]chan struct{}{}}
 	b.log.Info("broker up", zap.String("socket", sock), zap.Duration("grace", opts.Grace))
 	b.reapOrphans()
+	// SIGTERM and SIGINT (a service manager's stop, ^C of `lx broker`, a
+	// test binary's death) stop the instances as `lx shutdown` does: a
+	// broker killed outright would leave them running, unsupervised.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, unix.SIGTERM, unix.SIGINT)
+	go func() {
+		s := <-sigs
+		b.log.Info("stopping on a signal", zap.String("signal", s.String()))
+		b.shutdown()
+		b.ln.Close()
+	}()
 	for {
 		c, err := ln.AcceptUnix()
 		if err != nil {

@@ -142,8 +142,13 @@ func Run(argv []string, d Target, o RunOptions) (int, error) {
 	if d.Root == "" {
 		// Under the default distro the working directory is the host's,
 		// bound at its own path.
+		asked := cwd
 		if cwd, err = filepath.EvalSymlinks(cwd); err != nil {
-			return 125, fmt.Errorf("working directory: %w", err)
+			var pe *os.PathError
+			if errors.As(err, &pe) {
+				err = pe.Err
+			}
+			return 125, fmt.Errorf("cannot enter directory %q: %w", asked, err)
 		}
 		mounts = append(mounts, proto.Mount{Host: cwd, Guest: cwd, Cwd: true})
 	}
@@ -211,11 +216,10 @@ func openDirs(mounts []proto.Mount) ([]int, error) {
 		fd, err := unix.Open(m.Host, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 		if err != nil {
 			proto.CloseAll(dirs)
-			what := "--mount " + m.Host
 			if m.Cwd {
-				what = "working directory " + m.Host
+				return nil, fmt.Errorf("cannot enter directory %q: %w", m.Host, err)
 			}
-			return nil, fmt.Errorf("%s: %w", what, err)
+			return nil, fmt.Errorf("--mount %s: %w", m.Host, err)
 		}
 		dirs = append(dirs, fd)
 	}

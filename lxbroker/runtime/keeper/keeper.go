@@ -435,21 +435,36 @@ func (k *keeper) bind(m proto.Mount, tree int) error {
 	return nil
 }
 
-// mountPointFor opens (making it where the root is writable) the directory
-// guest of the instance to mount m on. The guests own the tree it is in:
+// mountPointFor opens the directory guest of the instance to mount m on:
+// an existing directory (lx makes none in a distro: a mount point it made
+// would stay behind in the user's tree), or the working directory's. The guests own the tree it is in:
 // it is resolved without following anything out of the instance root (or
 // into /proc).
 func (k *keeper) mountPointFor(guest string, m proto.Mount) (int, error) {
-	if err := os.MkdirAll(guest, 0o755); err != nil {
-		if errors.Is(err, unix.EROFS) {
-			return -1, fmt.Errorf("%s does not exist in the instance, and its root is read-only", guest)
+	if m.Cwd {
+		// The host root's working directory, at its own path: missing
+		// only where the instance has a tmpfs of its own (/tmp), which
+		// goes with the instance.
+		if err := os.MkdirAll(guest, 0o755); err != nil && !errors.Is(err, unix.EROFS) {
+			return -1, fmt.Errorf("mount point %s: %w", guest, err)
 		}
-		return -1, fmt.Errorf("mount point %s: %w", guest, err)
 	}
-	tfd, err := unix.Openat2(unix.AT_FDCWD, guest, &unix.OpenHow{Flags: unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC,
-		Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS})
+	// Resolved in the keeper's root, the instance root: not in its working
+	// directory, which is whatever the broker's was.
+	rfd, err := unix.Open("/", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return -1, fmt.Errorf("mount point %s: %w", guest, err)
+		return -1, err
+	}
+	defer unix.Close(rfd)
+	tfd, err := unix.Openat2(rfd, guest, &unix.OpenHow{Flags: unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC,
+		Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS})
+	switch {
+	case errors.Is(err, unix.ENOENT):
+		return -1, fmt.Errorf("--mount %s:%s: %s does not exist in the instance; make it first (lx run mkdir -p %s) or mount at a directory that exists", m.Host, m.Guest, m.Guest, m.Guest)
+	case errors.Is(err, unix.ENOTDIR):
+		return -1, fmt.Errorf("--mount %s:%s: %s is not a directory in the instance", m.Host, m.Guest, m.Guest)
+	case err != nil:
+		return -1, fmt.Errorf("mount point %s: %w", m.Guest, err)
 	}
 	return tfd, nil
 }

@@ -140,10 +140,25 @@ func sameIDs(mapFile string) ([]syscall.SysProcIDMap, error) {
 	return ids, nil
 }
 
+// The steps of lx-enter a failure names (enter.c's STEP_*).
+const (
+	stepCwd  = 4
+	stepExec = 5
+)
+
+// cwdError is a working directory the command's user could not enter.
+type cwdError struct {
+	dir string
+	err syscall.Errno
+}
+
+func (e *cwdError) Error() string { return e.dir + ": " + e.err.Error() }
+
 // enterAndExec forks lx-enter with attr (stdio, session, process group),
 // which joins the guests' namespaces, takes on the identity of cred (nil:
-// init's, root) and executes path with argv in cwd. It returns the pid, or
-// the errno of the step that failed.
+// init's, root), changes to cwd as that user and executes path with argv.
+// A cwd starting with '?' is a default: "/" if it cannot be entered. It
+// returns the pid, a *cwdError, or the errno of the step that failed.
 func (g *guestNS) enterAndExec(path string, argv []string, cwd string, cred *syscall.Credential, attr *syscall.ProcAttr) (int, error) {
 	var p [2]int
 	if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
@@ -168,13 +183,17 @@ func (g *guestNS) enterAndExec(path string, argv []string, cwd string, cred *sys
 	if err != nil {
 		return 0, err
 	}
-	var b [4]byte
+	var b [8]byte
 	n, err := unix.Read(p[0], b[:])
 	for err == unix.EINTR {
 		n, err = unix.Read(p[0], b[:])
 	}
-	if n == 4 {
-		return 0, syscall.Errno(binary.NativeEndian.Uint32(b[:]))
+	if n == 8 {
+		errno := syscall.Errno(binary.NativeEndian.Uint32(b[:4]))
+		if binary.NativeEndian.Uint32(b[4:]) == stepCwd {
+			return 0, &cwdError{strings.TrimPrefix(cwd, "?"), errno}
+		}
+		return 0, errno
 	}
 	return pid, nil
 }

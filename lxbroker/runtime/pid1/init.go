@@ -9,6 +9,7 @@
 package pid1
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -412,11 +413,13 @@ func (in *initState) spawn(id uint64, m *proto.Command, fds []int) {
 	if m.User != "" {
 		env = setEnv(env, "HOME="+u.home, "USER="+u.name, "LOGNAME="+u.name)
 	}
-	if m.Cwd == "" {
-		m.Cwd = "/"
-		if st, err := os.Stat(view + u.home); err == nil && st.IsDir() {
-			m.Cwd = u.home
-		}
+	// The working directory is entered as the user (lx-enter): --cd to a
+	// directory the user may not search fails as chdir would; the home
+	// is the default, "/" where it cannot be entered, as login does.
+	cwd := m.Cwd
+	if cwd == "" {
+		m.Cwd = u.home
+		cwd = "?" + u.home
 	}
 	path, err := lookPath(view, m.Argv[0], env)
 	if err != nil {
@@ -441,7 +444,7 @@ func (in *initState) spawn(id uint64, m *proto.Command, fds []int) {
 		cred = &syscall.Credential{Uid: u.uid, Gid: u.gid, Groups: u.groups}
 	}
 	in.mu.Lock()
-	pid, err := in.ns.enterAndExec(path, m.Argv, m.Cwd, cred, attr)
+	pid, err := in.ns.enterAndExec(path, m.Argv, cwd, cred, attr)
 	if err == nil {
 		in.children[pid] = id
 		if master >= 0 {
@@ -454,6 +457,15 @@ func (in *initState) spawn(id uint64, m *proto.Command, fds []int) {
 	in.mu.Unlock()
 	if err == nil && master >= 0 {
 		proto.Send(in.ctl, &proto.FromInit{Op: proto.OpPty, ID: id}, master)
+	}
+	var ce *cwdError
+	if errors.As(err, &ce) {
+		who := m.User
+		if who == "" {
+			who = "root"
+		}
+		fail(125, "lx: cannot enter directory %q as %s: %v", ce.dir, who, ce.err)
+		return
 	}
 	switch err {
 	case nil:

@@ -8,12 +8,16 @@
 //       the holder of the guests' namespaces: pauses forever.
 //   lx-enter CWD UID GID GROUPS PATH ARGV0 ARGS...
 //       with fd 3 the guests' user namespace, fd 4 their mount namespace
-//       and fd 5 a status pipe: joins both namespaces, changes to CWD,
-//       sets GROUPS (a comma list, "" for none, "-" to keep them), GID and
-//       UID ("-" keeps the credentials), gives itself the OOM score init
-//       does not have (0), and executes PATH. On failure it
-//       writes the errno (4 bytes, native order) to fd 5 and exits 127;
-//       fd 5 is close-on-exec, so a successful execve closes it empty.
+//       and fd 5 a status pipe: joins both namespaces, gives itself the
+//       OOM score init does not have (0), sets GROUPS (a comma list, ""
+//       for none, "-" to keep them), GID and UID ("-" keeps the
+//       credentials), then changes to CWD as that user (so Linux's own
+//       permission check decides; a CWD starting with '?' is the
+//       default one: if it cannot be entered, "/" is), and executes
+//       PATH. On failure it writes the errno and the step that failed
+//       (two 4-byte numbers, native order: STEP_* below) to fd 5 and
+//       exits 127; fd 5 is close-on-exec, so a successful execve closes
+//       it empty.
 //   /proc/self/fd/N FILE ARGS...
 //       the kernel runs it so, as the binfmt_misc interpreter of 32-bit
 //       ELF files (lxbroker/binfmt.go): says on stderr that FILE is a
@@ -46,9 +50,12 @@ static long sys3(long n, long a, long b, long c) {
 	return r;
 }
 
-static void fail(long r) {
-	int e = (int)-r;
-	sys3(SYS_write, 5, (long)&e, 4);
+// The steps a failure names (lxbroker/runtime/pid1/enter.go).
+enum { STEP_ARGS = 1, STEP_NS = 2, STEP_ID = 3, STEP_CWD = 4, STEP_EXEC = 5 };
+
+static void fail(int step, long r) {
+	int e[2] = {(int)-r, step};
+	sys3(SYS_write, 5, (long)e, 8);
 	for (;;)
 		sys3(SYS_exit, 127, 0, 0);
 }
@@ -87,11 +94,11 @@ __attribute__((used)) void enter(long *sp) {
 	}
 	sys3(SYS_fcntl, 5, F_SETFD, FD_CLOEXEC);
 	if (argc < 7)
-		fail(-22);
+		fail(STEP_ARGS, -22);
 	if ((r = sys3(SYS_setns, 3, CLONE_NEWUSER, 0)) < 0)
-		fail(r);
+		fail(STEP_NS, r);
 	if ((r = sys3(SYS_setns, 4, CLONE_NEWNS, 0)) < 0)
-		fail(r);
+		fail(STEP_NS, r);
 	sys3(SYS_close, 3, 0, 0);
 	sys3(SYS_close, 4, 0, 0);
 	// init is out of the OOM killer's reach (the broker sets -1000 where
@@ -100,8 +107,6 @@ __attribute__((used)) void enter(long *sp) {
 		sys3(SYS_write, r, (long)"0", 1);
 		sys3(SYS_close, r, 0, 0);
 	}
-	if ((r = sys3(SYS_chdir, (long)argv[1], 0, 0)) < 0)
-		fail(r);
 	if (argv[4][0] != '-') {
 		unsigned int gids[256];
 		long n = 0;
@@ -113,15 +118,20 @@ __attribute__((used)) void enter(long *sp) {
 				p++;
 		}
 		if ((r = sys3(SYS_setgroups, n, (long)gids, 0)) < 0)
-			fail(r);
+			fail(STEP_ID, r);
 	}
 	if (argv[2][0] != '-') {
 		if ((r = sys3(SYS_setgid, num(argv[3]), 0, 0)) < 0)
-			fail(r);
+			fail(STEP_ID, r);
 		if ((r = sys3(SYS_setuid, num(argv[2]), 0, 0)) < 0)
-			fail(r);
+			fail(STEP_ID, r);
 	}
-	fail(sys3(SYS_execve, (long)argv[5], (long)(argv + 6), (long)envp));
+	if (argv[1][0] == '?') {
+		if (sys3(SYS_chdir, (long)argv[1] + 1, 0, 0) < 0 && (r = sys3(SYS_chdir, (long)"/", 0, 0)) < 0)
+			fail(STEP_CWD, r);
+	} else if ((r = sys3(SYS_chdir, (long)argv[1], 0, 0)) < 0)
+		fail(STEP_CWD, r);
+	fail(STEP_EXEC, sys3(SYS_execve, (long)argv[5], (long)(argv + 6), (long)envp));
 }
 
 __asm__(".globl _start\n"
