@@ -401,7 +401,8 @@ func measure(dir string, timeout time.Duration, op, lx string) (float64, error) 
 		args = []string{"sh", "-c", w}
 	}
 	if lx != "" {
-		args = append([]string{lx, "run", "--"}, args...)
+		// -d default: the host root, whatever distro lx set-default made the default
+		args = append([]string{lx, "run", "-d", "default", "--"}, args...)
 		if err := giveToInstance(dir); err != nil {
 			return 0, err
 		}

@@ -7,39 +7,30 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/spf13/pflag"
+
 	"lx/lxbroker/client"
 	"lx/lxbroker/distro"
 	"lx/lxbroker/proto"
 )
 
-func oneName(cmd string, args []string, do func(string) error) error {
-	fs := newFlags(cmd, "NAME")
-	parseArgs(fs, args, 1, 1)
-	return do(fs.Arg(0))
-}
-
-func cmdSetMounts(args []string) error {
-	fs := newFlags("set-mounts", "NAME [HOSTDIR:GUESTDIR[:ro]]...")
-	parseArgs(fs, args, 1, -1)
+func setMounts(name string, specs []string) error {
 	var ms []proto.Mount
-	for _, spec := range fs.Args()[1:] {
+	for _, spec := range specs {
 		m, err := client.ParseMount(spec)
 		if err != nil {
 			return err
 		}
 		ms = append(ms, m)
 	}
-	return distro.SetMounts(fs.Arg(0), ms)
+	return distro.SetMounts(name, ms)
 }
 
-// cmdConfig is `lx config NAME [KEY=VALUE]...`: a distro's settings, shown
+// config is `lx config NAME [KEY=VALUE]...`: a distro's settings, shown
 // without arguments. Keys: memory (the instance's memory bound, e.g. 4G;
 // empty for the default, half the host's memory).
-func cmdConfig(args []string) error {
-	fs := newFlags("config", "NAME [memory=SIZE]...")
-	parseArgs(fs, args, 1, -1)
-	name := fs.Arg(0)
-	if fs.NArg() == 1 {
+func config(name string, kvs []string) error {
+	if len(kvs) == 0 {
 		d, err := distro.Lookup(name)
 		if err != nil {
 			return err
@@ -51,7 +42,7 @@ func cmdConfig(args []string) error {
 		fmt.Printf("memory=%s\n", mem)
 		return nil
 	}
-	for _, kv := range fs.Args()[1:] {
+	for _, kv := range kvs {
 		k, v, ok := strings.Cut(kv, "=")
 		switch {
 		case !ok:
@@ -75,15 +66,18 @@ func cmdConfig(args []string) error {
 	return nil
 }
 
-func cmdImport(args []string) error {
-	fs := newFlags("import", "[--in-place] NAME TARBALL|-|DIR")
-	inPlace := fs.Bool("in-place", false, "register the directory DIR as the distro's root without copying it")
-	parseArgs(fs, args, 2, 2)
-	name, src := fs.Arg(0), fs.Arg(1)
+// importOptions are lx import's.
+type importOptions struct{ InPlace bool }
+
+func importFlags(fs *pflag.FlagSet, o *importOptions) {
+	fs.BoolVar(&o.InPlace, "in-place", false, "register the directory DIR as the distro's root without copying it")
+}
+
+func doImport(name, src string, o importOptions) error {
 	var d *distro.Distro
 	var err error
 	switch {
-	case *inPlace:
+	case o.InPlace:
 		d, err = distro.ImportInPlace(name, src)
 	case src == "-":
 		d, err = distro.Import(name, os.Stdin)
@@ -102,10 +96,12 @@ func cmdImport(args []string) error {
 	return nil
 }
 
-func cmdExport(args []string) error {
-	fs := newFlags("export", "NAME FILE|-")
-	parseArgs(fs, args, 2, 2)
-	name, file := fs.Arg(0), fs.Arg(1)
+// exportOptions are lx export's.
+type exportOptions struct{}
+
+func exportFlags(fs *pflag.FlagSet, o *exportOptions) {}
+
+func doExport(name, file string, o exportOptions) error {
 	if file == "-" {
 		return distro.Export(name, file, os.Stdout)
 	}
@@ -136,11 +132,7 @@ type listed struct {
 	Mounts   []proto.Mount `json:"mounts,omitempty"`
 }
 
-func cmdList(args []string) error {
-	fs := newFlags("list", "[-v] [--json]")
-	verbose := fs.Bool("v", false, "also show state and location")
-	asJSON := fs.Bool("json", false, "print JSON")
-	fs.Parse(args)
+func listDistros(verbose, asJSON bool) error {
 	dir, err := proto.DataDir()
 	if err != nil {
 		return err
@@ -160,21 +152,23 @@ func cmdList(args []string) error {
 	for _, d := range reg.Sorted() {
 		rows = append(rows, listed{Name: d.Name, State: state(d.Name), Default: reg.Default == d.Name, Location: d.Root, InPlace: d.InPlace, Mounts: d.Mounts})
 	}
-	if *asJSON {
+	if asJSON {
 		b, _ := json.MarshalIndent(rows, "", "  ")
 		fmt.Println(string(b))
 		return nil
 	}
 	w := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)
-	if *verbose {
+	if verbose {
 		fmt.Fprintln(w, "  NAME\tSTATE\tLOCATION")
+	} else {
+		fmt.Fprintln(w, "  NAME\tSTATE")
 	}
 	for _, r := range rows {
 		mark := " "
 		if r.Default {
 			mark = "*"
 		}
-		if *verbose {
+		if verbose {
 			loc := r.Location
 			if r.InPlace {
 				loc += " (in place)"
@@ -187,7 +181,7 @@ func cmdList(args []string) error {
 			}
 			fmt.Fprintf(w, "%s %s\t%s\t%s\n", mark, r.Name, r.State, loc)
 		} else {
-			fmt.Fprintf(w, "%s %s\n", mark, r.Name)
+			fmt.Fprintf(w, "%s %s\t%s\n", mark, r.Name, r.State)
 		}
 	}
 	return w.Flush()

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -45,13 +46,15 @@ func TestMain(m *testing.M) {
 			fmt.Fprintln(os.Stderr, "build lx:", err)
 			return 1
 		}
-		rt := filepath.Join(dir, "run")
-		os.Mkdir(rt, 0o700)
-		os.Setenv("XDG_RUNTIME_DIR", rt)
-		os.Setenv("XDG_STATE_HOME", filepath.Join(dir, "state"))
+		rt := isolateEnv(dir)
 		os.Setenv("LX_GRACE", "2s")
 		os.Setenv("LX_MAX_PROCS", "400") // the fork bomb test's bound; far above what the others use
-		defer exec.Command(lxBin, "shutdown").Run()
+		stop, err := startTestBroker()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "start the broker:", err)
+			return 1
+		}
+		defer stop()
 		code := m.Run()
 		if sigsys := sandboxDeaths(rt); len(sigsys) > 0 {
 			for l, excerpt := range sigsys {
@@ -62,6 +65,70 @@ func TestMain(m *testing.M) {
 		return code
 	}()
 	os.Exit(code)
+}
+
+// isolateEnv gives the tests a HOME and every XDG directory of their own
+// under dir (a caller's XDG_DATA_HOME would otherwise bring its distros
+// and default into every test), drops the caller's other XDG_ variables
+// and the LX_ settings of lx itself (the tests' own knobs, LX_FUZZ_*,
+// LX_CHAOS_*, LX_TEST_KEEP, stay), and returns the runtime directory.
+func isolateEnv(dir string) string {
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		switch k {
+		case "LX_NET", "LX_TRAP_PATHS", "LX_MEMORY", "LX_GRACE", "LX_HANG_AFTER", "LX_MAX_PROCS", "LX_SANDBOX":
+			os.Unsetenv(k)
+		}
+		if strings.HasPrefix(k, "XDG_") {
+			os.Unsetenv(k)
+		}
+	}
+	rt := filepath.Join(dir, "run")
+	os.Mkdir(rt, 0o700)
+	home := filepath.Join(dir, "home")
+	os.Mkdir(home, 0o755)
+	os.Setenv("HOME", home)
+	os.Setenv("XDG_RUNTIME_DIR", rt)
+	os.Setenv("XDG_STATE_HOME", filepath.Join(dir, "state"))
+	os.Setenv("XDG_DATA_HOME", filepath.Join(dir, "data"))
+	os.Setenv("XDG_CONFIG_HOME", filepath.Join(dir, "config"))
+	os.Setenv("XDG_CACHE_HOME", filepath.Join(dir, "cache"))
+	return rt
+}
+
+// testBroker is the broker of the tests' runtime directory: a child of the
+// test binary that gets SIGTERM (and so stops every instance) when the
+// binary dies, however it dies.
+var testBroker *exec.Cmd
+
+// startTestBroker starts it and waits for its socket; stop shuts it down.
+func startTestBroker() (stop func(), err error) {
+	// Pdeathsig follows the thread that forked: the main thread, locked
+	// to TestMain's goroutine, lives as long as the binary.
+	runtime.LockOSThread()
+	testBroker = exec.Command(lxBin, "broker")
+	testBroker.Stderr = os.Stderr
+	testBroker.Dir = "/" // as a broker lx starts
+	testBroker.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM, Setpgid: true}
+	if err := testBroker.Start(); err != nil {
+		return nil, err
+	}
+	sock := filepath.Join(os.Getenv("XDG_RUNTIME_DIR"), "lx", "broker.sock")
+	for i := 0; ; i++ {
+		if _, err := os.Stat(sock); err == nil {
+			break
+		}
+		if i == 500 {
+			testBroker.Process.Kill()
+			return nil, fmt.Errorf("no broker socket at %s after 5s", sock)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return func() {
+		exec.Command(lxBin, "shutdown").Run()
+		testBroker.Process.Signal(syscall.SIGTERM)
+		testBroker.Wait()
+	}, nil
 }
 
 // sandboxDeaths finds the component logs under runtime directory rt that
@@ -614,7 +681,9 @@ func asNobody(t *testing.T, env ...string) (string, func(args ...string) (string
 	os.Chown(work, 65534, 65534)
 	run := func(args ...string) (string, int) {
 		argv := append([]string{"--reuid=65534", "--regid=65534", "--clear-groups", "--",
-			"env", "XDG_RUNTIME_DIR=" + rt, "XDG_STATE_HOME=" + rt, "HOME=" + work}, env...)
+			"env", "XDG_RUNTIME_DIR=" + rt, "XDG_STATE_HOME=" + rt, "HOME=" + work,
+			"XDG_DATA_HOME=" + filepath.Join(work, ".local/share"), "XDG_CONFIG_HOME=" + filepath.Join(work, ".config"),
+			"XDG_CACHE_HOME=" + filepath.Join(work, ".cache")}, env...)
 		cmd := exec.Command("setpriv", append(append(argv, lxBin), args...)...)
 		cmd.Dir = work
 		out, err := cmd.CombinedOutput()

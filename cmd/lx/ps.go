@@ -16,16 +16,12 @@ import (
 	"lx/lxbroker/proto"
 )
 
-// cmdPs is `lx ps [-d DISTRO] [--json]`: the instance's process tree, as
+// psOf is `lx ps [-d DISTRO] [--json]`: the instance's process tree, as
 // the broker reads it from the instance's own /proc (guest pids and ids).
 // Command names and lines are the guests' text: they are escaped before
 // they reach the terminal.
-func cmdPs(args []string) error {
-	fs := newFlags("ps", "[-d DISTRO] [--json]")
-	dname := fs.String("d", "", "the distro whose instance to list (default: 'lx set-default', else the host root)")
-	asJSON := fs.Bool("json", false, "print JSON")
-	parseArgs(fs, args, 0, 0)
-	d, err := distro.Resolve(*dname)
+func psOf(dname string, asJSON bool) error {
+	d, err := distro.Resolve(dname)
 	if err != nil {
 		return err
 	}
@@ -40,7 +36,7 @@ func cmdPs(args []string) error {
 	if bad != nil {
 		return fmt.Errorf("processes of %s: %w", name, bad)
 	}
-	if *asJSON {
+	if asJSON {
 		b, err := json.Marshal(entries)
 		if err != nil {
 			return err
