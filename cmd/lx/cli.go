@@ -258,7 +258,7 @@ func (e *exitStatus) Error() string { return fmt.Sprintf("exit status %d", e.cod
 func execute(argv []string) int {
 	root := newRoot()
 	root.SetArgs(argv)
-	err := root.Execute()
+	cmd, err := root.ExecuteC()
 	if err == nil {
 		return 0
 	}
@@ -269,7 +269,10 @@ func execute(argv []string) int {
 	var ee *proto.ExitError
 	if errors.As(err, &ee) {
 		fmt.Fprintln(os.Stderr, oneLine(ee.Text))
-		return ee.Status
+		if cmd != nil && (cmd.Name() == "run" || cmd.Name() == "shell") {
+			return ee.Status // 126 and 127 are the command's, as a shell says
+		}
+		return 125
 	}
 	msg := err.Error()
 	if strings.HasPrefix(msg, "unknown command ") {

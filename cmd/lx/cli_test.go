@@ -187,6 +187,8 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"list", "-x"}, "lx list: unknown shorthand flag: 'x' in -x; see 'lx list --help'"},
 		{[]string{"broker", "--foreground"}, "lx broker: unknown flag: --foreground; see 'lx broker --help'"},
 		{[]string{"run", "--memory", "lots", "true"}, "lx run: invalid argument"},
+		{[]string{"ps", "-d", "nosuch"}, "lx: no distro named nosuch; 'lx list' shows them"},
+		{[]string{"trace", "nosuchserver", "--for", "1s"}, `lx: no server "nosuchserver"`},
 	} {
 		_, errs, code := lx(t, dir, "", c.args...)
 		if code != 125 || strings.Count(errs, "\n") != 1 || !strings.HasPrefix(errs, c.want) {
