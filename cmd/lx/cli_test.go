@@ -5,6 +5,7 @@ package main
 // of issue 18's findings.
 
 import (
+	"encoding/json"
 	"flag"
 	"os"
 	"os/exec"
@@ -12,6 +13,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -335,4 +337,51 @@ func TestIsolatedTests(t *testing.T) {
 	if !strings.Contains(out, `"broker_pid":`+strconv.Itoa(testBroker.Process.Pid)) {
 		t.Errorf("the broker serving the tests is not TestMain's (%d): %.200s", testBroker.Process.Pid, out)
 	}
+}
+
+// TestBrokerStopsOnSIGTERM: SIGTERM to the broker (a service manager's
+// stop, or the parent death signal of the test binary's broker) stops its
+// instances with every guest, as lx shutdown does, instead of leaving them
+// running unsupervised.
+func TestBrokerStopsOnSIGTERM(t *testing.T) {
+	dir := t.TempDir()
+	rt := filepath.Join(dir, "rt")
+	os.Mkdir(rt, 0o700)
+	env := append(os.Environ(), "XDG_RUNTIME_DIR="+rt, "XDG_STATE_HOME="+rt)
+	giveToInstance(t, dir)
+	run := exec.Command(lxBin, "run", "--", "sleep", "60")
+	run.Env, run.Dir = env, dir
+	if err := run.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer run.Process.Kill()
+	var init, broker int
+	waitFor(t, func() bool {
+		st := exec.Command(lxBin, "status", "--json")
+		st.Env = env
+		out, _ := st.Output()
+		var s struct {
+			Broker    int `json:"broker_pid"`
+			Instances []struct {
+				Init   int `json:"init_pid"`
+				Guests int `json:"guests"`
+			} `json:"instances"`
+		}
+		if json.Unmarshal(out, &s) != nil || len(s.Instances) != 1 || s.Instances[0].Guests < 1 {
+			return false
+		}
+		init, broker = s.Instances[0].Init, s.Broker
+		return true
+	})
+	syscall.Kill(broker, syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- run.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("lx run goes on after its broker got SIGTERM")
+	}
+	waitFor(t, func() bool {
+		return syscall.Kill(init, 0) == syscall.ESRCH && syscall.Kill(broker, 0) == syscall.ESRCH
+	})
 }
