@@ -8,6 +8,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/spf13/pflag"
+	"golang.org/x/sys/unix"
 
 	"lx/lxbroker/client"
 	"lx/lxbroker/distro"
@@ -67,10 +68,11 @@ func config(name string, kvs []string) error {
 }
 
 // importOptions are lx import's.
-type importOptions struct{ InPlace bool }
+type importOptions struct{ InPlace, Force bool }
 
 func importFlags(fs *pflag.FlagSet, o *importOptions) {
-	fs.BoolVar(&o.InPlace, "in-place", false, "register the directory DIR as the distro's root without copying it")
+	fs.BoolVar(&o.InPlace, "in-place", false, "register the directory DIR as the distro's root without copying it (not the host's root; lx removes only the mount points it made there)")
+	fs.BoolVar(&o.Force, "force", false, "with --in-place: register DIR even if it has no /bin/sh")
 }
 
 func doImport(name, src string, o importOptions) error {
@@ -78,39 +80,50 @@ func doImport(name, src string, o importOptions) error {
 	var err error
 	switch {
 	case o.InPlace:
-		d, err = distro.ImportInPlace(name, src)
+		d, err = distro.ImportInPlace(name, src, o.Force)
 	case src == "-":
 		d, err = distro.Import(name, os.Stdin)
 	default:
 		f, ferr := os.Open(src)
 		if ferr != nil {
-			return fmt.Errorf("import: %w", ferr)
+			return fmt.Errorf("import %s: %w", name, ferr)
 		}
 		defer f.Close()
+		if st, err := f.Stat(); err == nil && st.IsDir() {
+			return fmt.Errorf("import %s: %s is a directory; 'lx import --in-place %s %s' registers it as the distro's root", name, src, name, src)
+		}
 		d, err = distro.Import(name, f)
 	}
 	if err != nil {
 		return fmt.Errorf("import %s: %w", name, err)
 	}
-	fmt.Fprintf(os.Stderr, "lx: imported %s at %s\n", d.Name, d.Root)
+	fmt.Fprintf(os.Stderr, "lx: imported %s at %s; 'lx run -d %s' runs in it, 'lx set-default %s' makes it the default\n", d.Name, d.Root, d.Name, d.Name)
 	return nil
 }
 
 // exportOptions are lx export's.
-type exportOptions struct{}
+type exportOptions struct{ Format string }
 
-func exportFlags(fs *pflag.FlagSet, o *exportOptions) {}
+func exportFlags(fs *pflag.FlagSet, o *exportOptions) {
+	fs.StringVar(&o.Format, "format", "", "compress as `FORMAT` (none, gzip, xz, zstd) whatever FILE's suffix says (default: FILE's suffix; a plain tar for -)")
+}
 
+// doExport writes distro name to file ("-": stdout), by way of
+// FILE.partial renamed at the end: a failed export leaves nothing.
 func doExport(name, file string, o exportOptions) error {
+	compression, err := distro.CompressionFor(file, o.Format)
+	if err != nil {
+		return fmt.Errorf("export %s: %w", name, err)
+	}
 	if file == "-" {
-		return distro.Export(name, file, os.Stdout)
+		return distro.Export(name, compression, os.Stdout)
 	}
 	tmp := file + ".partial"
-	f, err := os.Create(tmp)
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|unix.O_NOFOLLOW, 0o600)
 	if err != nil {
-		return fmt.Errorf("export: %w", err)
+		return fmt.Errorf("export %s: %w", name, err)
 	}
-	if err := distro.Export(name, file, f); err != nil {
+	if err := distro.Export(name, compression, f); err != nil {
 		f.Close()
 		os.Remove(tmp)
 		return fmt.Errorf("export %s: %w", name, err)

@@ -9,6 +9,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -127,7 +129,7 @@ func TestDistroLifecycle(t *testing.T) {
 	// list, set-default, unregister.
 	var rows []listed
 	out, _, _ = lxEnv(t, env, nil, "list", "--json")
-	if json.Unmarshal([]byte(out), &rows) != nil || len(rows) != 3 || rows[1].Name != "bb" || !rows[1].Default {
+	if json.Unmarshal([]byte(out), &rows) != nil || len(rows) != 3 || rows[1].Name != "bb" || rows[1].Default || !rows[0].Default {
 		t.Fatalf("list --json: %s", out)
 	}
 	if _, errs, code := lxEnv(t, env, nil, "set-default", "bb2"); code != 0 {
@@ -456,4 +458,165 @@ func TestExportSymlinkToHostFile(t *testing.T) {
 	if err != nil || !bytes.Contains(listing, []byte("etc/shadow -> "+secret)) {
 		t.Fatalf("export lacks the symlink etc/shadow -> %s: %v\n%s", secret, err, listing)
 	}
+}
+
+// TestImportKeepsTheDefault (finding 3): an import does not become the
+// default distro; plain lx run stays in the host root and this directory,
+// and import says how to make it the default.
+func TestImportKeepsTheDefault(t *testing.T) {
+	env, data := isolated(t)
+	ball := filepath.Join(t.TempDir(), "rootfs.tar.gz")
+	os.WriteFile(ball, rootfsTarball(t, false), 0o644)
+	_, errs, code := lxEnv(t, env, nil, "import", "first", ball)
+	if code != 0 || !strings.Contains(errs, "'lx set-default first' makes it the default") {
+		t.Fatalf("import: exit %d %q", code, errs)
+	}
+	defer lxEnv(t, env, nil, "unregister", "first")
+	out, _, _ := lxEnv(t, env, nil, "list", "--json")
+	var rows []struct {
+		Name    string `json:"name"`
+		Default bool   `json:"default"`
+	}
+	if err := json.Unmarshal([]byte(out), &rows); err != nil || len(rows) != 2 {
+		t.Fatalf("lx list --json: %v %q", err, out)
+	}
+	for _, r := range rows {
+		if r.Default != (r.Name == "default") {
+			t.Errorf("after an import, %s default=%v", r.Name, r.Default)
+		}
+	}
+	dir := t.TempDir()
+	giveToInstance(t, dir)
+	cmd := exec.Command(lxBin, "run", "--", "pwd")
+	cmd.Dir, cmd.Env = dir, append(os.Environ(), env...)
+	if b, err := cmd.Output(); err != nil || strings.TrimSpace(string(b)) != dir {
+		t.Errorf("lx run pwd after an import: %v %q, want %s", err, b, dir)
+	}
+	if b, _ := os.ReadFile(filepath.Join(data, "lx", "registry.json")); bytes.Contains(b, []byte(`"default"`)) {
+		t.Errorf("the registry names a default: %s", b)
+	}
+}
+
+// TestExportFormats (finding 6): the suffix (or --format) chooses the
+// compression, an unknown suffix is refused and leaves no file, and each
+// format imports back.
+func TestExportFormats(t *testing.T) {
+	env, _ := importBusybox(t, "exp")
+	dir := t.TempDir()
+	magic := map[string][]byte{"gzip": {0x1f, 0x8b}, "xz": {0xfd, '7', 'z', 'X', 'Z', 0}, "zstd": {0x28, 0xb5, 0x2f, 0xfd}}
+	for _, c := range []struct{ file, format, want string }{
+		{"a.tar.gz", "", "gzip"}, {"a.tgz", "", "gzip"}, {"a.tar.xz", "", "xz"}, {"a.tar.zst", "", "zstd"},
+		{"a.tar", "", "none"}, {"b.tar", "zstd", "zstd"}, {"b.tar.gz", "none", "none"},
+	} {
+		f := filepath.Join(dir, c.file)
+		args := []string{"export", "exp", f}
+		if c.format != "" {
+			args = []string{"export", "--format", c.format, "exp", f}
+		}
+		if _, errs, code := lxEnv(t, env, nil, args...); code != 0 || errs != "" {
+			t.Fatalf("%v: exit %d %q (quiet without a terminal)", args, code, errs)
+		}
+		b, _ := os.ReadFile(f)
+		if m := magic[c.want]; (m != nil && !bytes.HasPrefix(b, m)) || (c.want == "none" && (len(b) < 512 || string(b[257:262]) != "ustar")) {
+			t.Errorf("%v: not %s: % x", args, c.want, b[:min(len(b), 8)])
+		}
+		name := "back" + strconv.Itoa(len(c.file)) + c.want
+		if _, errs, code := lxEnv(t, env, nil, "import", name, f); code != 0 {
+			t.Errorf("import of %s: exit %d %s", c.file, code, errs)
+		}
+		if out, _, code := lxEnv(t, env, nil, "run", "-d", name, "--", "cat", "/etc/os-release"); code != 0 || out != "NAME=lxtest\n" {
+			t.Errorf("run in the import of %s: exit %d %q", c.file, code, out)
+		}
+		lxEnv(t, env, nil, "unregister", name)
+	}
+	for _, f := range []string{"c.tar.bz2", "c.tar.lz4", "c.zip", "c"} {
+		_, errs, code := lxEnv(t, env, nil, "export", "exp", filepath.Join(dir, f))
+		if code != 125 || !strings.Contains(errs, "cannot tell how to compress") || strings.Count(errs, "\n") != 1 {
+			t.Errorf("export to %s: exit %d %q, want a refusal", f, code, errs)
+		}
+		if m, _ := filepath.Glob(filepath.Join(dir, "c*")); len(m) != 0 {
+			t.Errorf("a refused export left %v", m)
+		}
+	}
+	if _, errs, code := lxEnv(t, env, nil, "export", "--format", "rar", "exp", "-"); code != 125 || !strings.Contains(errs, "unknown --format") {
+		t.Errorf("--format rar: exit %d %q", code, errs)
+	}
+	// On a terminal, one progress line: the tar bytes, rate, time left.
+	need(t, "script")
+	cmd := exec.Command("script", "-qec", lxBin+" export exp "+filepath.Join(dir, "p.tar.gz"), "/dev/null")
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
+	if err != nil || !regexp.MustCompile(`exporting exp 100% .*\d+(\.\d+)? [KMG]?i?B/s`).Match(out) {
+		t.Errorf("export on a terminal: %v %q", err, out)
+	}
+}
+
+// TestInPlaceRefusals (finding 7): --in-place refuses the host root and a
+// directory that is no root filesystem (unless --force), leaves nothing
+// it made behind at unregister, and import of a directory without it
+// points to it.
+func TestInPlaceRefusals(t *testing.T) {
+	env, _ := isolated(t)
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"import", "--in-place", "h", "/"}, "is the host's root"},
+		{[]string{"import", "--in-place", "h", "/./"}, "is the host's root"},
+		{[]string{"import", "--in-place", "h", "/etc"}, "'lx import --in-place --force h /etc' registers it anyway"},
+		{[]string{"import", "h", "/etc"}, "/etc is a directory; 'lx import --in-place h /etc' registers it"},
+	} {
+		if _, errs, code := lxEnv(t, env, nil, c.args...); code != 125 || !strings.Contains(errs, c.want) || strings.Count(errs, "\n") != 1 {
+			t.Errorf("lx %s: exit %d %q, want 125 and %q", strings.Join(c.args, " "), code, errs, c.want)
+		}
+	}
+	if out, _, _ := lxEnv(t, env, nil, "list"); strings.Contains(out, " h ") {
+		t.Fatalf("a refused import registered h: %s", out)
+	}
+	empty := t.TempDir()
+	if _, errs, code := lxEnv(t, env, nil, "import", "--in-place", "--force", "e", empty); code != 0 {
+		t.Errorf("--force: exit %d %q", code, errs)
+	}
+	lxEnv(t, env, nil, "unregister", "e")
+	// A real root: a run makes the mount points it lacks; unregister
+	// takes them away again, and leaves the rest as it was.
+	root := filepath.Join(t.TempDir(), "root")
+	os.MkdirAll(filepath.Join(root, "bin"), 0o755)
+	bb, err := os.ReadFile("/bin/busybox")
+	if err != nil {
+		t.Skip("skipped: /bin/busybox is missing (.ci/run installs busybox-static)")
+	}
+	os.WriteFile(filepath.Join(root, "bin", "busybox"), bb, 0o755)
+	os.Symlink("busybox", filepath.Join(root, "bin", "sh"))
+	os.Mkdir(filepath.Join(root, "tmp"), 0o1777) // one it has: kept
+	before := entries(t, root)
+	if _, errs, code := lxEnv(t, env, nil, "import", "--in-place", "ip", root); code != 0 {
+		t.Fatalf("import --in-place: exit %d %q", code, errs)
+	}
+	if out, errs, code := lxEnv(t, env, nil, "run", "-d", "ip", "--", "/bin/sh", "-c", "echo ran"); code != 0 || out != "ran\n" {
+		t.Fatalf("run in place: exit %d %q %s", code, out, errs)
+	}
+	if after := entries(t, root); len(after) <= len(before) {
+		t.Logf("the run made no mount point (%v)", after)
+	}
+	if _, errs, code := lxEnv(t, env, nil, "unregister", "ip"); code != 0 {
+		t.Fatalf("unregister: exit %d %q", code, errs)
+	}
+	if after := entries(t, root); strings.Join(after, " ") != strings.Join(before, " ") {
+		t.Errorf("unregister left the root %v, it was %v", after, before)
+	}
+}
+
+// entries lists the names in dir.
+func entries(t *testing.T, dir string) []string {
+	t.Helper()
+	es, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range es {
+		names = append(names, e.Name())
+	}
+	return names
 }

@@ -59,7 +59,7 @@ found. Arguments after CMD are CMD's own.`,
 		},
 		complete: noArgs,
 	}, {
-		use:   "import [--in-place] NAME TARBALL|-|DIR",
+		use:   "import [--in-place [--force]] NAME TARBALL|-|DIR",
 		short: "unpack a root filesystem tarball (plain, gzip, xz, zstd or bzip2; a 'docker export' works) as distro NAME, or with --in-place register the directory DIR",
 		long: `The tarball's owners, modes, links, device nodes, xattrs and sparse files
 are kept (for an unprivileged user, owners and devices are recorded in
@@ -70,8 +70,11 @@ is not the default: 'lx set-default NAME' makes it so.`,
 		run:      func(c *cobra.Command, a []string) error { return doImport(a[0], a[1], imp) },
 		complete: completeFirst(noArgs),
 	}, {
-		use:      "export NAME FILE|-",
-		short:    "write NAME's root as a tarball, compressed as FILE's suffix says (.gz/.tgz, .xz, .zst; '-' is stdout)",
+		use:   "export [--format FORMAT] NAME FILE|-",
+		short: "write NAME's root as a tarball, compressed as FILE's suffix (.tar, .tar.gz/.tgz, .tar.xz/.txz, .tar.zst/.tzst) or --format says ('-' is stdout)",
+		long: `gzip and zstd compress on every CPU; xz on one (Go's xz writer has no
+multi-threaded mode). On a terminal, stderr shows the bytes written, the rate
+and the time left; elsewhere export is quiet.`,
 		args:     args(2, 2, "NAME and a file (or -)"),
 		flags:    func(fs *pflag.FlagSet) { exportFlags(fs, &exp) },
 		run:      func(c *cobra.Command, a []string) error { return doExport(a[0], a[1], exp) },

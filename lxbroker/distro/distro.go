@@ -3,17 +3,18 @@ package distro
 import (
 	"archive/tar"
 	"cmp"
-	"compress/gzip"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/klauspost/compress/zstd"
+	"github.com/klauspost/pgzip"
 	"github.com/ulikunitz/xz"
 	"golang.org/x/sys/unix"
 
@@ -23,7 +24,10 @@ import (
 )
 
 // ImportInPlace registers an existing root directory without copying it.
-func ImportInPlace(name, root string) (*Distro, error) {
+// The host's own root is refused (it would be registered writable), and
+// so, unless force, is a directory with no executable /bin/sh in it (no
+// root filesystem, most likely).
+func ImportInPlace(name, root string, force bool) (*Distro, error) {
 	if err := CheckName(name); err != nil {
 		return nil, err
 	}
@@ -31,22 +35,74 @@ func ImportInPlace(name, root string) (*Distro, error) {
 	if err != nil {
 		return nil, err
 	}
-	if st, err := os.Stat(abs); err != nil || !st.IsDir() {
+	fd, err := unix.Open(abs, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
 		return nil, fmt.Errorf("%s is not a directory", root)
+	}
+	defer unix.Close(fd)
+	var st, host unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return nil, err
+	}
+	if unix.Stat("/", &host) == nil && st.Dev == host.Dev && st.Ino == host.Ino {
+		return nil, fmt.Errorf("%s is the host's root: lx runs it read-only as the distro 'default' already (lx run -d default)", root)
+	}
+	if !force {
+		if err := hasShell(fd); err != nil {
+			return nil, fmt.Errorf("%s does not look like a root filesystem (%v); 'lx import --in-place --force %s %s' registers it anyway", root, err, name, root)
+		}
+	}
+	var made []string
+	for _, m := range MountPoints {
+		var s unix.Stat_t
+		if unix.Fstatat(fd, m, &s, unix.AT_SYMLINK_NOFOLLOW) != nil {
+			made = append(made, m)
+		}
 	}
 	var d *Distro
 	err = withRegistry("registering "+name, func(dir string, reg *Registry) error {
 		if err := reg.free(name); err != nil {
 			return err
 		}
-		d = &Distro{Name: name, Root: abs, InPlace: true, Created: time.Now().UTC()}
+		d = &Distro{Name: name, Root: abs, InPlace: true, Created: time.Now().UTC(), Made: made}
 		reg.Distros[name] = d
-		if reg.Default == "" {
-			reg.Default = name
-		}
 		return reg.Save(dir)
 	})
 	return d, err
+}
+
+// hasShell checks that root (a directory fd) has an executable /bin/sh,
+// resolved inside it (a usr-merged /bin -> usr/bin included).
+func hasShell(root int) error {
+	fd, err := unix.Openat2(root, "bin/sh", &unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC,
+		Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS})
+	if err != nil {
+		return fmt.Errorf("no /bin/sh: %w", err)
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return err
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG || st.Mode&0o111 == 0 {
+		return errors.New("/bin/sh is not an executable file")
+	}
+	return nil
+}
+
+// removeMade removes the mount points lx made in an in-place root, where
+// each is still an empty directory (rmdir removes nothing else).
+func removeMade(d *Distro) {
+	fd, err := unix.Open(d.Root, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return
+	}
+	defer unix.Close(fd)
+	for _, m := range d.Made {
+		if slices.Contains(MountPoints, m) {
+			unix.Unlinkat(fd, m, unix.AT_REMOVEDIR)
+		}
+	}
 }
 
 // Resolve returns the distro a launch runs in: name's entry, the
@@ -164,42 +220,87 @@ func Unregister(name string) error {
 			makeWritable(files)
 			return os.RemoveAll(files)
 		}
+		removeMade(d)
 		return nil
 	})
 }
 
-// Export writes the distro's root as a tarball to w, compressed as the
-// file name says (.gz/.tgz, .xz, .zst; otherwise plain).
-func Export(name, file string, w io.Writer) error {
+// Compressions are the formats export writes, by name (--format).
+var Compressions = []string{"none", "gzip", "xz", "zstd"}
+
+// suffixes map file suffixes to compressions.
+var suffixes = []struct{ suffix, format string }{
+	{".tar", "none"}, {".tar.gz", "gzip"}, {".tgz", "gzip"}, {".tar.xz", "xz"}, {".txz", "xz"},
+	{".tar.zst", "zstd"}, {".tar.zstd", "zstd"}, {".tzst", "zstd"},
+}
+
+// CompressionFor is the compression of an export to file: format if set
+// (one of Compressions), else what file's suffix says; "-" (stdout) is a
+// plain tar. An unknown suffix is an error naming the known ones.
+func CompressionFor(file, format string) (string, error) {
+	if format != "" {
+		if !slices.Contains(Compressions, format) {
+			return "", fmt.Errorf("unknown --format %q (formats: %s)", format, strings.Join(Compressions, ", "))
+		}
+		return format, nil
+	}
+	if file == "-" {
+		return "none", nil
+	}
+	for _, s := range suffixes {
+		if strings.HasSuffix(file, s.suffix) {
+			return s.format, nil
+		}
+	}
+	var known []string
+	for _, s := range suffixes {
+		known = append(known, s.suffix)
+	}
+	return "", fmt.Errorf("cannot tell how to compress %s from its name: known suffixes are %s (bzip2 and lz4 are not written); --format %s says it", file, strings.Join(known, " "), strings.Join(Compressions, "|"))
+}
+
+// Export writes the distro's root as a tarball to w, compressed with
+// compression (CompressionFor), with a progress display on stderr when it
+// is a terminal. gzip and zstd compress on every CPU; xz on one (the Go xz
+// writer has no multi-threaded mode).
+func Export(name, compression string, w io.Writer) error {
 	return withRegistry("exporting "+name, func(_ string, reg *Registry) error {
 		d, err := reg.get(name)
 		if err != nil {
 			return err
 		}
-		return export(d, file, w)
+		return export(d, compression, w)
 	})
 }
 
-func export(d *Distro, file string, w io.Writer) error {
+func export(d *Distro, compression string, w io.Writer) error {
 	var err error
 	var zw io.WriteCloser
-	switch {
-	case strings.HasSuffix(file, ".gz") || strings.HasSuffix(file, ".tgz"):
-		zw = gzip.NewWriter(w)
-	case strings.HasSuffix(file, ".xz"):
+	switch compression {
+	case "gzip":
+		gz := pgzip.NewWriter(w)
+		if err := gz.SetConcurrency(1<<20, runtime.GOMAXPROCS(0)); err != nil {
+			return err
+		}
+		zw = gz
+	case "xz":
 		if zw, err = xz.NewWriter(w); err != nil {
 			return err
 		}
-	case strings.HasSuffix(file, ".zst") || strings.HasSuffix(file, ".zstd"):
-		if zw, err = zstd.NewWriter(w); err != nil {
+	case "zstd":
+		if zw, err = zstd.NewWriter(w, zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0))); err != nil {
 			return err
 		}
+	case "none":
+	default:
+		return fmt.Errorf("unknown compression %q", compression)
 	}
 	out := w
 	if zw != nil {
 		out = zw
 	}
-	tw := tar.NewWriter(out)
+	p := newProgress(os.Stderr, "exporting "+d.Name, treeSize(d.Root))
+	tw := tar.NewWriter(io.MultiWriter(out, p))
 	if err := writeTree(tw, d.Root); err != nil {
 		return err
 	}
@@ -207,9 +308,35 @@ func export(d *Distro, file string, w io.Writer) error {
 		return err
 	}
 	if zw != nil {
-		return zw.Close()
+		if err := zw.Close(); err != nil {
+			return err
+		}
 	}
+	p.finish()
 	return nil
+}
+
+// treeSize estimates the tar stream of the tree at root for the progress
+// display: each entry's header and its data rounded to 512-byte blocks.
+// It only reads sizes (lstat, no link followed); -1 if it cannot.
+func treeSize(root string) int64 {
+	var n int64
+	err := filepath.WalkDir(root, func(_ string, e os.DirEntry, err error) error {
+		if err != nil {
+			return nil
+		}
+		n += 512
+		if e.Type().IsRegular() {
+			if fi, err := e.Info(); err == nil {
+				n += (fi.Size() + 511) &^ 511
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return -1
+	}
+	return n + 1024
 }
 
 // treeWriter writes a distro's tree into a tarball. The tree is the

@@ -39,7 +39,16 @@ type Distro struct {
 	Created time.Time     `json:"created"`
 	Mounts  []proto.Mount `json:"mounts,omitempty"` // host directories every run of it mounts (lx set-mounts)
 	Memory  int64         `json:"memory,omitempty"` // its instance's memory bound in bytes (lx config NAME memory=SIZE); 0: the default
+	// Made are the mount points (MountPoints) an in-place root lacked
+	// when it was registered: the instance makes them, and unregister
+	// removes them again where they are still empty directories.
+	Made []string `json:"made,omitempty"`
 }
+
+// MountPoints are the directories an instance mounts its own filesystems
+// on, made in a distro's root where they are missing
+// (lxbroker/runtime/keeper).
+var MountPoints = []string{"dev", "proc", "root", "run", "sys", "tmp"}
 
 // Registry is the registry file's content.
 type Registry struct {

@@ -21,7 +21,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"lx/fssrv/recorded"
-	"lx/lxbroker/proto"
 )
 
 // Ownership and device nodes an unprivileged user cannot create are kept in
@@ -478,37 +477,6 @@ func (x *extractor) dirMeta(d pendingDir) error {
 	return x.meta(fd, d.h, unix.S_IFDIR)
 }
 
-// progress counts bytes read and, on a terminal, draws a one-line bar.
-type progress struct {
-	r     io.Reader
-	n     int64
-	total int64
-	name  string
-	tty   bool
-	last  time.Time
-}
-
-func (p *progress) Read(b []byte) (int, error) {
-	n, err := p.r.Read(b)
-	p.n += int64(n)
-	if p.tty && time.Since(p.last) > 100*time.Millisecond {
-		p.last = time.Now()
-		p.draw()
-	}
-	return n, err
-}
-
-func (p *progress) draw() {
-	const mib = 1 << 20
-	if p.total > 0 {
-		pct := float64(p.n) * 100 / float64(p.total)
-		w := int(pct / 5)
-		fmt.Fprintf(os.Stderr, "\rimporting %s [%-20s] %5.1f%% %.1f/%.1f MiB", p.name, strings.Repeat("#", w), pct, float64(p.n)/mib, float64(p.total)/mib)
-	} else {
-		fmt.Fprintf(os.Stderr, "\rimporting %s %.1f MiB", p.name, float64(p.n)/mib)
-	}
-}
-
 // Import unpacks tarball src into a new distro NAME and registers it. The
 // files go to a temporary directory that is renamed into place at the end,
 // and the registry is written only then: an import that fails or is
@@ -551,17 +519,18 @@ func unpack(dir string, reg *Registry, name string, src *os.File) (*Distro, erro
 		return nil, err
 	}
 	defer unix.Close(root)
-	p := &progress{r: src, name: name, tty: proto.IsTerminal(2)}
+	p := newProgress(os.Stderr, "importing "+name, -1)
+	var size int64
 	if st, err := src.Stat(); err == nil && st.Mode().IsRegular() {
-		p.total = st.Size()
+		size = st.Size()
 	}
-	in, closeIn, err := decompress(p)
+	in, closeIn, err := decompress(p.source(src, size))
 	if err != nil {
 		return nil, fmt.Errorf("%s is not a tarball lx can read: %w", src.Name(), err)
 	}
 	defer closeIn()
 	x := &extractor{root: root, privileged: os.Geteuid() == 0}
-	tr := tar.NewReader(in)
+	tr := tar.NewReader(io.TeeReader(in, p))
 	entries := 0
 	for {
 		h, err := tr.Next()
@@ -585,19 +554,13 @@ func unpack(dir string, reg *Registry, name string, src *os.File) (*Distro, erro
 	if err := x.finish(); err != nil {
 		return nil, fmt.Errorf("%w; nothing was imported", err)
 	}
-	if p.tty {
-		p.draw()
-		fmt.Fprintln(os.Stderr)
-	}
+	p.finish()
 	final := filepath.Join(dir, "distros", name)
 	if err := os.Rename(stage, final); err != nil {
 		return nil, err
 	}
 	d := &Distro{Name: name, Root: filepath.Join(final, "rootfs"), Created: time.Now().UTC()}
 	reg.Distros[name] = d
-	if reg.Default == "" {
-		reg.Default = name
-	}
 	if err := reg.Save(dir); err != nil {
 		makeWritable(final)
 		os.RemoveAll(final)
