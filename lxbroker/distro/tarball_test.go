@@ -376,7 +376,7 @@ func secret(t *testing.T) (path, marker string) {
 // it wrote before it failed.
 func exportTree(root string) ([]byte, error) {
 	var buf bytes.Buffer
-	err := export(&Distro{Name: "t", Root: root}, "t.tar", &buf)
+	err := export(&Distro{Name: "t", Root: root}, "none", &buf)
 	return buf.Bytes(), err
 }
 
