@@ -34,6 +34,7 @@ type Call struct {
 	wire.Call
 	s       *Server
 	decoded [6]string
+	nargs   int // arguments the trace line shows (decls); -1: the raw ones
 }
 
 // Tid is the host thread id of the caller.
@@ -48,7 +49,8 @@ func (c *Call) Pointer(i int) uint64 { return c.Args[i] }
 func (c *Call) ModeT(i int) uint32   { return uint32(c.Args[i]) }
 func (c *Call) Fd(i int) int32       { return int32(c.Args[i]) }
 
-// Note records a decoded form of argument i for the trace line.
+// Note records a decoded form of argument i for the trace line; it wins
+// over the decoder's (decode.go).
 func (c *Call) Note(i int, s string) { c.decoded[i] = s }
 
 // Root is the O_PATH fd of the instance's root directory.
@@ -149,7 +151,13 @@ func (c *Call) String(i, max int, tooLong unix.Errno) (string, error) {
 		if j := bytes.IndexByte(buf[:got], 0); j >= 0 {
 			out = append(out, buf[:j]...)
 			s := string(out)
-			c.decoded[i] = strconv.Quote(s)
+			if c.Tracing() {
+				if len(s) > MaxTraceString {
+					c.decoded[i] = Quote(s[:MaxTraceString]) + "..."
+				} else {
+					c.decoded[i] = Quote(s)
+				}
+			}
 			return s, nil
 		}
 		if got < n {
@@ -283,16 +291,22 @@ func (c *Call) GuestFd(i int) (int, error) {
 	return fd, err
 }
 
-// text renders the call strace-style for a trace line.
+// text renders the call strace-style for a trace line: the arguments its
+// decl names, decoded (decodeArgs), else the six raw ones.
 func (c *Call) text() string {
 	var b bytes.Buffer
 	b.WriteString(abi.SyscallName(int(c.Nr)))
 	b.WriteByte('(')
-	last := -1
-	for i := range c.Args {
-		if c.Args[i] != 0 || c.decoded[i] != "" {
-			last = i
+	last := c.nargs - 1
+	if c.nargs < 0 {
+		for i := range c.Args {
+			if c.Args[i] != 0 || c.decoded[i] != "" {
+				last = i
+			}
 		}
+	}
+	for last >= 0 && c.decoded[last] == omit {
+		last--
 	}
 	for i := 0; i <= last; i++ {
 		if i > 0 {

@@ -56,6 +56,12 @@ type Server struct {
 	buf  []byte // guest memory passes through it (Kernel)
 
 	guestRoot int // O_PATH fd of the guests' root (GuestRoot); 0 until found
+
+	// While tracing (tracepid.go): guest pids by host tid, the level of
+	// the instance's pid namespace, lx-enter's file.
+	pids      map[int]tracePid
+	initLevel int
+	enter     [2]uint64
 }
 
 // New checks cfg and returns a Server.
@@ -162,7 +168,7 @@ func (s *Server) interrupted(c *Call) {
 	if !s.take(c) {
 		return
 	}
-	c.decoded = [6]string{}
+	c.decoded, c.nargs = [6]string{}, -1
 	if val, ok := s.cfg.Control.AnswerAt(s.cfg.Ring.Tail()); ok {
 		s.cfg.Log.Info("the previous incarnation died before it answered a finished call: sending its answer",
 			zap.String("call", c.text()), zap.Int32("tid", c.Call.Tid), zap.Int64("val", val))
@@ -200,7 +206,7 @@ func (s *Server) Handle(w *wire.Call) {
 }
 
 func (s *Server) serve(c *Call) {
-	c.decoded = [6]string{}
+	c.decoded, c.nargs = [6]string{}, -1
 	s.cfg.Control.AddCall()
 	h := s.cfg.Table[int(c.Nr)]
 	var val int64
@@ -254,19 +260,35 @@ func (s *Server) reply(c *Call, val int64, err error) {
 		}
 		resp.Error = -int32(e)
 	}
+	// The trace event is made before the answer, while the caller is
+	// still stopped in its call: its memory is what the call saw.
+	var ev []byte
+	if c.Tracing() {
+		ev = s.traceEvent(c, val, resp)
+	}
 	if serr := s.kern.Send(resp); serr != nil && serr != unix.ENOENT {
 		s.cfg.Control.AddError()
-		s.cfg.Log.Warn("send reply", zap.Error(serr), zap.String("call", c.text()))
+		s.cfg.Log.Warn("send reply", zap.String("call", c.text()), zap.Error(serr))
 	}
-	if c.Tracing() {
-		s.trace(c, val, err, resp)
+	if ev != nil {
+		s.cfg.Trace.Push(ev) // lossy: a full trace ring drops the event
 	}
 }
 
-func (s *Server) trace(c *Call, val int64, err error, resp abi.SeccompNotifResp) {
-	t := wire.Trace{Pid: c.Call.Tid, Nr: c.Nr, Text: c.text(), Ret: val, Errno: -resp.Error,
-		Continue: resp.Flags != 0, NS: time.Now().UnixNano() - c.RecvNS}
-	if b, err := s.enc.Trace(&t); err == nil {
-		s.cfg.Trace.Push(b) // lossy: a full trace ring drops the event
+// traceEvent encodes the trace event of c, answered resp: nil for a call
+// of lx's own (Server.launcher).
+func (s *Server) traceEvent(c *Call, val int64, resp abi.SeccompNotifResp) []byte {
+	gpid, own := s.traced(c.Tid())
+	if own {
+		return nil
 	}
+	answered := resp.Flags == 0 && resp.Error == 0
+	c.decodeArgs(answered)
+	t := wire.Trace{Pid: c.Call.Tid, Nr: c.Nr, Text: c.text(), Ret: val, Errno: -resp.Error,
+		Continue: resp.Flags != 0, NS: time.Now().UnixNano() - c.RecvNS, GuestPid: int32(gpid)}
+	b, err := s.enc.Trace(&t)
+	if err != nil {
+		return nil
+	}
+	return b
 }

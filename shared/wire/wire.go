@@ -72,13 +72,17 @@ type Trace struct {
 	Errno    int32    // 0 on success
 	Continue bool     // answered with SECCOMP_USER_NOTIF_FLAG_CONTINUE
 	NS       int64    // latency from the router's receive to the reply
+	// GuestPid is the caller's pid in the instance (what lx ps shows);
+	// 0 in a frame of a server that did not know it. Last, so that an
+	// older frame still decodes.
+	GuestPid int32
 }
 
 // MaxText bounds Trace.Text.
 const MaxText = 400
 
 func (t *Trace) validate() error {
-	if t.Nr < 0 || t.Nr >= MaxNr || t.Errno < 0 || t.Errno > 4095 || len(t.Text) > MaxText {
+	if t.Nr < 0 || t.Nr >= MaxNr || t.Errno < 0 || t.Errno > 4095 || len(t.Text) > MaxText || t.GuestPid < 0 {
 		return fmt.Errorf("%w: trace fields out of range", ErrBadFrame)
 	}
 	return nil
@@ -227,17 +231,87 @@ func (c *Call) DecodeMsgpack(d *msgpack.Decoder) error {
 	return err
 }
 
-// Format renders a trace event of server as one line: pid, call, result, latency.
+// Format renders a trace event strace's way: `[pid N] call(args) = result
+// <latency>`, N the guest pid (the host tid for a frame without one),
+// prefixed with server when it is not "".
 func (t *Trace) Format(server string) string {
-	var res string
+	pid := t.GuestPid
+	if pid == 0 {
+		pid = t.Pid
+	}
+	line := fmt.Sprintf("[pid %d] %s = %s <%.1fµs>", pid, t.Text, t.Result(), float64(t.NS)/1000)
+	if server != "" {
+		line = server + " " + line
+	}
+	return line
+}
+
+// Result is the call's result as strace prints it: the value, -1 and the
+// errno, or CONTINUE for a call the kernel ran itself.
+func (t *Trace) Result() string {
 	switch {
 	case t.Continue:
-		res = "CONTINUE"
+		return "CONTINUE"
 	case t.Errno != 0:
 		e := unix.Errno(t.Errno)
-		res = fmt.Sprintf("-1 %s (%s)", unix.ErrnoName(e), e.Error())
-	default:
-		res = fmt.Sprint(t.Ret)
+		return fmt.Sprintf("-1 %s (%s)", unix.ErrnoName(e), e.Error())
 	}
-	return fmt.Sprintf("%s [pid %d] %s = %s <%.1fµs>", server, t.Pid, t.Text, res, float64(t.NS)/1000)
+	return fmt.Sprint(t.Ret)
+}
+
+// traceFields is the number of fields of a trace frame; traceFieldsV1,
+// of one from before GuestPid, which still decodes.
+const (
+	traceFields   = 8
+	traceFieldsV1 = 7
+)
+
+// EncodeMsgpack writes t as the array the struct tags describe.
+func (t *Trace) EncodeMsgpack(e *msgpack.Encoder) error {
+	e.EncodeArrayLen(traceFields)
+	e.EncodeInt(int64(t.Pid))
+	e.EncodeInt(int64(t.Nr))
+	e.EncodeString(t.Text)
+	e.EncodeInt(t.Ret)
+	e.EncodeInt(int64(t.Errno))
+	e.EncodeBool(t.Continue)
+	e.EncodeInt(t.NS)
+	return e.EncodeInt(int64(t.GuestPid))
+}
+
+// DecodeMsgpack reads a trace frame of this version or of the one before
+// GuestPid, and rejects any other shape.
+func (t *Trace) DecodeMsgpack(d *msgpack.Decoder) error {
+	n, err := d.DecodeArrayLen()
+	if err != nil {
+		return err
+	}
+	if n != traceFields && n != traceFieldsV1 {
+		return fmt.Errorf("trace has %d fields, want %d", n, traceFields)
+	}
+	if t.Pid, err = d.DecodeInt32(); err != nil {
+		return err
+	}
+	if t.Nr, err = d.DecodeInt32(); err != nil {
+		return err
+	}
+	if t.Text, err = d.DecodeString(); err != nil {
+		return err
+	}
+	if t.Ret, err = d.DecodeInt64(); err != nil {
+		return err
+	}
+	if t.Errno, err = d.DecodeInt32(); err != nil {
+		return err
+	}
+	if t.Continue, err = d.DecodeBool(); err != nil {
+		return err
+	}
+	if t.NS, err = d.DecodeInt64(); err != nil {
+		return err
+	}
+	if n == traceFields {
+		t.GuestPid, err = d.DecodeInt32()
+	}
+	return err
 }

@@ -16,7 +16,39 @@ func sampleCall() Call {
 }
 
 func sampleTrace() Trace {
-	return Trace{Pid: 7, Nr: 4, Text: `stat("/etc/passwd", 0x7ffd0000)`, Ret: 0, NS: 5200}
+	return Trace{Pid: 7, Nr: 4, Text: `stat("/etc/passwd", 0x7ffd0000)`, Ret: 0, NS: 5200, GuestPid: 3}
+}
+
+// TestTraceOldFrame: a frame of a server from before GuestPid (the golden
+// bytes of then) still decodes, with GuestPid 0, and prints the host tid.
+func TestTraceOldFrame(t *testing.T) {
+	b, err := os.ReadFile("testdata/trace-old.golden")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tr Trace
+	if err := NewDecoder().Trace(b, &tr); err != nil {
+		t.Fatal(err)
+	}
+	want := sampleTrace()
+	want.GuestPid = 0
+	if tr != want {
+		t.Fatalf("old frame: %+v, want %+v", tr, want)
+	}
+	if got := tr.Format(""); got != `[pid 7] stat("/etc/passwd", 0x7ffd0000) = 0 <5.2µs>` {
+		t.Fatalf("format: %q", got)
+	}
+}
+
+func TestTraceFormat(t *testing.T) {
+	tr := sampleTrace()
+	if got := tr.Format(""); got != `[pid 3] stat("/etc/passwd", 0x7ffd0000) = 0 <5.2µs>` {
+		t.Errorf("format: %q", got)
+	}
+	tr.Errno = 2
+	if got := tr.Format("fssrv"); got != `fssrv [pid 3] stat("/etc/passwd", 0x7ffd0000) = -1 ENOENT (no such file or directory) <5.2µs>` {
+		t.Errorf("format: %q", got)
+	}
 }
 
 func TestCallRoundTrip(t *testing.T) {

@@ -1,0 +1,114 @@
+package servers
+
+import (
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"lx/shared/procfs"
+)
+
+// Who a traced call comes from, looked at only while tracing.
+//
+// The guest pid is the caller's pid in the instance's pid namespace (what
+// lx ps shows): the field of the NSpid line of /proc/TID/status at the
+// level of init's namespace (init's own NSpid ends in 1 there). A tid maps
+// to the same guest pid for the task's life; a cached entry is checked
+// against the task's executable (a stat of /proc/TID/exe, needed anyway)
+// and lives at most pidCacheTTL, so that a reused tid is soon seen anew.
+//
+// lx's own calls are those of lx-enter before it executes the launched
+// command, and of the holder: tasks whose executable is the very file init
+// runs lx-enter from (a sealed memfd of init's), which the holder's
+// /proc/PID/exe names in the instance's /proc. The identity is the file's
+// device and inode, not its name or the task's comm, which a guest can
+// choose (prctl PR_SET_NAME, memfd_create("lx-enter")). A task being
+// ptraced (TracerPid) is never hidden: a tracer could make it do calls
+// lx-enter would not.
+type tracePid struct {
+	pid  int
+	exe  [2]uint64 // dev, ino
+	when time.Time
+}
+
+const (
+	pidCacheTTL = time.Second
+	pidCacheMax = 4096
+)
+
+// traced returns the guest pid of task tid, and whether the task is one
+// of lx's own launch processes whose calls the trace leaves out.
+func (s *Server) traced(tid int) (pid int, own bool) {
+	var st unix.Stat_t
+	var exe [2]uint64
+	if unix.Stat(s.taskPath(tid, "exe"), &st) == nil {
+		exe = [2]uint64{st.Dev, st.Ino}
+	}
+	if exe[1] != 0 && exe == s.enterFile() {
+		status, err := procfs.ReadStatus(unix.AT_FDCWD, s.taskPath(tid, "status"))
+		if err == nil && strings.TrimSpace(status["TracerPid"]) == "0" {
+			return 0, true
+		}
+	}
+	now := time.Now()
+	if e, ok := s.pids[tid]; ok && e.exe == exe && now.Sub(e.when) < pidCacheTTL {
+		return e.pid, false
+	}
+	pid = s.guestPid(tid)
+	if s.pids == nil || len(s.pids) >= pidCacheMax {
+		s.pids = map[int]tracePid{}
+	}
+	s.pids[tid] = tracePid{pid: pid, exe: exe, when: now}
+	return pid, false
+}
+
+// guestPid reads tid's pid in the instance's pid namespace; tid itself
+// when it cannot tell.
+func (s *Server) guestPid(tid int) int {
+	status, err := procfs.ReadStatus(unix.AT_FDCWD, s.taskPath(tid, "status"))
+	if err != nil {
+		return tid
+	}
+	f := strings.Fields(status["NSpid"])
+	if len(f) == 0 {
+		return tid
+	}
+	level := len(f) - 1
+	if s.initLevel > 0 {
+		level = s.initLevel
+	} else if s.cfg.InitPid > 0 {
+		if is, err := procfs.ReadStatus(unix.AT_FDCWD, s.taskPath(s.cfg.InitPid, "status")); err == nil {
+			if n := len(strings.Fields(is["NSpid"])); n > 1 {
+				s.initLevel = n - 1
+				level = s.initLevel
+			}
+		}
+	}
+	if level >= len(f) {
+		return tid
+	}
+	if p, err := strconv.Atoi(f[level]); err == nil {
+		return p
+	}
+	return tid
+}
+
+// enterFile is the device and inode of the file init runs lx-enter from:
+// the holder's executable. Zero while the holder is not known.
+func (s *Server) enterFile() [2]uint64 {
+	if s.enter[1] != 0 {
+		return s.enter
+	}
+	h := s.cfg.Control.Holder()
+	if h <= 0 {
+		return [2]uint64{}
+	}
+	var st unix.Stat_t
+	if unix.Fstatat(s.cfg.Proc, strconv.Itoa(h)+"/exe", &st, 0) != nil {
+		return [2]uint64{}
+	}
+	s.enter = [2]uint64{st.Dev, st.Ino}
+	return s.enter
+}
