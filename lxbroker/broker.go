@@ -376,8 +376,17 @@ func (b *Broker) run(c *net.UnixConn, m *proto.Request, fds []int) {
 // to the client until it goes away or the requested time has passed.
 func (b *Broker) trace(c *net.UnixConn, m *proto.Request) {
 	if m.Trace == nil {
-		fail(c, 2, "lx: a trace request without servers")
+		fail(c, 125, "lx: a trace request without servers")
 		return
+	}
+	calls, err := traceCalls(m.Trace.Calls)
+	if err != nil {
+		fail(c, 125, "lx: "+err.Error())
+		return
+	}
+	pids := map[int32]bool{}
+	for _, p := range m.Trace.Pids {
+		pids[int32(p)] = true
 	}
 	in, err := b.instance(distro(m), m.Root, netpolicy.Policy{Mode: netpolicy.All}, m.TrapPaths, 0)
 	if err != nil {
@@ -397,7 +406,11 @@ func (b *Broker) trace(c *net.UnixConn, m *proto.Request) {
 			t.c.tracing.Unlock()
 		}
 	}()
-	for _, name := range m.Trace.Servers {
+	servers := m.Trace.Servers
+	if len(servers) == 0 {
+		servers = in.names(launch.KindServer)
+	}
+	for _, name := range servers {
 		var comp *component
 		for _, cp := range in.comps {
 			if cp.name == name && cp.trace != nil {
@@ -405,7 +418,7 @@ func (b *Broker) trace(c *net.UnixConn, m *proto.Request) {
 			}
 		}
 		if comp == nil {
-			fail(c, 2, fmt.Sprintf("lx: no server %q (servers: %s)", name, strings.Join(in.names(launch.KindServer), ", ")))
+			fail(c, 125, fmt.Sprintf("lx: no server %q (servers: %s)", name, strings.Join(in.names(launch.KindServer), ", ")))
 			return
 		}
 		if !comp.tracing.TryLock() {
@@ -426,7 +439,7 @@ func (b *Broker) trace(c *net.UnixConn, m *proto.Request) {
 	}
 	// The first line says tracing is on, with a notice when fssrv cannot see
 	// every path call.
-	if err := proto.Send(c, &proto.Reply{Op: proto.OpLine, Text: in.traceNotice(m.Trace.Servers)}); err != nil {
+	if err := proto.Send(c, &proto.Reply{Op: proto.OpLine, Text: in.traceNotice(servers, calls)}); err != nil {
 		return
 	}
 	gone := make(chan struct{})
@@ -455,8 +468,8 @@ func (b *Broker) trace(c *net.UnixConn, m *proto.Request) {
 					break
 				}
 				var ev wire.Trace
-				if frame != nil && dec.Trace(frame, &ev) == nil {
-					if proto.Send(c, &proto.Reply{Op: proto.OpLine, Text: ev.Format(t.c.name)}) != nil {
+				if frame != nil && dec.Trace(frame, &ev) == nil && traced(&ev, calls, pids) {
+					if proto.Send(c, &proto.Reply{Op: proto.OpLine, Text: traceEvent(t.c.name, &ev)}) != nil {
 						return
 					}
 				}

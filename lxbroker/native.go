@@ -21,13 +21,18 @@ package lxbroker
 // (native execs need a binfmt_misc of the instance's own, Linux 6.7).
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strconv"
 	"strings"
 
+	"golang.org/x/sys/unix"
+
 	"lx/lxbroker/proto"
+	"lx/shared/abi"
 	"lx/shared/routes"
+	"lx/shared/wire"
 )
 
 // wantedProfile is the profile the broker asks init for.
@@ -91,9 +96,38 @@ func (in *Instance) joinPaths(trapPaths bool) error {
 
 // traceNotice is what a tracer of servers should know: fssrv does not see
 // the path calls this instance runs natively, nor procsrv its forks.
-func (in *Instance) traceNotice(servers []string) string {
+func (in *Instance) traceNotice(servers []string, calls map[int32]bool) string {
 	p := in.profile
 	var notes []string
+	if len(calls) > 0 {
+		// Only the calls asked for: each that no traced server sees, once.
+		table := map[int]routes.Route{}
+		for _, r := range p.Routes() {
+			table[r.Nr] = r
+		}
+		var nrs []int
+		for nr := range calls {
+			nrs = append(nrs, int(nr))
+		}
+		slices.Sort(nrs)
+		for _, nr := range nrs {
+			r := table[nr]
+			server := r.Kind.Server()
+			switch {
+			case server != "" && slices.Contains(servers, server):
+				if r.NativeIf != nil {
+					notes = append(notes, fmt.Sprintf("%s runs natively in instance %s when %s: %s sees the others", r.Name, in.name, r.NativeIf, server))
+				}
+			case server != "":
+				notes = append(notes, fmt.Sprintf("%s goes to %s, which this trace leaves out", r.Name, server))
+			case lookupServer(nr) != "":
+				notes = append(notes, fmt.Sprintf("%s runs natively in instance %s (%s): no server sees it; lx trace --trap-paths starts an instance that traps it (lx terminate %s first)", r.Name, in.name, r.Note, in.name))
+			default:
+				notes = append(notes, fmt.Sprintf("%s runs natively in every instance (%s): lx does not trap it", r.Name, r.Kind))
+			}
+		}
+		return strings.Join(notes, "\nlx: ")
+	}
 	if !p.TrapPaths && slices.Contains(servers, "fssrv") {
 		calls := "open, access, mkdir, rename…"
 		if !p.Recorded {
@@ -120,4 +154,57 @@ func (in *Instance) traceNotice(servers []string) string {
 		}
 	}
 	return strings.Join(notes, "\nlx: ")
+}
+
+// lookupServer is the server the base route table sends syscall nr to, ""
+// for a call no instance traps.
+func lookupServer(nr int) string { return routes.Lookup(nr).Kind.Server() }
+
+// traceCalls resolves lx trace -e's syscall names to numbers; an unknown
+// name is an error.
+func traceCalls(names []string) (map[int32]bool, error) {
+	if len(names) == 0 {
+		return nil, nil
+	}
+	byName := map[string]int{}
+	for nr, n := range abi.SyscallNames {
+		if n != "" {
+			byName[n] = nr
+		}
+	}
+	calls := map[int32]bool{}
+	for _, n := range names {
+		nr, ok := byName[n]
+		if !ok {
+			return nil, fmt.Errorf("trace: no x86-64 system call is named %q", n)
+		}
+		calls[int32(nr)] = true
+	}
+	return calls, nil
+}
+
+// traced reports whether ev passes lx trace's filters (none: all).
+func traced(ev *wire.Trace, calls map[int32]bool, pids map[int32]bool) bool {
+	if len(calls) > 0 && !calls[ev.Nr] {
+		return false
+	}
+	pid := ev.GuestPid
+	if pid == 0 {
+		pid = ev.Pid
+	}
+	return len(pids) == 0 || pids[pid]
+}
+
+// traceEvent is ev of server as a line of lx trace's stream (JSON).
+func traceEvent(server string, ev *wire.Trace) string {
+	te := proto.TraceEvent{Server: server, Pid: int(ev.GuestPid), Tid: int(ev.Pid), Call: abi.SyscallName(int(ev.Nr)),
+		Text: ev.Text, Result: ev.Result(), Continue: ev.Continue, NS: ev.NS}
+	if te.Pid == 0 {
+		te.Pid = te.Tid
+	}
+	if ev.Errno != 0 {
+		te.Errno = unix.ErrnoName(unix.Errno(ev.Errno))
+	}
+	b, _ := json.Marshal(te)
+	return string(b)
 }

@@ -25,35 +25,35 @@ import (
 type argKind uint8
 
 const (
-	aInt      argKind = iota // signed decimal
-	aHex                     // unsigned hex
-	aFd                      // fd number
-	aDirfd                   // fd number or AT_FDCWD
-	aPath                    // NUL-terminated string in guest memory (a name)
-	aStr                     // NUL-terminated string in guest memory (other text)
-	aOpenFlags               // O_*
-	aOpenMode                // mode, printed only when the flags before it create
-	aMode                    // octal permission bits
-	aNodeMode                // S_IF* type and octal bits (mknod)
-	aAccess                  // F_OK or R_OK|W_OK|X_OK
-	aAtFlags                 // AT_*
-	aCloneFlags              // CLONE_* with the exit signal in the low byte
-	aNSFlags                 // CLONE_NEW* (unshare, setns)
-	aSignal                  // signal name
-	aDomain                  // AF_*
-	aSockType                // SOCK_* and its flags
-	aSockaddr                // struct sockaddr, its length the next argument
-	aPid                     // a pid (decimal)
-	aSize                    // size_t (decimal)
-	aPtr                     // a pointer: hex, NULL for 0
-	aStatOut                 // struct stat filled by the call
-	aStatxOut                // struct statx filled by the call
-	aArgv                    // char *const argv[]
-	aEnvp                    // char *const envp[]: its count
-	aResource                // RLIMIT_*
-	aMountFlags              // MS_*
-	aUmountFlags             // MNT_*, UMOUNT_NOFOLLOW
-	aOpenHow                 // struct open_how
+	aInt         argKind = iota // signed decimal
+	aHex                        // unsigned hex
+	aFd                         // fd number
+	aDirfd                      // fd number or AT_FDCWD
+	aPath                       // NUL-terminated string in guest memory (a name)
+	aStr                        // NUL-terminated string in guest memory (other text)
+	aOpenFlags                  // O_*
+	aOpenMode                   // mode, printed only when the flags before it create
+	aMode                       // octal permission bits
+	aNodeMode                   // S_IF* type and octal bits (mknod)
+	aAccess                     // F_OK or R_OK|W_OK|X_OK
+	aAtFlags                    // AT_*
+	aCloneFlags                 // CLONE_* with the exit signal in the low byte
+	aNSFlags                    // CLONE_NEW* (unshare, setns)
+	aSignal                     // signal name
+	aDomain                     // AF_*
+	aSockType                   // SOCK_* and its flags
+	aSockaddr                   // struct sockaddr, its length the next argument
+	aPid                        // a pid (decimal)
+	aSize                       // size_t (decimal)
+	aPtr                        // a pointer: hex, NULL for 0
+	aStatOut                    // struct stat filled by the call
+	aStatxOut                   // struct statx filled by the call
+	aArgv                       // char *const argv[]
+	aEnvp                       // char *const envp[]: its count
+	aResource                   // RLIMIT_*
+	aMountFlags                 // MS_*
+	aUmountFlags                // MNT_*, UMOUNT_NOFOLLOW
+	aOpenHow                    // struct open_how
 )
 
 // decl is how one syscall's arguments print; a syscall without one

@@ -19,10 +19,12 @@ import (
 // against the task's executable (a stat of /proc/TID/exe, needed anyway)
 // and lives at most pidCacheTTL, so that a reused tid is soon seen anew.
 //
-// lx's own calls are those of lx-enter before it executes the launched
-// command, and of the holder: tasks whose executable is the very file init
-// runs lx-enter from (a sealed memfd of init's), which the holder's
-// /proc/PID/exe names in the instance's /proc. The identity is the file's
+// lx's own calls are those of init's threads (its guestView, its opens
+// of the stdio it hands on), of the fork of init that executes lx-enter
+// (a child of init still running init's executable), of lx-enter before
+// it executes the launched command, and of the holder: tasks whose
+// executable is the very file init runs lx-enter from (a sealed memfd of
+// init's), which the holder's /proc/PID/exe names in the instance's /proc. The identity is the file's
 // device and inode, not its name or the task's comm, which a guest can
 // choose (prctl PR_SET_NAME, memfd_create("lx-enter")). A task being
 // ptraced (TracerPid) is never hidden: a tracer could make it do calls
@@ -46,11 +48,8 @@ func (s *Server) traced(tid int) (pid int, own bool) {
 	if unix.Stat(s.taskPath(tid, "exe"), &st) == nil {
 		exe = [2]uint64{st.Dev, st.Ino}
 	}
-	if exe[1] != 0 && exe == s.enterFile() {
-		status, err := procfs.ReadStatus(unix.AT_FDCWD, s.taskPath(tid, "status"))
-		if err == nil && strings.TrimSpace(status["TracerPid"]) == "0" {
-			return 0, true
-		}
+	if s.launching(tid, exe) {
+		return 0, true
 	}
 	now := time.Now()
 	if e, ok := s.pids[tid]; ok && e.exe == exe && now.Sub(e.when) < pidCacheTTL {
@@ -93,6 +92,32 @@ func (s *Server) guestPid(tid int) int {
 		return p
 	}
 	return tid
+}
+
+// launching reports whether task tid (whose executable is exe) is one of
+// lx's own: lx-enter or the holder (exe is the lx-enter memfd), a thread
+// of init, or a child of init still running init's executable (the fork
+// that executes lx-enter). A ptraced task is never.
+func (s *Server) launching(tid int, exe [2]uint64) bool {
+	init := s.cfg.InitPid
+	if exe[1] == 0 || init <= 0 {
+		return false
+	}
+	status, err := procfs.ReadStatus(unix.AT_FDCWD, s.taskPath(tid, "status"))
+	if err != nil || strings.TrimSpace(status["TracerPid"]) != "0" {
+		return false
+	}
+	pid := strconv.Itoa(init)
+	switch {
+	case exe == s.enterFile():
+		return true
+	case strings.TrimSpace(status["Tgid"]) == pid:
+		return true
+	case strings.TrimSpace(status["PPid"]) == pid:
+		var st unix.Stat_t
+		return unix.Stat(s.taskPath(init, "exe"), &st) == nil && exe == [2]uint64{st.Dev, st.Ino}
+	}
+	return false
 }
 
 // enterFile is the device and inode of the file init runs lx-enter from:

@@ -587,7 +587,7 @@ func TestTraceFssrvOnly(t *testing.T) {
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
 	var sawOpen, sawErr bool
 	for _, l := range lines {
-		if !strings.HasPrefix(l, "fssrv [pid ") || !strings.Contains(l, " = ") || !strings.HasSuffix(l, "µs>") {
+		if !strings.HasPrefix(l, "[pid ") || !strings.Contains(l, " = ") || !strings.HasSuffix(l, "µs>") {
 			t.Errorf("not an fssrv trace line: %q", l)
 		}
 		if strings.Contains(l, `"/etc/hostname"`) && strings.Contains(l, "open") {

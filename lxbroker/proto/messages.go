@@ -102,8 +102,24 @@ type Command struct {
 // Trace is a trace request: stream the events of these servers, for
 // Seconds (0: until the client goes).
 type Trace struct {
-	Servers []string `msgpack:"servers"`
+	Servers []string `msgpack:"servers"` // none: every server
 	Seconds float64  `msgpack:"seconds,omitempty"`
+	Calls   []string `msgpack:"calls,omitempty"` // syscall names (lx trace -e); none: every call
+	Pids    []int    `msgpack:"pids,omitempty"`  // guest pids (lx trace -p); none: every process
+}
+
+// TraceEvent is one call a server served: after lx trace's first line
+// (the notice), each line of its stream is one, in JSON.
+type TraceEvent struct {
+	Server   string `json:"server"`
+	Pid      int    `json:"pid"`      // the caller's pid in the instance (lx ps), else its host tid
+	Tid      int    `json:"host_tid"` // its host thread id
+	Call     string `json:"call"`     // the syscall's name
+	Text     string `json:"text"`     // the call with decoded arguments, strace style (guest text escaped)
+	Result   string `json:"result"`   // as strace prints it: the value, -1 ERRNO (text), or CONTINUE
+	Errno    string `json:"errno,omitempty"`
+	Continue bool   `json:"continue,omitempty"` // the kernel ran the call itself
+	NS       int64  `json:"latency_ns"`
 }
 
 // Restart is a restart request: replace Component with a new incarnation,
