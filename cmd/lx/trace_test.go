@@ -70,6 +70,10 @@ func TestTraceFilters(t *testing.T) {
 		pid = strings.TrimSpace(o)
 		return pid != ""
 	})
+	// the pid the guest has is the one lx ps shows
+	if o, _, _ := lxEnv(t, env, nil, "ps", "-d", "trf", "--json"); !regexp.MustCompile(`"pid":` + pid + `,[^}]*"cmdline":\["sh"`).MatchString(o) {
+		t.Errorf("lx ps shows no sh of pid %s: %s", pid, o)
+	}
 	file := filepath.Join(t.TempDir(), "trace.json")
 	_, _, waitTrace := startTrace(t, env, "-d", "trf", "--for", "4s", "-p", pid, "--json", "-o", file, "-e", "openat")
 	lxEnv(t, env, nil, "run", "-d", "trf", "--", "cat", "/etc/os-release")
