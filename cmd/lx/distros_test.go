@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -589,6 +590,8 @@ func TestInPlaceRefusals(t *testing.T) {
 	os.WriteFile(filepath.Join(root, "bin", "busybox"), bb, 0o755)
 	os.Symlink("busybox", filepath.Join(root, "bin", "sh"))
 	os.Mkdir(filepath.Join(root, "tmp"), 0o1777) // one it has: kept
+	os.Mkdir(filepath.Join(root, "etc"), 0o755)   // the keeper makes its hosts, hostname, resolv.conf
+	os.WriteFile(filepath.Join(root, "etc", "hosts"), []byte("127.0.0.1 mine\n"), 0o644)
 	before := entries(t, root)
 	if _, errs, code := lxEnv(t, env, nil, "import", "--in-place", "ip", root); code != 0 {
 		t.Fatalf("import --in-place: exit %d %q", code, errs)
@@ -607,16 +610,23 @@ func TestInPlaceRefusals(t *testing.T) {
 	}
 }
 
-// entries lists the names in dir.
+// entries lists every path below dir, with its size for files.
 func entries(t *testing.T, dir string) []string {
 	t.Helper()
-	es, err := os.ReadDir(dir)
+	var names []string
+	err := filepath.WalkDir(dir, func(p string, e os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		fi, err := e.Info()
+		if err != nil {
+			return err
+		}
+		names = append(names, fmt.Sprintf("%s %v %d", strings.TrimPrefix(p, dir), fi.Mode(), fi.Size()))
+		return nil
+	})
 	if err != nil {
 		t.Fatal(err)
-	}
-	var names []string
-	for _, e := range es {
-		names = append(names, e.Name())
 	}
 	return names
 }

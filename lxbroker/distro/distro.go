@@ -53,8 +53,13 @@ func ImportInPlace(name, root string, force bool) (*Distro, error) {
 		}
 	}
 	var made []string
-	for _, m := range MountPoints {
+	var etc unix.Stat_t
+	hasEtc := unix.Fstatat(fd, "etc", &etc, unix.AT_SYMLINK_NOFOLLOW) == nil && etc.Mode&unix.S_IFMT == unix.S_IFDIR
+	for _, m := range append(slices.Clone(MountPoints), NetFiles...) {
 		var s unix.Stat_t
+		if strings.HasPrefix(m, "etc/") && !hasEtc {
+			continue
+		}
 		if unix.Fstatat(fd, m, &s, unix.AT_SYMLINK_NOFOLLOW) != nil {
 			made = append(made, m)
 		}
@@ -90,8 +95,9 @@ func hasShell(root int) error {
 	return nil
 }
 
-// removeMade removes the mount points lx made in an in-place root, where
-// each is still an empty directory (rmdir removes nothing else).
+// removeMade removes what lx made in an in-place root: each mount point
+// that is still an empty directory (rmdir removes nothing else), each
+// /etc file that is still an empty regular file. The instance is stopped.
 func removeMade(d *Distro) {
 	fd, err := unix.Open(d.Root, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
@@ -99,8 +105,20 @@ func removeMade(d *Distro) {
 	}
 	defer unix.Close(fd)
 	for _, m := range d.Made {
-		if slices.Contains(MountPoints, m) {
+		switch {
+		case slices.Contains(MountPoints, m):
 			unix.Unlinkat(fd, m, unix.AT_REMOVEDIR)
+		case slices.Contains(NetFiles, m):
+			etc, err := unix.Openat(fd, "etc", unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+			if err != nil {
+				continue
+			}
+			name := strings.TrimPrefix(m, "etc/")
+			var st unix.Stat_t
+			if unix.Fstatat(etc, name, &st, unix.AT_SYMLINK_NOFOLLOW) == nil && st.Mode&unix.S_IFMT == unix.S_IFREG && st.Size == 0 {
+				unix.Unlinkat(etc, name, 0)
+			}
+			unix.Close(etc)
 		}
 	}
 }

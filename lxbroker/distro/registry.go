@@ -39,9 +39,9 @@ type Distro struct {
 	Created time.Time     `json:"created"`
 	Mounts  []proto.Mount `json:"mounts,omitempty"` // host directories every run of it mounts (lx set-mounts)
 	Memory  int64         `json:"memory,omitempty"` // its instance's memory bound in bytes (lx config NAME memory=SIZE); 0: the default
-	// Made are the mount points (MountPoints) an in-place root lacked
-	// when it was registered: the instance makes them, and unregister
-	// removes them again where they are still empty directories.
+	// Made are the mount points (MountPoints) and /etc files (NetFiles)
+	// an in-place root lacked when it was registered: the instance makes
+	// them, and unregister removes them again where they are still empty.
 	Made []string `json:"made,omitempty"`
 }
 
@@ -49,6 +49,11 @@ type Distro struct {
 // on, made in a distro's root where they are missing
 // (lxbroker/runtime/keeper).
 var MountPoints = []string{"dev", "proc", "root", "run", "sys", "tmp"}
+
+// NetFiles are the files of /etc the keeper makes (empty, to bind its own
+// over them) in a distro's /etc where they are missing
+// (lxbroker/runtime/keeper/netfiles.go).
+var NetFiles = []string{"etc/hosts", "etc/hostname", "etc/resolv.conf"}
 
 // Registry is the registry file's content.
 type Registry struct {
