@@ -111,6 +111,9 @@ func ServerCalls() []seccomp.Allowed {
 		// the instance root with RESOLVE_IN_ROOT (resolve.go).
 		seccomp.Calls(unix.SYS_OPENAT, unix.SYS_OPENAT2, unix.SYS_READ, unix.SYS_READLINKAT,
 			unix.SYS_CLOSE),
+		// The listing of /proc/TID/fd that finds the fd an interrupted
+		// InstallFD gave (Call.installed), after a restart.
+		seccomp.Calls(unix.SYS_GETDENTS64),
 	)
 }
 

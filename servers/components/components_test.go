@@ -115,6 +115,27 @@ func TestSandboxLists(t *testing.T) {
 	}
 }
 
+// TestSandboxRecovery: every server may make the calls that recover an
+// interrupted InstallFD after a restart (Call.installed lists
+// /proc/TID/fd and stats each entry); a server without them died of
+// SIGSYS on each restart, looping (chaos: netsrv restarted 286 times).
+func TestSandboxRecovery(t *testing.T) {
+	for _, r := range Table {
+		if r.Name == "router" {
+			continue
+		}
+		has := map[int]bool{}
+		for _, a := range r.Sandbox() {
+			has[a.Nr] = true
+		}
+		for _, nr := range []int{unix.SYS_OPENAT, unix.SYS_GETDENTS64, unix.SYS_NEWFSTATAT, unix.SYS_CLOSE} {
+			if !has[nr] {
+				t.Errorf("%s's sandbox lacks %s, which recovering an interrupted InstallFD makes", r.Name, abi.SyscallName(nr))
+			}
+		}
+	}
+}
+
 // TestSandboxSocketsNetsrvOnly: only netsrv makes host sockets.
 func TestSandboxSocketsNetsrvOnly(t *testing.T) {
 	for _, r := range Table {
