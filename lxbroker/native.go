@@ -166,15 +166,9 @@ func traceCalls(names []string) (map[int32]bool, error) {
 	if len(names) == 0 {
 		return nil, nil
 	}
-	byName := map[string]int{}
-	for nr, n := range abi.SyscallNames {
-		if n != "" {
-			byName[n] = nr
-		}
-	}
 	calls := map[int32]bool{}
 	for _, n := range names {
-		nr, ok := byName[n]
+		nr, ok := abi.SyscallNumber(n)
 		if !ok {
 			return nil, fmt.Errorf("trace: no x86-64 system call is named %q", n)
 		}

@@ -5,7 +5,10 @@
 // client. Owns: nothing. Waits on: nobody.
 package abi
 
-import "fmt"
+import (
+	"fmt"
+	"sync"
+)
 
 //go:generate go run ./gen
 
@@ -17,3 +20,19 @@ func SyscallName(nr int) string {
 	}
 	return fmt.Sprintf("syscall_%d", nr)
 }
+
+// SyscallNumber returns the number of the x86-64 syscall named name.
+func SyscallNumber(name string) (int, bool) {
+	nr, ok := syscallNumbers()[name]
+	return nr, ok
+}
+
+var syscallNumbers = sync.OnceValue(func() map[string]int {
+	m := make(map[string]int, NSyscalls)
+	for nr, name := range SyscallNames {
+		if name != "" {
+			m[name] = nr
+		}
+	}
+	return m
+})

@@ -41,3 +41,18 @@ func TestSyscallNamesUnique(t *testing.T) {
 		t.Errorf("NSyscalls = %d, but the last number has no name", NSyscalls)
 	}
 }
+
+// TestSyscallNumber: every name maps back to its number; others do not.
+func TestSyscallNumber(t *testing.T) {
+	for nr, name := range SyscallNames {
+		if name == "" {
+			continue
+		}
+		if got, ok := SyscallNumber(name); !ok || got != nr {
+			t.Errorf("SyscallNumber(%q) = %d, %v, want %d", name, got, ok, nr)
+		}
+	}
+	if _, ok := SyscallNumber("bogus_call_x"); ok {
+		t.Error("SyscallNumber knows bogus_call_x")
+	}
+}

@@ -200,15 +200,9 @@ func mustIndex(entries []Route) *[abi.NSyscalls]Route {
 // twice and malformed entries are errors; syscalls with no entry are not
 // (TestTableCoversEverySyscall catches those).
 func index(entries []Route) (*[abi.NSyscalls]Route, error) {
-	nrOf := make(map[string]int, abi.NSyscalls)
-	for nr, name := range abi.SyscallNames {
-		if name != "" {
-			nrOf[name] = nr
-		}
-	}
 	idx := new([abi.NSyscalls]Route)
 	for _, e := range entries {
-		nr, ok := nrOf[e.Name]
+		nr, ok := abi.SyscallNumber(e.Name)
 		if !ok {
 			return nil, fmt.Errorf("%q is not an x86-64 syscall", e.Name)
 		}
