@@ -57,9 +57,8 @@ type Server struct {
 
 	guestRoot int // O_PATH fd of the guests' root (GuestRoot); 0 until found
 
-	// While tracing (tracepid.go): guest pids by host tid, the level of
-	// the instance's pid namespace, lx-enter's file.
-	pids      map[int]tracePid
+	// While tracing (tracepid.go): the level of the instance's pid
+	// namespace, lx-enter's file.
 	initLevel int
 	enter     [2]uint64
 }

@@ -3,73 +3,53 @@ package servers
 import (
 	"strconv"
 	"strings"
-	"time"
 
 	"golang.org/x/sys/unix"
 
 	"lx/shared/procfs"
 )
 
-// Who a traced call comes from, looked at only while tracing.
+// Who a traced call comes from, looked at only while tracing: one stat of
+// /proc/TID/exe and one read of /proc/TID/status per traced call.
 //
 // The guest pid is the caller's pid in the instance's pid namespace (what
-// lx ps shows): the field of the NSpid line of /proc/TID/status at the
-// level of init's namespace (init's own NSpid ends in 1 there). A tid maps
-// to the same guest pid for the task's life; a cached entry is checked
-// against the task's executable (a stat of /proc/TID/exe, needed anyway)
-// and lives at most pidCacheTTL, so that a reused tid is soon seen anew.
+// lx ps shows): the field of the NSpid line of its status at the level of
+// init's namespace (init's own NSpid ends in 1 there).
 //
 // lx's own calls are those of init's threads (its guestView, its opens
 // of the stdio it hands on), of the fork of init that executes lx-enter
 // (a child of init still running init's executable), of lx-enter before
 // it executes the launched command, and of the holder: tasks whose
 // executable is the very file init runs lx-enter from (a sealed memfd of
-// init's), which the holder's /proc/PID/exe names in the instance's /proc. The identity is the file's
-// device and inode, not its name or the task's comm, which a guest can
-// choose (prctl PR_SET_NAME, memfd_create("lx-enter")). A task being
-// ptraced (TracerPid) is never hidden: a tracer could make it do calls
-// lx-enter would not.
-type tracePid struct {
-	pid  int
-	exe  [2]uint64 // dev, ino
-	when time.Time
-}
-
-const (
-	pidCacheTTL = time.Second
-	pidCacheMax = 4096
-)
+// init's), which the holder's /proc/PID/exe names in the instance's
+// /proc. The identity is the file's device and inode, or the thread
+// group, not a name or the task's comm, which a guest can choose (prctl
+// PR_SET_NAME, memfd_create("lx-enter")). A task being ptraced
+// (TracerPid) is never hidden: a tracer could make it do calls lx-enter
+// would not. The status is read anew for each call: a task's parent and
+// tracer change.
 
 // traced returns the guest pid of task tid, and whether the task is one
 // of lx's own launch processes whose calls the trace leaves out.
 func (s *Server) traced(tid int) (pid int, own bool) {
+	status, err := procfs.ReadStatus(unix.AT_FDCWD, s.taskPath(tid, "status"))
+	if err != nil {
+		return tid, false
+	}
 	var st unix.Stat_t
 	var exe [2]uint64
 	if unix.Stat(s.taskPath(tid, "exe"), &st) == nil {
 		exe = [2]uint64{st.Dev, st.Ino}
 	}
-	if s.launching(tid, exe) {
+	if s.launching(status, exe) {
 		return 0, true
 	}
-	now := time.Now()
-	if e, ok := s.pids[tid]; ok && e.exe == exe && now.Sub(e.when) < pidCacheTTL {
-		return e.pid, false
-	}
-	pid = s.guestPid(tid)
-	if s.pids == nil || len(s.pids) >= pidCacheMax {
-		s.pids = map[int]tracePid{}
-	}
-	s.pids[tid] = tracePid{pid: pid, exe: exe, when: now}
-	return pid, false
+	return s.guestPid(tid, status), false
 }
 
-// guestPid reads tid's pid in the instance's pid namespace; tid itself
-// when it cannot tell.
-func (s *Server) guestPid(tid int) int {
-	status, err := procfs.ReadStatus(unix.AT_FDCWD, s.taskPath(tid, "status"))
-	if err != nil {
-		return tid
-	}
+// guestPid is the pid in the instance's pid namespace of task tid, whose
+// status is status; tid itself when it cannot tell.
+func (s *Server) guestPid(tid int, status procfs.Status) int {
 	f := strings.Fields(status["NSpid"])
 	if len(f) == 0 {
 		return tid
@@ -94,17 +74,13 @@ func (s *Server) guestPid(tid int) int {
 	return tid
 }
 
-// launching reports whether task tid (whose executable is exe) is one of
-// lx's own: lx-enter or the holder (exe is the lx-enter memfd), a thread
-// of init, or a child of init still running init's executable (the fork
-// that executes lx-enter). A ptraced task is never.
-func (s *Server) launching(tid int, exe [2]uint64) bool {
+// launching reports whether the task of status, whose executable is exe,
+// is one of lx's own: lx-enter or the holder (exe is the lx-enter memfd),
+// a thread of init, or a child of init still running init's executable
+// (the fork that executes lx-enter). A ptraced task is never.
+func (s *Server) launching(status procfs.Status, exe [2]uint64) bool {
 	init := s.cfg.InitPid
-	if exe[1] == 0 || init <= 0 {
-		return false
-	}
-	status, err := procfs.ReadStatus(unix.AT_FDCWD, s.taskPath(tid, "status"))
-	if err != nil || strings.TrimSpace(status["TracerPid"]) != "0" {
+	if exe[1] == 0 || init <= 0 || strings.TrimSpace(status["TracerPid"]) != "0" {
 		return false
 	}
 	pid := strconv.Itoa(init)
