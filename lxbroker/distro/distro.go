@@ -317,7 +317,7 @@ func export(d *Distro, compression string, w io.Writer) error {
 	if zw != nil {
 		out = zw
 	}
-	p := newProgress(os.Stderr, "exporting "+d.Name, treeSize(d.Root))
+	p := newProgress(os.Stderr, "exporting "+d.Name, func() int64 { return treeSize(d.Root) })
 	tw := tar.NewWriter(io.MultiWriter(out, p))
 	if err := writeTree(tw, d.Root); err != nil {
 		return err
@@ -336,25 +336,39 @@ func export(d *Distro, compression string, w io.Writer) error {
 
 // treeSize estimates the tar stream of the tree at root for the progress
 // display: each entry's header and its data rounded to 512-byte blocks.
-// It only reads sizes (lstat, no link followed); -1 if it cannot.
+// The tree is a guest's: it is walked by fds as writeTree walks it
+// (O_NOFOLLOW at every step, entries looked at with AT_SYMLINK_NOFOLLOW),
+// so a symlink swapped in never leads it out. -1 if root cannot be opened.
 func treeSize(root string) int64 {
-	var n int64
-	err := filepath.WalkDir(root, func(_ string, e os.DirEntry, err error) error {
-		if err != nil {
-			return nil
-		}
-		n += 512
-		if e.Type().IsRegular() {
-			if fi, err := e.Info(); err == nil {
-				n += (fi.Size() + 511) &^ 511
-			}
-		}
-		return nil
-	})
+	fd, err := unix.Open(root, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return -1
 	}
-	return n + 1024
+	defer unix.Close(fd)
+	return sizeBelow(fd) + 1024
+}
+
+// sizeBelow is treeSize's sum for the entries of the directory open at dfd.
+func sizeBelow(dfd int) int64 {
+	names, _ := readNames(dfd)
+	var n int64
+	for _, name := range names {
+		var st unix.Stat_t
+		if unix.Fstatat(dfd, name, &st, unix.AT_SYMLINK_NOFOLLOW) != nil {
+			continue
+		}
+		n += 512
+		switch st.Mode & unix.S_IFMT {
+		case unix.S_IFREG:
+			n += (st.Size + 511) &^ 511
+		case unix.S_IFDIR:
+			if sub, err := unix.Openat(dfd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0); err == nil {
+				n += sizeBelow(sub)
+				unix.Close(sub)
+			}
+		}
+	}
+	return n
 }
 
 // treeWriter writes a distro's tree into a tarball. The tree is the

@@ -28,12 +28,17 @@ type progress struct {
 }
 
 // newProgress makes the display for verb ("importing x") on out, over a
-// tar stream of about size bytes (-1: unknown).
-func newProgress(out *os.File, verb string, size int64) *progress {
-	p := &progress{verb: verb, size: size, started: time.Now()}
+// tar stream of about size() bytes (size nil or -1: unknown), which it
+// asks only when it draws: on a terminal.
+func newProgress(out *os.File, verb string, sizeOf func() int64) *progress {
+	p := &progress{verb: verb, size: -1, started: time.Now()}
 	if out == nil || !proto.IsTerminal(int(out.Fd())) {
 		return p
 	}
+	if sizeOf != nil {
+		p.size = sizeOf()
+	}
+	size := p.size
 	p.bar = progressbar.NewOptions64(size,
 		progressbar.OptionSetWriter(out),
 		progressbar.OptionSetDescription(verb),

@@ -519,7 +519,7 @@ func unpack(dir string, reg *Registry, name string, src *os.File) (*Distro, erro
 		return nil, err
 	}
 	defer unix.Close(root)
-	p := newProgress(os.Stderr, "importing "+name, -1)
+	p := newProgress(os.Stderr, "importing "+name, nil)
 	var size int64
 	if st, err := src.Stat(); err == nil && st.Mode().IsRegular() {
 		size = st.Size()

@@ -475,3 +475,20 @@ func TestExportRace(t *testing.T) {
 	}
 	t.Logf("%d exports, %d failed (the tree kept changing)", exports, failed)
 }
+
+// TestTreeSize: export's estimate counts headers and data blocks of the
+// tree itself, and never what a symlink names (a guest's /usr -> / would
+// otherwise have it walk the host).
+func TestTreeSize(t *testing.T) {
+	root := t.TempDir()
+	os.WriteFile(filepath.Join(root, "a"), make([]byte, 1000), 0o644)
+	os.Mkdir(filepath.Join(root, "d"), 0o755)
+	os.Symlink("/usr", filepath.Join(root, "d", "l"))
+	// entries a, d, d/l: 3 headers; a's 1000 bytes in 2 blocks; the end
+	if got, want := treeSize(root), int64(3*512+1024+1024); got != want {
+		t.Errorf("treeSize = %d, want %d", got, want)
+	}
+	if got := treeSize(filepath.Join(root, "d", "l")); got != -1 {
+		t.Errorf("treeSize of a symlink = %d, want -1 (not followed)", got)
+	}
+}
