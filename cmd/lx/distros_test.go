@@ -590,7 +590,7 @@ func TestInPlaceRefusals(t *testing.T) {
 	os.WriteFile(filepath.Join(root, "bin", "busybox"), bb, 0o755)
 	os.Symlink("busybox", filepath.Join(root, "bin", "sh"))
 	os.Mkdir(filepath.Join(root, "tmp"), 0o1777) // one it has: kept
-	os.Mkdir(filepath.Join(root, "etc"), 0o755)   // the keeper makes its hosts, hostname, resolv.conf
+	os.Mkdir(filepath.Join(root, "etc"), 0o755)  // the keeper makes its hosts, hostname, resolv.conf
 	os.WriteFile(filepath.Join(root, "etc", "hosts"), []byte("127.0.0.1 mine\n"), 0o644)
 	before := entries(t, root)
 	if _, errs, code := lxEnv(t, env, nil, "import", "--in-place", "ip", root); code != 0 {
