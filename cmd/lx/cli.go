@@ -277,7 +277,10 @@ func execute(argv []string) int {
 	msg := err.Error()
 	if strings.HasPrefix(msg, "unknown command ") {
 		// cobra's, with its suggestions on further lines
-		name := strings.TrimPrefix(strings.SplitN(msg, "\"", 3)[1], "")
+		name := ""
+		if f := strings.SplitN(msg, "\"", 3); len(f) == 3 {
+			name = f[1]
+		}
 		msg = fmt.Sprintf("unknown command %q; run 'lx help' for the list", name)
 		if s := root.SuggestionsFor(name); len(s) > 0 {
 			msg = fmt.Sprintf("unknown command %q (did you mean %s?); run 'lx help' for the list", name, strings.Join(s, ", "))
