@@ -8,7 +8,9 @@
 //       the holder of the guests' namespaces: pauses forever.
 //   lx-enter CWD UID GID GROUPS PATH ARGV0 ARGS...
 //       with fd 3 the guests' user namespace, fd 4 their mount namespace
-//       and fd 5 a status pipe: joins both namespaces, gives itself the
+//       and fd 5 a status pipe: joins both namespaces, drops from its
+//       bounding set the capabilities guests cannot use (CAP_SYS_RESOURCE,
+//       CAP_IPC_LOCK: checked in the initial user namespace), gives itself the
 //       OOM score init does not have (0), sets GROUPS (a comma list, ""
 //       for none, "-" to keep them), GID and UID ("-" keeps the
 //       credentials), then changes to CWD as that user (so Linux's own
@@ -36,6 +38,9 @@
 #define SYS_setgid 106
 #define SYS_setgroups 116
 #define SYS_prctl 157
+#define PR_CAPBSET_DROP 24
+#define CAP_IPC_LOCK 14
+#define CAP_SYS_RESOURCE 24
 #define SYS_setns 308
 #define PR_SET_NAME 15
 #define CLONE_NEWNS 0x00020000
@@ -101,6 +106,15 @@ __attribute__((used)) void enter(long *sp) {
 		fail(STEP_NS, r);
 	sys3(SYS_close, 3, 0, 0);
 	sys3(SYS_close, 4, 0, 0);
+	// Capabilities the kernel honours only in the initial user namespace
+	// for what guests do with them (lowering oom_score_adj, raising hard
+	// rlimits and pipe sizes; mlock past RLIMIT_MEMLOCK) leave the
+	// bounding set, so guest root does not hold what it cannot use and
+	// programs take their unprivileged paths. A user namespace a guest
+	// makes has them again, as on Linux.
+	if ((r = sys3(SYS_prctl, PR_CAPBSET_DROP, CAP_SYS_RESOURCE, 0)) < 0 ||
+	    (r = sys3(SYS_prctl, PR_CAPBSET_DROP, CAP_IPC_LOCK, 0)) < 0)
+		fail(STEP_NS, r);
 	// init is out of the OOM killer's reach (the broker sets -1000 where
 	// it can): its commands are not.
 	if ((r = sys3(SYS_open, (long)"/proc/self/oom_score_adj", O_WRONLY, 0)) >= 0) {
