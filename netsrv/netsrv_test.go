@@ -175,6 +175,13 @@ var cases = []tc{
 		Want: errno(unix.EACCES)},
 	{Name: "raw without --net-raw", Nr: unix.SYS_SOCKET, Args: socket(all, unix.AF_INET, unix.SOCK_RAW, unix.IPPROTO_ICMP), Want: errno(unix.EPERM)},
 	{Name: "packet without --net-raw", Nr: unix.SYS_SOCKET, Args: socket(all, unix.AF_PACKET, unix.SOCK_DGRAM, 0), Want: errno(unix.EPERM)},
+	// Linux looks the protocol up before it checks the permission (LTP socket01).
+	{Name: "raw IP of protocol 0: no such protocol before any permission", Nr: unix.SYS_SOCKET, Args: socket(all, unix.AF_INET, unix.SOCK_RAW, 0), Want: errno(unix.EPROTONOSUPPORT)},
+	{Name: "raw IPv6 of protocol 0, no network", Nr: unix.SYS_SOCKET, Args: socket(none, unix.AF_INET6, unix.SOCK_RAW, 0), Want: errno(unix.EPROTONOSUPPORT)},
+	{Name: "SOCK_PACKET is no IP type", Nr: unix.SYS_SOCKET, Args: socket(all, unix.AF_INET, unix.SOCK_PACKET, 0), Want: errno(unix.ESOCKTNOSUPPORT)},
+	{Name: "SOCK_RDM is no IP type", Nr: unix.SYS_SOCKET, Args: socket(all, unix.AF_INET, unix.SOCK_RDM, 0), Want: errno(unix.ESOCKTNOSUPPORT)},
+	{Name: "type out of range", Nr: unix.SYS_SOCKET, Args: socket(all, unix.AF_INET, 11, 0), Want: errno(unix.EINVAL)},
+	{Name: "unknown type flag", Nr: unix.SYS_SOCKET, Args: socket(all, unix.AF_INET, unix.SOCK_STREAM|0x10, 0), Want: errno(unix.EINVAL)},
 	{Name: "raw of a loopback instance with --net-raw", Nr: unix.SYS_SOCKET,
 		Args: socket(netpolicy.Policy{Mode: netpolicy.Loopback, Raw: true}, unix.AF_INET, unix.SOCK_RAW, unix.IPPROTO_ICMP), Want: cont},
 	{Name: "raw in the host's namespace with --net-raw", Nr: unix.SYS_SOCKET, Args: asRoot(socket(raw, unix.AF_INET, unix.SOCK_RAW, unix.IPPROTO_ICMP)),

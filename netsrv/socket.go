@@ -11,9 +11,26 @@ import (
 
 const typeFlags = unix.SOCK_NONBLOCK | unix.SOCK_CLOEXEC
 
-// Socket implements Linux syscall socket(2).
+// afMax and sockMax bound socket(2)'s family and type as Linux's
+// __sock_create does (AF_MAX, SOCK_MAX); sockTypeMask is SOCK_TYPE_MASK.
+const (
+	afMax        = 46
+	sockMax      = unix.SOCK_PACKET + 1
+	sockTypeMask = 0xf
+)
+
+// Socket implements Linux syscall socket(2). Its errors come in Linux's
+// order: the family's range, the type, the family, then the family's own
+// lookup of type and protocol, and only then a permission (LTP socket01
+// asks for EPROTONOSUPPORT, not EPERM, of a raw IP socket of protocol 0).
 func (s *server) Socket(c *servers.Call) (int64, error) {
 	domain, typ, proto := int(c.Int(0)), int(c.Int(1)), int(c.Int(2))
+	if domain < 0 || domain >= afMax {
+		return 0, unix.EAFNOSUPPORT
+	}
+	if typ&^(sockTypeMask|typeFlags) != 0 || typ&sockTypeMask >= sockMax {
+		return 0, unix.EINVAL
+	}
 	pol := s.policy(c)
 	raw := false
 	switch domain {
@@ -27,17 +44,20 @@ func (s *server) Socket(c *servers.Call) (int64, error) {
 		}
 		return s.hostSocket(c, domain, typ, proto)
 	case unix.AF_INET, unix.AF_INET6:
+		switch typ & sockTypeMask {
+		case unix.SOCK_STREAM, unix.SOCK_DGRAM, unix.SOCK_SEQPACKET: // SEQPACKET: SCTP, if the kernel has it
+		case unix.SOCK_RAW:
+			if proto == 0 { // inet_create: no wildcard protocol for raw sockets
+				return 0, unix.EPROTONOSUPPORT
+			}
+			raw = true
+		default:
+			return 0, unix.ESOCKTNOSUPPORT
+		}
 	case unix.AF_PACKET:
-		raw = true
+		raw = true // packet_create checks the permission before the type
 	default:
 		return 0, unix.EAFNOSUPPORT
-	}
-	switch typ &^ typeFlags {
-	case unix.SOCK_STREAM, unix.SOCK_DGRAM, unix.SOCK_SEQPACKET:
-	case unix.SOCK_RAW, unix.SOCK_PACKET:
-		raw = true
-	default:
-		return 0, unix.EINVAL
 	}
 	if raw && !pol.Raw {
 		return 0, unix.EPERM
