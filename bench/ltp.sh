@@ -46,18 +46,15 @@ mkdir -p "$ROOTFS/tmp" && chmod 1777 "$ROOTFS/tmp"
 "$LX" list 2>/dev/null | grep -qw "$DISTRO" || "$LX" import --in-place "$DISTRO" "$ROOTFS"
 
 env="LTPROOT=/opt/ltp TMPDIR=/tmp PATH=/opt/ltp/testcases/bin:/usr/sbin:/usr/bin:/sbin:/bin LTP_TIMEOUT_MUL=2"
+# As root the chroot gets a proc of its own; a user namespace that owns no
+# pid namespace may not mount one, and binds the host's.
+if [ "$(id -u)" = 0 ]; then userns=; proc='-t proc proc'; else userns=-r; proc='--rbind /proc'; fi
 native() {
-	if [ "$(id -u)" = 0 ]; then
-		timeout -k 5 "$TIMEOUT" unshare -m --propagation private sh -c '
-			r=$1; shift
-			mount --rbind /dev "$r/dev" && mount -t proc proc "$r/proc" && mount --rbind /sys "$r/sys"
-			exec chroot "$r" /usr/bin/env -i "$@"' sh "$ROOTFS" $env "$@"
-	else
-		timeout -k 5 "$TIMEOUT" unshare -rm --propagation private sh -c '
-			r=$1; shift
-			mount --rbind /dev "$r/dev" && mount --rbind /proc "$r/proc" && mount --rbind /sys "$r/sys"
-			exec chroot "$r" /usr/bin/env -i "$@"' sh "$ROOTFS" $env "$@"
-	fi
+	# shellcheck disable=SC2086 # $userns and $env split into words
+	timeout -k 5 "$TIMEOUT" unshare $userns -m --propagation private sh -c '
+		r=$1 proc=$2; shift 2
+		mount --rbind /dev "$r/dev" && mount $proc "$r/proc" && mount --rbind /sys "$r/sys"
+		exec chroot "$r" /usr/bin/env -i "$@"' sh "$ROOTFS" "$proc" $env "$@"
 }
 under_lx() { timeout -k 5 "$TIMEOUT" env -i $env HOME="$HOME" ${XDG_DATA_HOME:+XDG_DATA_HOME=$XDG_DATA_HOME} ${XDG_RUNTIME_DIR:+XDG_RUNTIME_DIR=$XDG_RUNTIME_DIR} "$LX" run -d "$DISTRO" --cd /tmp -- "$@"; }
 

@@ -4,6 +4,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // TestCapsTellTheTruth: guest root does not hold the capabilities the
@@ -30,16 +32,15 @@ func TestCapsTellTheTruth(t *testing.T) {
 			bnd = v
 		}
 	}
-	const sysAdmin, sysResource, ipcLock = 21, 24, 14
-	if eff&(1<<sysAdmin) == 0 {
+	if eff&(1<<unix.CAP_SYS_ADMIN) == 0 {
 		t.Fatalf("guest root lost CAP_SYS_ADMIN in its own namespace: %q", out)
 	}
-	for _, c := range []uint{sysResource, ipcLock} {
+	for _, c := range []uint{unix.CAP_SYS_RESOURCE, unix.CAP_IPC_LOCK} {
 		if eff&(1<<c) != 0 || bnd&(1<<c) != 0 {
 			t.Errorf("guest root holds capability %d, which the kernel does not honour for it: %q", c, out)
 		}
 	}
-	if lowered := strings.Contains(out, "lowered"); lowered == (eff&(1<<sysResource) == 0) {
+	if lowered := strings.Contains(out, "lowered"); lowered == (eff&(1<<unix.CAP_SYS_RESOURCE) == 0) {
 		t.Errorf("oom_score_adj -1000 and CAP_SYS_RESOURCE disagree: %q", out)
 	}
 }

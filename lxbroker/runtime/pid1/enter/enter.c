@@ -114,7 +114,7 @@ __attribute__((used)) void enter(long *sp) {
 	// makes has them again, as on Linux.
 	if ((r = sys3(SYS_prctl, PR_CAPBSET_DROP, CAP_SYS_RESOURCE, 0)) < 0 ||
 	    (r = sys3(SYS_prctl, PR_CAPBSET_DROP, CAP_IPC_LOCK, 0)) < 0)
-		fail(STEP_NS, r);
+		fail(STEP_ID, r);
 	// init is out of the OOM killer's reach (the broker sets -1000 where
 	// it can): its commands are not.
 	if ((r = sys3(SYS_open, (long)"/proc/self/oom_score_adj", O_WRONLY, 0)) >= 0) {
